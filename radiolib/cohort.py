@@ -1,0 +1,257 @@
+"""The Duke-Breast-Cancer-MRI loader (real download or synthetic cohort): series discovery, labels, boxes, QC.
+
+`load_cohort(root)` reads the tables and the DICOM headers only; pixel data is read per patient by
+`imaging.prepare`. Every patient that cannot be used is excluded with a reason in `Cohort.qc`, shaped like the
+paper's cohort flow; the study never stops for one bad patient.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import SimpleITK as sitk
+
+BOX_COLUMNS = ["Patient ID", "Start Row", "End Row", "Start Column", "End Column", "Start Slice", "End Slice"]
+PHASES = ("pre", "post1", "post2", "post3")  # the study uses the pre-contrast and the first three post-contrast
+PATIENT_DIR = re.compile(r"^Breast_MRI_\d{3,}$")
+_DYNAMIC = re.compile(r"dyn|vibrant|multiphase|fl3d|\bpre\b", re.I)  # "ax 3d pre" precedes "1st ax dyn"
+_POST = [re.compile(r"ph\s*(\d)\s*/", re.I),          # "Ph1/ax 3d dyn", "Ph2/Ax Vibrant MultiPhase"
+         re.compile(r"(\d)\s*(?:st|nd|rd|th)\s+pass", re.I),  # "ax dyn 1st pass", "... spair 2nd pass"
+         re.compile(r"^\s*(\d)\s*(?:st|nd|rd|th)\b", re.I)]   # "1st ax dyn"
+
+# Stable exclusion reasons (the QC table's `reason` column begins with one of these).
+REASONS = {
+    "no_label": "missing label (Mol Subtype blank)",
+    "not_in_clinical": "not in the clinical table",
+    "no_box": "no annotation box",
+    "missing_phase": "missing sequence",
+    "discordant": "discordant slice count pre vs post",
+    "unreadable": "unreadable DICOM",
+    "box_outside": "box outside the volume",
+}
+
+
+def phase_of(description: str) -> str | None:
+    """Map a DCE SeriesDescription to 'pre', 'post1'..'post4', or None for a non-dynamic series."""
+    if not description or not _DYNAMIC.search(description):
+        return None
+    for pattern in _POST:
+        m = pattern.search(description)
+        if m:
+            return f"post{int(m.group(1))}"
+    return "pre"
+
+
+@dataclass
+class Cohort:
+    """One row per usable patient (`table`), one per excluded patient (`qc`), and where each series lies."""
+
+    root: Path
+    table: pd.DataFrame
+    qc: pd.DataFrame
+    boxes: pd.DataFrame
+    series: dict[str, dict[str, Path]] = field(repr=False, default_factory=dict)
+
+    @property
+    def target_spacing(self) -> float:
+        """The most frequent in-plane spacing among included patients (the paper's resampling target)."""
+        counts = self.table["pixel_spacing"].round(4).value_counts()
+        return float(counts.index[0]) if len(counts) else float("nan")
+
+    def exclude(self, patient: str, reason: str) -> None:
+        """Move a patient from the table to the QC table (e.g. an unreadable file found while reading pixels)."""
+        self.table = self.table[self.table.patient != patient].reset_index(drop=True)
+        row = pd.DataFrame([{"patient": patient, "reason": reason}])
+        self.qc = pd.concat([self.qc, row], ignore_index=True).sort_values("patient").reset_index(drop=True)
+
+    def flow(self) -> pd.DataFrame:
+        return flow_table(self.table, self.qc)
+
+    def volume(self, patient: str, target_spacing: float):
+        """The preprocessed patient (read, resampled, subtracted): an `imaging.Volume`."""
+        from .imaging import prepare
+        return prepare(self, patient, target_spacing)
+
+
+def flow_table(table: pd.DataFrame, qc: pd.DataFrame) -> pd.DataFrame:
+    """The cohort flow: found -> each exclusion reason -> included (like the paper's exclusion list)."""
+    kinds = qc.reason.str.split(":").str[0].value_counts()
+    rows = [("patient folders found", len(table) + len(qc))]
+    rows += [(f"excluded: {k}", -int(n)) for k, n in kinds.items()]
+    rows += [("included", len(table))]
+    return pd.DataFrame(rows, columns=["step", "patients"])
+
+
+def scanner_table(table: pd.DataFrame) -> pd.DataFrame:
+    """Cases per scanner protocol with matrix and spacing, like the paper's Table 1."""
+    t = table.assign(matrix=table["rows"].astype(str) + "x" + table["columns"].astype(str))
+    out = (t.groupby(["manufacturer", "model", "field_strength", "matrix", "pixel_spacing"])
+           .size().rename("cases").reset_index().sort_values("cases", ascending=False))
+    target = table["pixel_spacing"].round(4).value_counts().index[0]
+    out["resampled"] = np.where(out.pixel_spacing.round(4) == target, "no (target spacing)", "yes")
+    return out.reset_index(drop=True)
+
+
+def read_boxes(path: Path) -> pd.DataFrame:
+    """Annotation_Boxes.csv: 1-based inclusive voxel boxes, one row per lesion (several rows per patient allowed)."""
+    try:
+        boxes = pd.read_csv(path)
+    except Exception as err:  # noqa: BLE001 - any parse failure is the same user error
+        raise ValueError(f"cannot read the annotation boxes {Path(path).name}: {err}") from None
+    missing = [c for c in BOX_COLUMNS if c not in boxes.columns]
+    if missing:
+        raise ValueError(f"{Path(path).name} lacks columns {missing}; expected {BOX_COLUMNS}")
+    boxes = boxes[BOX_COLUMNS].rename(columns={"Patient ID": "patient"})
+    boxes["lesion"] = boxes.groupby("patient").cumcount() + 1
+    return boxes
+
+
+def read_clinical(path: Path) -> pd.DataFrame:
+    """Clinical_and_Other_Features.xlsx, sheet 'Data' with three header rows -> patient, mol_subtype, scanner."""
+    try:
+        raw = pd.read_excel(path, sheet_name="Data", header=None)
+    except Exception as err:  # noqa: BLE001
+        raise ValueError(f"cannot read the clinical table {Path(path).name} (sheet 'Data'): {err}") from None
+    header_rows = raw.index[raw.iloc[:, 0].astype(str).str.strip() == "Patient ID"]
+    if len(header_rows) == 0:
+        raise ValueError(f"{Path(path).name}: no header row starting with 'Patient ID' in sheet 'Data'")
+    h = header_rows[0]
+    table = raw.iloc[h + 1:].copy()
+    table.columns = [str(c).strip() for c in raw.iloc[h]]
+    if "Mol Subtype" not in table.columns:
+        raise ValueError(f"{Path(path).name}: no 'Mol Subtype' column (found {list(table.columns)[:8]}...)")
+    table = table[table["Patient ID"].astype(str).str.match(PATIENT_DIR.pattern[:-1])]
+    out = pd.DataFrame({"patient": table["Patient ID"].astype(str).values,
+                        "mol_subtype": pd.to_numeric(table["Mol Subtype"], errors="coerce").values})
+    return out.reset_index(drop=True)
+
+
+def find_patient_dirs(root: Path) -> dict[str, Path]:
+    """Patient folders `Breast_MRI_NNN` at most three levels below root (TCIA downloads nest them)."""
+    found: dict[str, Path] = {}
+    for depth in ("*", "*/*", "*/*/*"):
+        for p in sorted(root.glob(depth)):
+            if p.is_dir() and PATIENT_DIR.match(p.name) and p.name not in found:
+                found[p.name] = p
+        if found:
+            break
+    return found
+
+
+def _series_info(series_dir: Path) -> dict | None:
+    files = sorted(series_dir.glob("*.dcm"))
+    if not files:
+        return None
+    reader = sitk.ImageFileReader()
+    for f in files:  # the first readable header describes the series
+        try:
+            reader.SetFileName(str(f))
+            reader.ReadImageInformation()
+        except RuntimeError:
+            continue
+        get = lambda tag: reader.GetMetaData(tag).strip() if reader.HasMetaDataKey(tag) else ""  # noqa: E731
+        return {"dir": series_dir, "files": len(files), "description": get("0008|103e"),
+                "number": int(float(get("0020|0011") or 0)), "manufacturer": get("0008|0070"),
+                "model": get("0008|1090"), "field_strength": float(get("0018|0087") or "nan"),
+                "rows": int(get("0028|0010") or 0), "columns": int(get("0028|0011") or 0),
+                "pixel_spacing": float(reader.GetSpacing()[0])}
+    return {"dir": series_dir, "files": len(files), "description": "", "unreadable": files[0].name}
+
+
+def discover_series(patient_dir: Path) -> tuple[dict[str, dict], list[str]]:
+    """Find the DCE phases of one patient by SeriesDescription; returns (phase -> info, problems)."""
+    phases: dict[str, dict] = {}
+    problems = []
+    for series_dir in sorted(d for d in patient_dir.glob("*/*") if d.is_dir()):
+        info = _series_info(series_dir)
+        if info is None:
+            continue
+        if "unreadable" in info:
+            problems.append(f"{REASONS['unreadable']}: {series_dir.name}/{info['unreadable']}")
+            continue
+        phase = phase_of(info["description"])
+        if phase and (phase not in phases or info["number"] < phases[phase]["number"]):
+            phases[phase] = info
+    return phases, problems
+
+
+def load_cohort(root: str | Path, progress: bool = True) -> Cohort:
+    """Scan a Duke-layout folder: labels, boxes, series headers; exclude what cannot be used, with reasons."""
+    root = Path(root)
+    if not root.is_dir():
+        raise FileNotFoundError(f"data folder not found: {root.name!r} (expected a Duke-Breast-Cancer-MRI download "
+                                "with Breast_MRI_NNN folders, Annotation_Boxes.csv and Clinical_and_Other_Features.xlsx)")
+    box_file, clin_file = _find_file(root, "Annotation_Boxes.csv"), _find_file(root, "Clinical_and_Other_Features.xlsx")
+    boxes, clinical = read_boxes(box_file), read_clinical(clin_file)
+    patients = find_patient_dirs(root)
+    if not patients:
+        raise FileNotFoundError(f"no Breast_MRI_NNN patient folders under the data folder {root.name!r}")
+
+    from tqdm.auto import tqdm
+    rows, qc, series = [], [], {}
+    labels = clinical.set_index("patient")["mol_subtype"]
+    for patient, pdir in tqdm(patients.items(), desc="scanning series", disable=not progress):
+        reason, row = _check_patient(patient, pdir, labels, boxes, series)
+        if reason:
+            qc.append({"patient": patient, "reason": reason})
+        else:
+            rows.append(row)
+    table = pd.DataFrame(rows, columns=["patient", "label", "mol_subtype", "manufacturer", "model", "field_strength",
+                                        "rows", "columns", "slices", "pixel_spacing", "n_boxes"])
+    qc_df = pd.DataFrame(qc, columns=["patient", "reason"])
+    kept = boxes[boxes.patient.isin(table.patient)].reset_index(drop=True)
+    return Cohort(root=root, table=table, qc=qc_df, boxes=kept,
+                  series={p: s for p, s in series.items() if p in set(table.patient)})
+
+
+def _find_file(root: Path, name: str) -> Path:
+    for depth in ("", "*/", "*/*/"):
+        hits = sorted(root.glob(depth + name))
+        if hits:
+            return hits[0]
+    raise FileNotFoundError(f"{name} not found in the data folder {root.name!r} or below it")
+
+
+def _check_patient(patient: str, pdir: Path, labels: pd.Series, boxes: pd.DataFrame, series: dict):
+    if patient not in labels.index:
+        return REASONS["not_in_clinical"], None
+    subtype = labels.loc[patient]
+    if pd.isna(subtype):
+        return REASONS["no_label"], None
+    pboxes = boxes[boxes.patient == patient]
+    if pboxes.empty:
+        return REASONS["no_box"], None
+    phases, problems = discover_series(pdir)
+    missing = [p for p in PHASES if p not in phases]
+    if missing:
+        found = ", ".join(sorted(phases)) or "none"
+        return f"{REASONS['missing_phase']}: {', '.join(missing)} (found: {found})", None
+    if problems:
+        return problems[0], None
+    counts = {p: phases[p]["files"] for p in PHASES}
+    if len(set(counts.values())) > 1:
+        detail = ", ".join(f"{p} {n}" for p, n in counts.items())
+        return f"{REASONS['discordant']}: {detail}", None
+    pre = phases["pre"]
+    for _, b in pboxes.iterrows():
+        limits = {"Row": pre["rows"], "Column": pre["columns"], "Slice": counts["pre"]}
+        for axis, n in limits.items():
+            lo, hi = b[f"Start {axis}"], b[f"End {axis}"]
+            if not (1 <= lo <= hi <= n):
+                return (f"{REASONS['box_outside']}: lesion {b.lesion} {axis.lower()}s {lo}-{hi} "
+                        f"of 1-{n}"), None
+    series[patient] = {p: phases[p]["dir"] for p in PHASES}
+    row = {"patient": patient, "label": int(subtype == 0), "mol_subtype": int(subtype),
+           "manufacturer": pre["manufacturer"], "model": pre["model"], "field_strength": pre["field_strength"],
+           "rows": pre["rows"], "columns": pre["columns"], "slices": counts["pre"],
+           "pixel_spacing": round(pre["pixel_spacing"], 4), "n_boxes": len(pboxes)}
+    return None, row
+
+
+def subtype_name(code: float) -> str:
+    """The Mol Subtype legend of the clinical table."""
+    return {0: "luminal A", 1: "ER/PR+ HER2+", 2: "HER2", 3: "triple negative"}.get(int(code), "unknown") \
+        if not np.isnan(code) else "missing"

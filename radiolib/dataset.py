@@ -1,0 +1,141 @@
+"""The patch set on disk: every patient's training and test patches for each patch size, with an index table.
+
+Built once per (data, parameters) under the cache and reused by every later notebook; rebuilt when absent, so each
+notebook also runs on its own. Written atomically (see `cache.building`).
+"""
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from joblib import Parallel, delayed
+
+from . import cache
+from .imaging import UnreadableSeries, unreadable_reason
+from .patches import extract, patch_pixels, test_layout, training_layout
+
+VERSION = 1  # bump when patch geometry changes, so old caches are not reused
+
+
+@dataclass
+class PatchSet:
+    """Index (one row per patch, same rows for every size), arrays per paper patch size, QC and cohort tables."""
+
+    path: Path
+    index: pd.DataFrame
+    table: pd.DataFrame
+    qc: pd.DataFrame
+    meta: dict
+
+    def patches(self, patch_size: int) -> np.ndarray:
+        """(N, 3, px, px) float16, memory-mapped; row i belongs to index row i."""
+        return np.load(self.path / f"patches_{patch_size}.npy", mmap_mode="r")
+
+    @property
+    def patients(self) -> pd.DataFrame:
+        return self.table[["patient", "label"]]
+
+    def counts(self) -> dict:
+        by_role = self.index.role.value_counts().to_dict()
+        return {"patients": int(len(self.table)), "patches_per_size": int(len(self.index)),
+                **{f"{k}_patches": int(v) for k, v in sorted(by_role.items())}}
+
+
+def fingerprint(root: Path) -> str:
+    """A cheap content key of a data folder: relative paths, sizes and modification times of every file."""
+    synth = next((p for p in (root / "cohort.json", root / "kaggle_3m" / "cohort.json") if p.exists()), root / "-")
+    if synth.exists():  # a synthetic cohort is fully described by its manifest
+        return cache.key_of(manifest=json.loads(synth.read_text()))
+    entries = []
+    for dirpath, _, files in os.walk(root):
+        for f in files:
+            st = os.stat(os.path.join(dirpath, f))
+            entries.append((os.path.relpath(os.path.join(dirpath, f), root), st.st_size, st.st_mtime_ns))
+    return cache.key_of(files=sorted(entries))
+
+
+def is_lgg(data_dir: Path) -> bool:
+    """True for the lgg-mri-segmentation layout (kaggle_3m: data.csv beside TCGA_* patient folders)."""
+    root = Path(data_dir)
+    return any((r / "data.csv").is_file() and any(r.glob("TCGA_*")) for r in (root, root / "kaggle_3m"))
+
+
+def open_cohort(data_dir: Path, target: str | None = None, progress: bool = True):
+    """The cohort of a data folder, by its layout: lgg-mri-segmentation or Duke-Breast-Cancer-MRI."""
+    if is_lgg(data_dir):
+        from .lgg import load_cohort as load_lgg
+        return load_lgg(data_dir, **({"target": target} if target else {}), progress=progress)
+    if target not in (None, "Mol Subtype==0"):
+        raise ValueError(f"target {target!r}: the Duke loader predicts luminal A (Mol Subtype==0) only")
+    from .cohort import load_cohort
+    return load_cohort(data_dir, progress=progress)
+
+
+def _patient_patches(cohort, patient: str, target: float, sizes, n_augment: int, seed: int):
+    try:
+        vol = cohort.volume(patient, target)
+    except UnreadableSeries as err:
+        return patient, unreadable_reason(err), None, None
+    rng = np.random.default_rng([seed, int(cache.key_of(patient=patient), 16)])
+    pxs = {s: patch_pixels(s, target) for s in sizes}
+    layout = pd.concat([training_layout(vol.regions, max(pxs.values()), n_augment, rng),
+                        test_layout(vol.regions, vol.channels.shape[1])], ignore_index=True)
+    layout.insert(0, "patient", patient)
+    arrays = {s: extract(vol.channels, layout, px) for s, px in pxs.items()}
+    return patient, None, layout, arrays
+
+
+def build_patch_set(data_dir: str | Path, patch_sizes=(80, 120), n_augment: int = 4, seed: int = 0,
+                    cache_dir=None, n_jobs: int = 1, progress: bool = True, target: str | None = None) -> PatchSet:
+    """Cohort scan + preprocessing + patches for every included patient, cached; returns the PatchSet."""
+    data_dir = Path(data_dir)
+    sizes = sorted(int(s) for s in patch_sizes)
+    key = cache.key_of(data=fingerprint(data_dir), sizes=sizes, n_augment=n_augment, seed=seed, target=target,
+                       version=VERSION)
+    final = cache.cache_root(cache_dir) / "patches" / key
+    if not cache.is_complete(final):
+        cache.clean_stale(final.parent) if final.parent.exists() else None
+        _build(final, data_dir, sizes, n_augment, seed, n_jobs, progress, target)
+    return open_patch_set(final)
+
+
+def _build(final: Path, data_dir: Path, sizes, n_augment, seed, n_jobs, progress, target) -> None:
+    from tqdm.auto import tqdm
+    cohort = open_cohort(data_dir, target=target, progress=progress)
+    target = cohort.target_spacing
+    jobs = (delayed(_patient_patches)(cohort, p, target, sizes, n_augment, seed) for p in cohort.table.patient)
+    results = Parallel(n_jobs=n_jobs, return_as="generator")(jobs)
+    layouts, arrays = [], {s: [] for s in sizes}
+    for patient, reason, layout, arr in tqdm(results, total=len(cohort.table), desc="preprocessing patients",
+                                             disable=not progress):
+        if reason:
+            cohort.exclude(patient, reason)
+            continue
+        layouts.append(layout)
+        for s in sizes:
+            arrays[s].append(arr[s])
+    index = pd.concat(layouts, ignore_index=True)
+    index = index.merge(cohort.table[["patient", "label"]], on="patient", how="left")
+    meta = {"target_spacing_mm": target, "patch_sizes": sizes,
+            "patch_pixels": {str(s): patch_pixels(s, target) for s in sizes},
+            "n_augment": n_augment, "seed": seed, "version": VERSION}
+    with cache.building(final, meta) as tmp:
+        for s in sizes:
+            np.save(tmp / f"patches_{s}.npy", np.concatenate(arrays[s]))
+        index.to_csv(tmp / "index.csv", index=False)
+        cohort.table.to_csv(tmp / "cohort.csv", index=False)
+        cohort.qc.to_csv(tmp / "qc.csv", index=False)
+        cohort.boxes.to_csv(tmp / "boxes.csv", index=False)
+        (tmp / "meta.json").write_text(json.dumps(meta, indent=1))
+
+
+def open_patch_set(path: Path) -> PatchSet:
+    path = Path(path)
+    if not cache.is_complete(path):
+        raise FileNotFoundError(f"incomplete or missing patch cache {path.name}")
+    return PatchSet(path=path, index=pd.read_csv(path / "index.csv"), table=pd.read_csv(path / "cohort.csv"),
+                    qc=pd.read_csv(path / "qc.csv").fillna(""), meta=json.loads((path / "meta.json").read_text()))

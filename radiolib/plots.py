@@ -1,0 +1,118 @@
+"""Figures of the study. Each function takes tables/arrays and returns a matplotlib Figure; `save` writes it."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from matplotlib.patches import Rectangle
+
+CLASS_NAMES = {1: "luminal A", 0: "other subtypes"}
+CHANNEL_NAMES = ("post1 - pre", "post2 - pre", "post3 - pre")
+
+
+def save(fig, figures_dir: Path, name: str) -> None:
+    """Save a figure as `figures_dir/name.png` (no software/date metadata: same figure, same bytes)."""
+    fig.savefig(Path(figures_dir) / f"{name}.png", dpi=110, bbox_inches="tight", metadata={"Software": None})
+
+
+def to_rgb(patch: np.ndarray, vmax: float | None = None) -> np.ndarray:
+    """(3, H, W) subtraction channels -> (H, W, 3) image in [0, 1] (negative enhancement clipped)."""
+    p = np.asarray(patch, np.float32)
+    vmax = vmax or max(float(np.percentile(p, 99.5)), 1e-6)
+    return np.clip(np.moveaxis(p, 0, -1) / vmax, 0, 1)
+
+
+def resampling(before: np.ndarray, after: np.ndarray, spacing_before: float, spacing_after: float, title: str):
+    """One pre-contrast slice before and after in-plane resampling, drawn in millimetres."""
+    fig, axes = plt.subplots(1, 2, figsize=(8, 4))
+    for ax, img, sp, name in ((axes[0], before, spacing_before, "acquired"), (axes[1], after, spacing_after, "resampled")):
+        ny, nx = img.shape
+        ax.imshow(img, cmap="gray", extent=(0, nx * sp, ny * sp, 0))
+        ax.set_title(f"{name}: {nx}x{ny} px at {sp:.2f} mm")
+        ax.set_xlabel("mm")
+    fig.suptitle(title)
+    return fig
+
+
+def channels(vol_channels: np.ndarray, z: int, box=None, title: str = ""):
+    """The three subtraction channels of one slice, with the lesion box (cy, cx, h, w) drawn."""
+    fig, axes = plt.subplots(1, 3, figsize=(11, 3.8))
+    if box is not None:  # scale to the lesion, not to the heart's much stronger enhancement
+        cy, cx, h, w = box
+        y0, x0 = int(max(cy - h, 0)), int(max(cx - w, 0))
+        vmax = float(vol_channels[:, z, y0:int(cy + h) + 1, x0:int(cx + w) + 1].max()) or 1.0
+    else:
+        vmax = float(np.percentile(vol_channels[:, z], 99.5)) or 1.0
+    for c, ax in enumerate(axes):
+        im = ax.imshow(vol_channels[c, z], cmap="magma", vmin=0, vmax=vmax)
+        ax.set_title(CHANNEL_NAMES[c])
+        ax.axis("off")
+        if box is not None:
+            cy, cx, h, w = box
+            ax.add_patch(Rectangle((cx - w / 2, cy - h / 2), w, h, fill=False, ec="cyan", lw=1))
+    fig.colorbar(im, ax=axes, shrink=0.8, label="enhancement / pre-contrast p99")
+    fig.suptitle(title)
+    return fig
+
+
+def montage(patches: np.ndarray, labels, n_per_class: int = 8, title: str = ""):
+    """A grid of patches, one row per class (RGB = the three subtraction channels)."""
+    labels = np.asarray(labels)
+    fig, axes = plt.subplots(2, n_per_class, figsize=(1.4 * n_per_class, 3.4))
+    for row, cls in enumerate((1, 0)):
+        idx = np.flatnonzero(labels == cls)[:n_per_class]
+        for j in range(n_per_class):
+            ax = axes[row, j]
+            ax.axis("off")
+            if j < len(idx):
+                ax.imshow(to_rgb(patches[idx[j]]))
+        axes[row, 0].set_title(CLASS_NAMES[cls], loc="left", fontsize=9)
+    fig.suptitle(title)
+    return fig
+
+
+def augmentations(originals: list[np.ndarray], augmented: list[list[np.ndarray]], title: str = ""):
+    """Each original training patch followed by its augmented copies (translation + rotation)."""
+    n, k = len(originals), max(len(a) for a in augmented)
+    fig, axes = plt.subplots(n, k + 1, figsize=(1.5 * (k + 1), 1.6 * n), squeeze=False)
+    for i in range(n):
+        for j, p in enumerate([originals[i]] + list(augmented[i])):
+            axes[i, j].imshow(to_rgb(p))
+            axes[i, j].axis("off")
+        axes[i, 0].set_title("original" if i == 0 else "", fontsize=8)
+    for j in range(1, k + 1):
+        axes[0, j].set_title(f"augmented {j}", fontsize=8)
+    fig.suptitle(title)
+    return fig
+
+
+def test_layout(vol_channels: np.ndarray, layout: pd.DataFrame, px: int, title: str = ""):
+    """The 5 test slices with their 25 patch squares (4 corners and the middle of the lesion)."""
+    slices = sorted(layout.slice.unique())
+    fig, axes = plt.subplots(1, len(slices), figsize=(2.6 * len(slices), 2.9))
+    vmax = float(np.percentile(vol_channels[0, slices], 99.5)) or 1.0
+    for ax, z in zip(np.atleast_1d(axes), slices):
+        ax.imshow(vol_channels[0, z], cmap="gray", vmin=0, vmax=vmax)
+        for r in layout[layout.slice == z].itertuples():
+            color = "yellow" if r.spot == "middle" else "cyan"
+            ax.add_patch(Rectangle((r.cx - px / 2, r.cy - px / 2), px, px, fill=False, ec=color, lw=0.8))
+        ax.set_title(f"slice {z + 1}", fontsize=9)
+        ax.axis("off")
+    fig.suptitle(title)
+    return fig
+
+
+def class_balance(table: pd.DataFrame, index: pd.DataFrame):
+    """Patients and patches per class."""
+    fig, axes = plt.subplots(1, 2, figsize=(8, 3))
+    pats = table.label.map(CLASS_NAMES).value_counts()
+    axes[0].bar(pats.index, pats.values, color=["#4c72b0", "#dd8452"][:len(pats)])
+    axes[0].set_title("patients")
+    counts = index.assign(cls=index.label.map(CLASS_NAMES)).groupby(["role", "cls"]).size().unstack(fill_value=0)
+    counts.plot.bar(ax=axes[1], rot=0)
+    axes[1].set_title("patches per role")
+    axes[1].set_xlabel("")
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,212 @@
+"""The results-file interface: one JSON per notebook, one row per model setting (a line of the paper's Tables 3-6).
+
+Other tools read these files, so the row keys are fixed (ROW_KEYS) and every write is validated, atomic and
+byte-identical for identical inputs.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .cache import atomic_write_text
+from .evaluation import CVResult, check_no_leakage
+
+ROW_KEYS = ("approach", "network", "source", "patch_size", "kernel", "layer", "train_auc", "test_auc",
+            "ci95", "repeat_aucs", "folds", "skipped")
+APPROACHES = ("scratch", "transfer", "features", "layerwise")
+SOURCES = ("imagenet", "domain", "random", "none")
+FOLD_KEYS = ("repeat", "fold", "train_patients", "test_patients", "auc")
+SIGNIFICANT_DIGITS = 6  # generic float rounding at write time; AUCs are already rounded to 4 decimals
+
+
+def _r4(x) -> float | None:
+    """An AUC-like number rounded to 4 decimals; None for None or nan."""
+    if x is None:
+        return None
+    x = float(x)
+    return round(x, 4) if math.isfinite(x) else None
+
+
+def make_row(
+    approach: str,
+    network: str,
+    source: str = "none",
+    patch_size: int | None = None,
+    kernel: str | None = None,
+    layer: str | None = None,
+    cv: CVResult | None = None,
+    skipped: str | None = None,
+    **extra,
+) -> dict:
+    """One results row with every ROW_KEYS key (AUCs rounded to 4 decimals), then any `extra` keys.
+
+    Give either `cv` (a finished cross-validation) or `skipped` (the reason the setting was not run, e.g. a
+    missing package); a skipped row has null numbers and empty folds.
+    """
+    _check_choice("approach", approach, APPROACHES, "make_row")
+    _check_choice("source", source, SOURCES, "make_row")
+    if (cv is None) == (skipped is None):
+        raise ValueError(f"make_row({approach}, {network}): give exactly one of cv= or skipped=")
+    if skipped is not None and not (isinstance(skipped, str) and skipped.strip()):
+        raise ValueError(f"make_row({approach}, {network}): skipped must be a non-empty reason, got {skipped!r}")
+    clash = sorted(set(extra) & set(ROW_KEYS))
+    if clash:
+        raise ValueError(f"make_row: extra keys {clash} clash with the binding row keys")
+    row = {
+        "approach": approach,
+        "network": network,
+        "source": source,
+        "patch_size": None if patch_size is None else int(patch_size),
+        "kernel": kernel,
+        "layer": layer,
+        "train_auc": None,
+        "test_auc": None,
+        "ci95": None,
+        "repeat_aucs": None,
+        "folds": [],
+        "skipped": skipped,
+    }
+    if cv is not None:
+        row.update(
+            train_auc=_r4(cv.train_auc),
+            test_auc=_r4(cv.test_auc),
+            ci95=[_r4(v) for v in cv.ci95],
+            repeat_aucs=[_r4(v) for v in cv.repeat_aucs],
+            folds=[{"repeat": int(f["repeat"]), "fold": int(f["fold"]),
+                    "train_patients": list(f["train_patients"]), "test_patients": list(f["test_patients"]),
+                    "auc": _r4(f["auc"])} for f in cv.folds],
+        )
+    row.update(extra)
+    return row
+
+
+def _check_choice(key: str, value, allowed: Sequence[str], where: str) -> None:
+    if value not in allowed:
+        raise ValueError(f"{where}: unknown {key} {value!r}; expected one of {list(allowed)}")
+
+
+def validate_rows(rows: Iterable[Mapping]) -> None:
+    """Raise ValueError naming the row and key when a row misses a binding key or has an unknown approach/source."""
+    for i, row in enumerate(rows):
+        if not isinstance(row, Mapping):
+            raise ValueError(f"row {i}: expected a dict, got {type(row).__name__}")
+        name = f"row {i} ({row.get('approach')}, {row.get('network')})"
+        missing = [k for k in ROW_KEYS if k not in row]
+        if missing:
+            raise ValueError(f"{name}: missing key {missing[0]!r} (all missing: {missing})")
+        _check_choice("approach", row["approach"], APPROACHES, name)
+        _check_choice("source", row["source"], SOURCES, name)
+        folds = row["folds"] or []
+        for fold in folds:
+            absent = [k for k in FOLD_KEYS if k not in fold]
+            if absent:
+                raise ValueError(f"{name}: a fold is missing key {absent[0]!r}")
+        check_no_leakage(row)
+
+
+def _jsonable(obj, where: str):
+    """A JSON-ready copy: numpy/pandas to Python, tuples to lists, floats to 6 significant digits, nan/inf to None."""
+    if obj is None or isinstance(obj, (bool, str)):
+        return obj
+    if isinstance(obj, np.generic):
+        obj = obj.item()
+    if isinstance(obj, bool):
+        return obj
+    if isinstance(obj, int):
+        return obj
+    if isinstance(obj, float):
+        return float(f"{obj:.{SIGNIFICANT_DIGITS}g}") if math.isfinite(obj) else None
+    if isinstance(obj, Path):
+        return str(obj)
+    if isinstance(obj, pd.DataFrame):
+        obj = obj.to_dict(orient="records")
+    elif isinstance(obj, pd.Series):
+        obj = obj.to_dict()
+    elif isinstance(obj, np.ndarray):
+        obj = obj.tolist()
+    if isinstance(obj, Mapping):
+        return {str(k): _jsonable(v, f"{where}.{k}") for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_jsonable(v, f"{where}[{i}]") for i, v in enumerate(obj)]
+    raise TypeError(f"write_results: cannot store {type(obj).__name__} at {where}")
+
+
+def write_results(path: str | os.PathLike, rows: Sequence[Mapping] | None = None, deviations: Iterable = (),
+                  **top) -> Path:
+    """Write `{"notebook": <file stem>, "rows": [...], "deviations": [...], **top}` as JSON, atomically.
+
+    Validated first; then a temporary file in the same folder replaces the target with os.replace, so a failure
+    leaves any old file intact. Insertion order kept, indent=1, nan written as null: identical inputs give identical
+    bytes. `top` may override "notebook".
+    """
+    path = Path(path)
+    rows = list(rows or [])
+    validate_rows(rows)
+    doc = {"notebook": top.pop("notebook", path.stem), "rows": rows, "deviations": list(deviations), **top}
+    text = json.dumps(_jsonable(doc, "results"), indent=1, ensure_ascii=False, allow_nan=False) + "\n"
+    atomic_write_text(path, text)
+    return path
+
+
+PRIVATE_PARAMETERS = ("run_dir", "cache_dir", "data_dir")  # machine paths: never in a results file
+
+
+def public_parameters(P) -> dict:
+    """A notebook's parameters as recorded in its results file, machine paths replaced by what they were."""
+    values = dict(vars(P))
+    for key in PRIVATE_PARAMETERS:
+        values.pop(key, None)
+    values["data"] = "user folder" if getattr(P, "data_dir", None) else "synthetic cohort"
+    return values
+
+
+def write_summary(path: str | os.PathLike, P, deviations: Iterable = (), rows=None, **top) -> dict:
+    """write_results plus the run's public parameters; returns the document as written."""
+    write_results(path, rows=rows, deviations=deviations, parameters=public_parameters(P), **top)
+    return read_results(path)
+
+
+def read_results(path: str | os.PathLike) -> dict:
+    """Load a results file written by write_results, validating its rows."""
+    path = Path(path)
+    with open(path, encoding="utf-8") as fh:
+        doc = json.load(fh)
+    if not isinstance(doc, dict) or "rows" not in doc:
+        raise ValueError(f"{path}: not a results file (no 'rows' key)")
+    try:
+        validate_rows(doc["rows"])
+    except ValueError as exc:
+        raise ValueError(f"{path}: {exc}") from exc
+    return doc
+
+
+def _fmt_ci(ci) -> str:
+    if not ci or any(v is None or (isinstance(v, float) and math.isnan(v)) for v in ci):
+        return ""
+    return f"[{ci[0]:.2f}, {ci[1]:.2f}]"
+
+
+def results_table(rows: Sequence[Mapping] | Mapping) -> pd.DataFrame:
+    """Rows as a display table like the paper's: network, source, patch, kernel, layer, AUCs, CI "[0.51, 0.60]"."""
+    if isinstance(rows, Mapping):
+        rows = rows["rows"]
+    validate_rows(rows)
+    table = pd.DataFrame({
+        "network": [r["network"] for r in rows],
+        "source": [r["source"] for r in rows],
+        "patch": pd.array([r["patch_size"] for r in rows], dtype="Int64"),
+        "kernel": [r["kernel"] or "" for r in rows],
+        "layer": [r["layer"] or "" for r in rows],
+        "train AUC": [np.nan if r["train_auc"] is None else float(r["train_auc"]) for r in rows],
+        "test AUC": [np.nan if r["test_auc"] is None else float(r["test_auc"]) for r in rows],
+        "95% CI": [_fmt_ci(r["ci95"]) for r in rows],
+        "skipped": [r["skipped"] or "" for r in rows],
+    })
+    return table

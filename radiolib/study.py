@@ -1,0 +1,106 @@
+"""The study as one run: resolve the data (a user's folder or the cached synthetic cohort), then execute the
+notebooks in order with papermill into a run folder (executed notebooks, results/*.json, figures/*.png).
+"""
+from __future__ import annotations
+
+import json
+import logging
+import time
+from pathlib import Path
+from types import SimpleNamespace
+
+from . import cache, params
+
+NOTEBOOK_ORDER = tuple(params.NOTEBOOKS)
+log = logging.getLogger("radiolib.study")
+
+
+def repo_notebooks() -> Path:
+    """The notebooks folder of a source checkout (radiolib is installed editable by `make setup`)."""
+    return Path(__file__).resolve().parents[1] / "notebooks"
+
+
+def synthetic_cohort(P: SimpleNamespace, progress: bool = True) -> Path:
+    """The synthetic cohort of these parameters, generated once under the cache and reused."""
+    from .synth import FAULTS, synthesize
+    faults = list(FAULTS) if P.synth_faults is True else list(P.synth_faults or [])
+    key = cache.key_of(patients=P.synth_patients, seed=P.synth_seed, effect=P.synth_effect, faults=faults)
+    out = cache.cache_root(P.cache_dir) / "cohorts" / f"synthetic-{key}"
+    return synthesize(out, patients=P.synth_patients, seed=P.synth_seed, effect=P.synth_effect, faults=faults,
+                      n_jobs=max(1, P.n_jobs), progress=progress)
+
+
+def data_folder(P: SimpleNamespace, progress: bool = True) -> Path:
+    """`data_dir` when given (a real Duke-layout download), else the synthetic cohort."""
+    if P.data_dir:
+        path = Path(P.data_dir).expanduser()
+        if not path.is_dir():
+            raise FileNotFoundError(f"data_dir {P.data_dir!r} is not a folder")
+        return path
+    return synthetic_cohort(P, progress)
+
+
+def patch_set(P: SimpleNamespace, progress: bool = True):
+    """The cached patch set for these parameters (built on first use): what every notebook starts from."""
+    from .dataset import build_patch_set
+    return build_patch_set(data_folder(P, progress), P.patch_sizes, P.n_augment, P.seed, P.cache_dir,
+                           n_jobs=max(1, P.n_jobs), progress=progress, target=P.target)
+
+
+def run_paths(P: SimpleNamespace) -> SimpleNamespace:
+    """results/ and figures/ of the run folder, created."""
+    root = Path(P.run_dir)
+    out = SimpleNamespace(root=root, results=root / "results", figures=root / "figures")
+    out.results.mkdir(parents=True, exist_ok=True)
+    out.figures.mkdir(parents=True, exist_ok=True)
+    return out
+
+
+def notebook_parameters(stem: str, profile: str, params_dir: Path, data: str | None, out: Path,
+                        overrides: dict) -> dict:
+    """Defaults <- params/<profile>/<stem>.yaml <- -p overrides; plus data_dir and run_dir of this run."""
+    values = params.load_profile(profile, stem, params_dir)
+    values.update({k: v for k, v in overrides.items() if k in params.defaults(stem)})
+    values["profile"] = profile
+    values["run_dir"] = str(out.resolve())
+    if data:
+        values["data_dir"] = str(Path(data).expanduser().resolve())
+    return params.validate(stem, values)
+
+
+def run_study(profile: str = "demo", data: str | None = None, out: str | None = None, overrides: dict | None = None,
+              notebooks: list[str] | None = None, notebooks_dir: Path | None = None,
+              params_dir: Path | None = None) -> Path:
+    """Execute the notebooks in order into the run folder; return the run folder."""
+    import papermill as pm
+
+    overrides = overrides or {}
+    nb_dir = Path(notebooks_dir or repo_notebooks())
+    params_dir = Path(params_dir or nb_dir.parent / "params")
+    if not nb_dir.is_dir():
+        raise FileNotFoundError("notebooks folder not found: run from a source checkout (make setup)")
+    stems = notebooks or list(NOTEBOOK_ORDER)
+    unknown = [k for k in overrides if not any(k in params.defaults(s) for s in stems)]
+    if unknown:
+        valid = sorted({k for s in stems for k in params.defaults(s)})
+        raise ValueError(f"unknown parameter {', '.join(map(repr, unknown))}. Valid keys: {', '.join(valid)}")
+    run_dir = Path(out or Path("runs") / profile)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    plan = {s: notebook_parameters(s, profile, params_dir, data, run_dir, overrides) for s in stems}
+
+    first = SimpleNamespace(**plan[stems[0]])
+    if not first.data_dir:
+        print(f"Synthetic cohort: {first.synth_patients} patients (seed {first.synth_seed}, effect {first.synth_effect})")
+        data_folder(first)
+    timings = {}
+    for stem in stems:
+        print(f"Running {stem} ({profile})")
+        start = time.perf_counter()
+        pm.execute_notebook(str(nb_dir / f"{stem}.ipynb"), str(run_dir / f"{stem}.ipynb"), parameters=plan[stem],
+                            cwd=str(nb_dir), progress_bar=True, kernel_name="python3")
+        timings[stem] = round(time.perf_counter() - start, 1)
+    cache.atomic_write_text(run_dir / "run.json", json.dumps(
+        {"profile": profile, "notebooks": stems, "seconds": timings,
+         "overrides": overrides, "data": "user folder" if data else "synthetic"}, indent=1))
+    print(f"Done in {sum(timings.values()):.0f} s: executed notebooks, results/ and figures/ are in {run_dir}")
+    return run_dir

@@ -1,0 +1,77 @@
+"""Interactive views for JupyterLab (ipywidgets). Each has a static counterpart in `plots` for headless runs."""
+from __future__ import annotations
+
+from functools import lru_cache
+
+import matplotlib.pyplot as plt
+import numpy as np
+from matplotlib.patches import Rectangle
+
+from .plots import CHANNEL_NAMES, CLASS_NAMES
+
+
+def slice_with_patch(channels: np.ndarray, regions, z: int, channel: int, px: int, label: int, patient: str):
+    """A slice of one subtraction channel with every lesion region's patch square, and the first patch beside it."""
+    from .patches import sample_patch
+    fig, (ax, axp) = plt.subplots(1, 2, figsize=(9, 4.2), gridspec_kw={"width_ratios": [2, 1]})
+    vmax = float(np.percentile(channels[channel], 99.5)) or 1.0
+    ax.imshow(channels[channel, z], cmap="magma", vmin=0, vmax=vmax)
+    here = regions[regions.slice == z]
+    for r in here.itertuples():
+        ax.add_patch(Rectangle((r.cx - px / 2, r.cy - px / 2), px, px, fill=False, ec="cyan", lw=1))
+        ax.add_patch(Rectangle((r.cx - r.w / 2, r.cy - r.h / 2), r.w, r.h, fill=False, ec="yellow", lw=0.8))
+    ax.set_title(f"{patient} ({CLASS_NAMES[label]}), slice {z + 1}, {CHANNEL_NAMES[channel]}")
+    ax.axis("off")
+    if len(here):
+        r = here.iloc[0]
+        patch = sample_patch(channels, z, r.cy, r.cx, px)[0]
+        axp.imshow(patch[channel], cmap="magma", vmin=0, vmax=vmax)
+        axp.set_title(f"patch {px}x{px} px, lesion {int(r.lesion)}")
+    else:
+        axp.text(0.5, 0.5, "no lesion on this slice", ha="center", va="center")
+    axp.axis("off")
+    fig.tight_layout()
+    return fig
+
+
+def patch_explorer(patch_set, data_dir):
+    """Pick a patient, slice, channel and patch size; see the patch cut from the preprocessed volume."""
+    import ipywidgets as w
+
+    from .cohort import load_cohort
+    from .imaging import prepare
+
+    cohort = load_cohort(data_dir, progress=False)
+    target = patch_set.meta["target_spacing_mm"]
+
+    @lru_cache(maxsize=4)
+    def volume(patient):
+        return prepare(cohort, patient, target)
+
+    table = patch_set.table.set_index("patient")
+    patient = w.Dropdown(options=list(table.index), description="patient")
+    z = w.IntSlider(description="slice", min=0, max=1)
+    channel = w.Dropdown(options=[(n, i) for i, n in enumerate(CHANNEL_NAMES)], description="channel")
+    size = w.Dropdown(options=[(f"{s} ({px} px)", px) for s, px in patch_set.meta["patch_pixels"].items()],
+                      description="patch size")
+    out = w.Output()
+
+    def on_patient(change=None):
+        v = volume(patient.value)
+        z.max = v.channels.shape[1] - 1
+        z.value = int(v.regions.slice.median()) if len(v.regions) else 0
+
+    def draw(change=None):
+        v = volume(patient.value)
+        with out:
+            out.clear_output(wait=True)
+            slice_with_patch(v.channels, v.regions, z.value, channel.value, size.value,
+                             int(table.loc[patient.value, "label"]), patient.value)
+            plt.show()
+
+    patient.observe(on_patient, "value")
+    for control in (patient, z, channel, size):
+        control.observe(draw, "value")
+    on_patient()
+    draw()
+    return w.VBox([w.HBox([patient, z]), w.HBox([channel, size]), out])

@@ -1,0 +1,84 @@
+"""The run as a user starts it: CLI, papermill over a notebook, results files, and no fake identity anywhere."""
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from radiolib import params, study
+from radiolib.synth import fake_identities
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _texts(folder: Path):
+    for path in sorted(folder.rglob("*")):
+        if path.suffix in {".ipynb", ".json", ".csv", ".html", ".txt", ".png"}:
+            yield path, path.read_bytes().decode("latin-1")
+
+
+@pytest.fixture(scope="module")
+def smoke_run(tmp_path_factory):
+    home = tmp_path_factory.mktemp("study")
+    out = study.run_study("smoke", out=str(home / "run"), notebooks=["01_preprocessing"],
+                          overrides={"synth_patients": 12, "cache_dir": str(home / "cache")})
+    return out, home / "cache"
+
+
+def test_the_runner_writes_notebook_results_and_figures(smoke_run):
+    out, _ = smoke_run
+    assert (out / "01_preprocessing.ipynb").is_file()
+    doc = json.loads((out / "results" / "01_preprocessing.json").read_text())
+    assert {"included", "excluded", "patch_counts", "target_spacing_mm", "deviations"} <= set(doc)
+    assert len(doc["included"]) + len(doc["excluded"]) == 12
+    assert all(set(e) == {"patient", "reason"} and e["reason"] for e in doc["excluded"])
+    assert {p["patient"] for p in doc["included"]}.isdisjoint(e["patient"] for e in doc["excluded"])
+    assert len(list((out / "figures").glob("01_*.png"))) >= 6
+    assert json.loads((out / "run.json").read_text())["notebooks"] == ["01_preprocessing"]
+
+
+def test_no_fake_identity_or_machine_path_in_any_output(smoke_run):
+    out, cache_dir = smoke_run
+    cohort = next((cache_dir / "cohorts").glob("synthetic-*"))
+    secrets = {s for s in fake_identities(cohort) if len(s) >= 6}
+    assert len(secrets) >= 12, "the generator writes fake names and birth dates"
+    results_and_figures = list(_texts(out / "results")) + list(_texts(out / "figures"))
+    for path, text in results_and_figures:
+        assert not [s for s in secrets if s in text], path.name
+        assert str(out) not in text and str(cache_dir) not in text, f"machine path in {path.name}"
+    for path, text in _texts(out):
+        assert not [s for s in secrets if s in text], path.name
+
+
+def test_committed_notebooks_show_no_fake_identity(tmp_path):
+    P = params.bind(params.defaults("01_preprocessing"), "01_preprocessing")
+    cohort = study.synthetic_cohort(P, progress=False)  # the smoke cohort nbval runs on (cached)
+    secrets = {s for s in fake_identities(cohort) if len(s) >= 6}
+    for nb in sorted((ROOT / "notebooks").glob("*.ipynb")):
+        text = json.dumps([c.get("outputs", []) for c in nbformat.read(nb, 4).cells])
+        assert not [s for s in secrets if s in text], nb.name
+
+
+def test_a_misspelled_parameter_stops_the_cli_with_the_valid_keys(tmp_path):
+    run = subprocess.run([sys.executable, "-m", "radiolib", "study", "--profile", "smoke", "--out", str(tmp_path),
+                          "-p", "synth_patient=3"], capture_output=True, text=True, cwd=ROOT)
+    assert run.returncode == 2
+    assert "synth_patient" in run.stderr and "synth_patients" in run.stderr and "Valid keys" in run.stderr
+
+
+def test_papermill_alone_refuses_a_misspelled_parameter(tmp_path):
+    import papermill as pm
+    with pytest.raises(pm.PapermillExecutionError, match="n_augmnt"):
+        pm.execute_notebook(str(ROOT / "notebooks" / "01_preprocessing.ipynb"), str(tmp_path / "out.ipynb"),
+                            parameters={"n_augmnt": 2, "run_dir": str(tmp_path)}, cwd=str(ROOT / "notebooks"),
+                            progress_bar=False, kernel_name="python3")
+
+
+def test_synth_cli_writes_the_duke_layout(tmp_path):
+    run = subprocess.run([sys.executable, "-m", "radiolib", "synth", "--out", str(tmp_path / "c"), "--patients", "3",
+                          "--seed", "1", "--effect", "0"], capture_output=True, text=True, cwd=ROOT)
+    assert run.returncode == 0, run.stderr
+    assert (tmp_path / "c" / "Annotation_Boxes.csv").is_file()
+    assert len(list((tmp_path / "c").glob("Breast_MRI_*/*/*/1-001.dcm"))) == 3 * 5
