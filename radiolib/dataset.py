@@ -16,14 +16,19 @@ from joblib import Parallel, delayed
 
 from . import cache
 from .imaging import UnreadableSeries, unreadable_reason
-from .patches import extract, patch_pixels, test_layout, training_layout
+from .patches import extract, normal_layout, patch_pixels, test_layout, training_layout
 
-VERSION = 1  # bump when patch geometry changes, so old caches are not reused
+VERSION = 2  # bump when patch geometry changes, so old caches are not reused
+MAX_NORMAL = 20  # normal-tissue patches per patient, for the label-free in-domain pretraining task
 
 
 @dataclass
 class PatchSet:
-    """Index (one row per patch, same rows for every size), arrays per paper patch size, QC and cohort tables."""
+    """Index (one row per patch, same rows for every size), arrays per paper patch size, QC and cohort tables.
+
+    Roles: `train` (one per lesion region), `augmented` (4 per region), `test` (25 per patient), `normal`
+    (normal tissue, used only by the label-free pretraining task).
+    """
 
     path: Path
     index: pd.DataFrame
@@ -82,8 +87,11 @@ def _patient_patches(cohort, patient: str, target: float, sizes, n_augment: int,
         return patient, unreadable_reason(err), None, None
     rng = np.random.default_rng([seed, int(cache.key_of(patient=patient), 16)])
     pxs = {s: patch_pixels(s, target) for s in sizes}
+    n_normal = min(len(vol.regions), MAX_NORMAL)
     layout = pd.concat([training_layout(vol.regions, max(pxs.values()), n_augment, rng),
-                        test_layout(vol.regions, vol.channels.shape[1])], ignore_index=True)
+                        test_layout(vol.regions, vol.channels.shape[1]),
+                        normal_layout(vol.regions, vol.channels.shape[2:], max(pxs.values()), n_normal, rng)],
+                       ignore_index=True)
     layout.insert(0, "patient", patient)
     arrays = {s: extract(vol.channels, layout, px) for s, px in pxs.items()}
     return patient, None, layout, arrays

@@ -44,10 +44,89 @@ DOC: dict[str, str] = {
     "n_jobs": "parallel workers (joblib)",
     "run_dir": "where results/ and figures/ go",
     "cache_dir": "None: $RADIOLIB_CACHE, else ~/.cache/radiolib",
+    "n_folds": "patient-level stratified folds (paper: 10)",
+    "repeats": "repeats of the cross-validation, median reported (paper: 5)",
+    "n_boot": "bootstrap resamples of patients for the 95% CI",
+    "bf16": "CPU/GPU bfloat16 autocast (checked equivalent in benchmarks/)",
+    "channels_last": "NHWC memory format (faster convolutions)",
+    "domain_patients": "size of the disjoint synthetic source cohort of the domain pretraining",
+    "domain_epochs": "epochs of the lesion-vs-normal pretraining",
+    "domain_patches_per_epoch": "class-balanced patches per pretraining epoch",
+    "pretrained_input_scale": "input side / 224 for GoogLeNet and VGG16 (paper: 1.0)",
+    "allow_download": "fetch ImageNet weights when missing (needs a network)",
+    "networks": "networks to run (02: cifar, vgg_r, googlenet_r, googlenet; 03, 04: googlenet, vgg16)",
+    "sources": "pretraining sources: imagenet, domain, random (a labelled control)",
+    "train_patch_size": "patch size (paper px) the networks are trained on",
+    "input_scale": "input side / the paper's input side (Table 2); paper: 1.0",
+    "epochs": "training epochs (paper: 40)",
+    "patches_per_epoch": "class-balanced training patches per epoch; None: all (paper)",
+    "batch_size": "patches per step",
+    "lr": "learning rate (paper: 1e-4, halved every 5 epochs)",
+    "lr_sweep": "learning rates of the Figure 2 sweep",
+    "sweep_network": "network of the learning-rate sweep (paper: vgg_r)",
+    "fc_lr": "learning rate of the re-initialised last layer (paper: 1e-3, 10x the rest)",
+    "fc_lr_sweep": "last-layer learning rates of the Figure 2 sweep",
+    "kernels": "SVM kernels",
+    "svm_train_roles": "patches the SVM trains on: train (originals), augmented",
+    "svm_max_train": "class-balanced cap on SVM training patches per fold; None: all",
+}
+
+# The cross-validation protocol, shared by the approach notebooks (paper: 10 folds x 5 repeats).
+PROTOCOL: dict[str, Any] = {
+    "n_folds": 3,
+    "repeats": 1,
+    "n_boot": 1000,
+    "bf16": True,
+    "channels_last": True,
+}
+
+# The label-free in-domain pretraining (lesion vs normal tissue on a disjoint source cohort): one recipe shared by
+# every notebook that uses the `domain` source, so they all reuse the same cached checkpoint.
+DOMAIN: dict[str, Any] = {
+    "domain_patients": 12,
+    "domain_epochs": 2,
+    "domain_patches_per_epoch": 512,
+    "pretrained_input_scale": 0.25,
+    "allow_download": False,
 }
 
 NOTEBOOKS: dict[str, dict[str, Any]] = {
     "01_preprocessing": {},
+    "02_training_from_scratch": {
+        **PROTOCOL,
+        "networks": ["cifar", "vgg_r", "googlenet_r", "googlenet"],
+        "train_patch_size": 80,
+        "input_scale": 0.25,
+        "epochs": 2,
+        "patches_per_epoch": 256,
+        "batch_size": 64,
+        "lr": 1e-4,
+        "lr_sweep": [1e-4, 5e-4, 2e-5],
+        "sweep_network": "cifar",
+    },
+    "03_transfer_learning": {
+        **PROTOCOL,
+        **DOMAIN,
+        "networks": ["googlenet"],
+        "sources": ["imagenet", "domain"],
+        "train_patch_size": 80,
+        "epochs": 2,
+        "patches_per_epoch": 256,
+        "batch_size": 32,
+        "lr": 1e-4,
+        "fc_lr": 1e-3,
+        "fc_lr_sweep": [1e-3, 5e-3, 2e-4],
+        "sweep_network": "googlenet",
+    },
+    "04_deep_features_svm": {
+        **PROTOCOL,
+        **DOMAIN,
+        "networks": ["googlenet"],
+        "sources": ["imagenet", "domain"],
+        "kernels": ["poly", "rbf", "linear"],
+        "svm_train_roles": ["train"],
+        "svm_max_train": 600,
+    },
 }
 
 _IPYTHON_NAMES = {"In", "Out", "get_ipython", "exit", "quit", "open"}

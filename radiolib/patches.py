@@ -105,3 +105,27 @@ def extract(channels: np.ndarray, layout: pd.DataFrame, px: int) -> np.ndarray:
     for i, r in enumerate(layout.itertuples(index=False)):
         out[i] = sample_patch(channels, int(r.slice), r.cy, r.cx, px, r.angle)[0]
     return out
+
+
+def normal_layout(regions: pd.DataFrame, shape_yx: tuple[int, int], px: int, n: int,
+                  rng: np.random.Generator, tries: int = 200) -> pd.DataFrame:
+    """Up to n normal-tissue centres on lesion slices, each patch clear of every lesion box on its slice.
+
+    For the in-domain pretraining task (lesion vs normal tissue), which never uses the subtype labels.
+    """
+    ny, nx = shape_yx
+    half = (px - 1) / 2
+    if ny - 1 < 2 * half or nx - 1 < 2 * half or regions.empty:
+        return pd.DataFrame(columns=["lesion", "slice", "cy", "cx", "angle", "role"])
+    rows = []
+    slices = regions.slice.to_numpy()
+    for _ in range(tries):
+        if len(rows) >= n:
+            break
+        z = int(rng.choice(slices))
+        cy, cx = rng.uniform(half, ny - 1 - half), rng.uniform(half, nx - 1 - half)
+        here = regions[regions.slice == z]
+        clear = ((np.abs(here.cy - cy) > here.h / 2 + half) | (np.abs(here.cx - cx) > here.w / 2 + half)).all()
+        if clear:
+            rows.append({"lesion": 0, "slice": z, "cy": cy, "cx": cx, "angle": 0.0, "role": "normal"})
+    return pd.DataFrame(rows, columns=["lesion", "slice", "cy", "cx", "angle", "role"])

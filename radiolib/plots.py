@@ -116,3 +116,73 @@ def class_balance(table: pd.DataFrame, index: pd.DataFrame):
     axes[1].set_xlabel("")
     fig.tight_layout()
     return fig
+
+
+def learning_curves(curves: list[dict], title: str = "", ax=None):
+    """Figure 2 style: train and test AUC per epoch, one thin line per fold and the mean in bold."""
+    fig = None
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(5, 3.4))
+    for key, color in (("train_auc", "#4c72b0"), ("test_auc", "#dd8452")):
+        runs = [c for c in curves if c and c.get(key)]
+        if not runs:
+            continue
+        epochs = runs[0]["epoch"]
+        values = np.array([r[key] for r in runs], dtype=float)
+        for v in values:
+            ax.plot(epochs, v, color=color, alpha=0.2, lw=0.8)
+        ax.plot(epochs, np.nanmean(values, axis=0), color=color, lw=2.2, label=key.replace("_auc", " AUC"))
+    ax.axhline(0.5, color="gray", lw=0.8, ls=":")
+    ax.set_ylim(0.3, 1.0)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("AUC (patient level)")
+    ax.set_title(title, fontsize=10)
+    ax.legend(loc="lower right", fontsize=8)
+    return fig if fig is not None else ax.figure
+
+
+def curve_grid(named_curves: dict[str, list[dict]], title: str = ""):
+    """Several learning-curve panels side by side (one per network or learning rate)."""
+    n = len(named_curves)
+    fig, axes = plt.subplots(1, n, figsize=(4.2 * n, 3.4), squeeze=False)
+    for ax, (name, curves) in zip(axes[0], named_curves.items()):
+        learning_curves(curves, name, ax=ax)
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def roc_curves(named_scores: dict[str, tuple], title: str = ""):
+    """ROC curves of patient-level out-of-fold scores: {name: (labels, scores)}."""
+    from sklearn.metrics import roc_auc_score, roc_curve
+    fig, ax = plt.subplots(figsize=(4.6, 4.4))
+    for name, (y, s) in named_scores.items():
+        fpr, tpr, _ = roc_curve(y, s)
+        ax.plot(fpr, tpr, lw=1.5, label=f"{name} (AUC {roc_auc_score(y, s):.2f})")
+    ax.plot([0, 1], [0, 1], color="gray", ls=":", lw=0.8)
+    ax.set_xlabel("1 - specificity")
+    ax.set_ylabel("sensitivity")
+    ax.set_title(title, fontsize=10)
+    ax.legend(fontsize=7, loc="lower right")
+    return fig
+
+
+def auc_bars(table: pd.DataFrame, label_col: str, title: str = "", paper: dict | None = None):
+    """Test AUC with its 95% CI per configuration, the paper's value as a marker where it has one."""
+    fig, ax = plt.subplots(figsize=(max(4, 0.9 * len(table)), 3.4))
+    x = np.arange(len(table))
+    low = table.test_auc - table.ci_low
+    high = table.ci_high - table.test_auc
+    ax.bar(x, table.test_auc, yerr=[low.clip(lower=0), high.clip(lower=0)], color="#4c72b0", alpha=0.8,
+           capsize=3, label="ours (95% CI)")
+    if paper:
+        px = [i for i, k in enumerate(table[label_col]) if k in paper]
+        ax.scatter(px, [paper[table[label_col].iloc[i]] for i in px], color="#c44e52", zorder=3, label="paper")
+    ax.axhline(0.5, color="gray", lw=0.8, ls=":")
+    ax.set_xticks(x, table[label_col], rotation=30, ha="right", fontsize=8)
+    ax.set_ylim(0.3, 1.0)
+    ax.set_ylabel("test AUC")
+    ax.set_title(title, fontsize=10)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig

@@ -104,3 +104,68 @@ def run_study(profile: str = "demo", data: str | None = None, out: str | None = 
          "overrides": overrides, "data": "user folder" if data else "synthetic"}, indent=1))
     print(f"Done in {sum(timings.values()):.0f} s: executed notebooks, results/ and figures/ are in {run_dir}")
     return run_dir
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# What the approach notebooks share: folds, pretraining sources
+
+
+def folds(ps, P: SimpleNamespace) -> list[dict]:
+    """The paper's patient-level stratified folds (a function of the seed): every notebook uses the same ones."""
+    from .evaluation import patient_folds
+    return patient_folds(ps.table.patient.tolist(), ps.table.label.tolist(), P.n_folds, P.repeats, P.seed)
+
+
+def portable(text: str) -> str:
+    """A message without this machine's home folder (results files and reports show no machine path)."""
+    return str(text).replace(str(Path.home()), "~")
+
+
+def pretrained_input(P: SimpleNamespace) -> int:
+    """Input side of GoogLeNet / VGG16 (224 in the paper) after the profile's CPU reduction."""
+    return max(32, int(round(224 * P.pretrained_input_scale)))
+
+
+def domain_source_set(P: SimpleNamespace, progress: bool = True):
+    """The patch set of the disjoint synthetic source cohort (other seed, no faults): the pretraining data."""
+    src = SimpleNamespace(**{**vars(P), "data_dir": None, "synth_patients": P.domain_patients,
+                             "synth_seed": P.synth_seed + 1000, "synth_faults": False})
+    return patch_set(src, progress)
+
+
+def source_status(net: str, P: SimpleNamespace) -> dict[str, str | None]:
+    """For each requested pretraining source: None if it can run, else the reason its rows are skipped."""
+    from . import weights
+    status = {}
+    for source in P.sources:
+        if source == "imagenet":
+            reason = weights.available_sources(net)["imagenet"]
+            status[source] = None if (reason is None or P.allow_download) else portable(reason)
+        elif source == "domain":
+            status[source] = ("in-domain pretraining needs a disjoint source cohort: only set up for the synthetic "
+                              "data here" if P.data_dir else None)
+        elif source == "random":
+            status[source] = None
+        else:
+            raise ValueError(f"unknown pretraining source {source!r}; expected imagenet, domain or random")
+    return status
+
+
+def domain_dir(net: str, P: SimpleNamespace, progress: bool = True) -> Path:
+    """The cached in-domain checkpoint folder of `net` (pretrained on first use)."""
+    from .pretraining import domain_checkpoint
+    from .training import TrainConfig
+    cfg = TrainConfig(input_size=pretrained_input(P), epochs=P.domain_epochs,
+                      patches_per_epoch=P.domain_patches_per_epoch, normalize="imagenet", bf16=P.bf16,
+                      channels_last=P.channels_last, seed=P.seed)
+    name = f"synthetic source cohort ({P.domain_patients} patients, seed {P.synth_seed + 1000})"
+    return domain_checkpoint(net, domain_source_set(P, progress), min(P.patch_sizes), cfg, P.cache_dir, progress,
+                             name)
+
+
+def pretrained_model(net: str, source: str, P: SimpleNamespace, num_classes: int | None = None, progress=True):
+    """`net` with `source` weights (ImageNet from torchvision's cache, the in-domain checkpoint, or random)."""
+    from . import weights
+    ddir = domain_dir(net, P, progress) if source == "domain" else None
+    return weights.load_pretrained(net, source, allow_download=P.allow_download, domain_dir=ddir,
+                                   num_classes=num_classes, seed=P.seed)

@@ -75,3 +75,28 @@ def patch_explorer(patch_set, data_dir):
     on_patient()
     draw()
     return w.VBox([w.HBox([patient, z]), w.HBox([channel, size]), out])
+
+
+def curve_browser(named_curves: dict[str, list[dict]]):
+    """Pick a run (network or learning rate) and a fold; see its train and test AUC per epoch."""
+    import ipywidgets as w
+
+    from .plots import learning_curves
+
+    run = w.Dropdown(options=list(named_curves), description="run")
+    fold = w.IntSlider(description="fold", min=0, max=max(len(c) for c in named_curves.values()) - 1)
+    all_folds = w.Checkbox(value=True, description="all folds")
+    out = w.Output()
+
+    def draw(change=None):
+        curves = named_curves[run.value]
+        picked = curves if all_folds.value else [curves[min(fold.value, len(curves) - 1)]]
+        with out:
+            out.clear_output(wait=True)
+            learning_curves(picked, f"{run.value}" + ("" if all_folds.value else f", fold {fold.value + 1}"))
+            plt.show()
+
+    for control in (run, fold, all_folds):
+        control.observe(draw, "value")
+    draw()
+    return w.VBox([w.HBox([run, fold, all_folds]), out])

@@ -79,3 +79,16 @@ def test_thin_lesion_uses_nearest_region_and_volume_edges():
     assert (layout.cy[layout.spot == "middle"] == 20).all()
     short = patches.test_layout(_regions([1]), 3)  # fewer slices than 5
     assert sorted(short.slice.unique()) == [0, 1, 2]
+
+
+def test_normal_tissue_patches_avoid_every_lesion_box():
+    regions = pd.concat([_regions(range(3, 8), cy=30, cx=30, h=10, w=10),
+                         _regions(range(5, 7), cy=10, cx=50, h=6, w=6, lesion=2)])
+    layout = patches.normal_layout(regions, (64, 64), 12, 15, np.random.default_rng(1))
+    assert len(layout) == 15 and (layout.role == "normal").all()
+    assert set(layout.slice) <= set(regions.slice)
+    for r in layout.itertuples():
+        here = regions[regions.slice == r.slice]
+        overlap = (np.abs(here.cy - r.cy) <= here.h / 2 + 5.5) & (np.abs(here.cx - r.cx) <= here.w / 2 + 5.5)
+        assert not overlap.any()
+        assert 5.5 <= r.cy <= 64 - 1 - 5.5 and 5.5 <= r.cx <= 64 - 1 - 5.5

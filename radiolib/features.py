@@ -1,0 +1,120 @@
+"""Off-the-shelf deep features + SVM (STUDY.md approach 3, Table 5; the layer-wise analysis, Table 6).
+
+Features of every patch are extracted once per (network, weights, patch size, input size) in ONE forward pass for
+all requested layers, cached on disk, then reused by every kernel and fold. The SVM is fitted per fold on the
+training patients' patches (features standardised inside the fold) and a patient's score is the mean decision
+function over its 25 test patches.
+"""
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+from sklearn.svm import SVC
+
+from . import cache, models, weights
+from .evaluation import FoldOutput, patient_scores
+from .training import INTENSITY_CAP
+
+LAST_FC = {"googlenet": "fc", "vgg16": "classifier.6"}  # the paper's default feature layer (1000 ImageNet logits)
+PENULTIMATE = {"googlenet": "flatten", "vgg16": "classifier.4"}  # for nets whose own head is 2-way (domain)
+
+
+def to_network_input(x: np.ndarray, size: int, net: str) -> torch.Tensor:
+    """Patches (B, 3, px, px) -> ImageNet-normalised (B, 3, size, size); fold-independent, so no leakage."""
+    t = torch.from_numpy(np.asarray(x, np.float32)).clamp(0, INTENSITY_CAP) / INTENSITY_CAP
+    if t.shape[-1] != size:
+        t = F.interpolate(t, size=(size, size), mode="bilinear", align_corners=False)
+    return weights.imagenet_normalize(t, net if net in weights.PRETRAINED else "googlenet")
+
+
+def feature_layer(net: str, source: str) -> str:
+    """The paper's layer (last FC); for in-domain nets, whose head is 2-way, the layer below it."""
+    return PENULTIMATE[net] if source == "domain" else LAST_FC[net]
+
+
+@torch.no_grad()
+def extract(model: torch.nn.Module, patches: np.ndarray, net: str, layers: tuple[str, ...], size: int,
+            batch_size: int = 64, bf16: bool = True, channels_last: bool = True,
+            progress: bool = True, desc: str = "features") -> dict[str, np.ndarray]:
+    """{layer: (N, length) float32} for every patch, all layers from one forward pass per batch."""
+    from tqdm.auto import tqdm
+    device = models.default_device()
+    extractor = weights.layer_extractor(model, layers).to(device)
+    if channels_last:
+        extractor = extractor.to(memory_format=torch.channels_last)
+    out: dict[str, list] = {name: [] for name in layers}
+    for i in tqdm(range(0, len(patches), batch_size), desc=desc, disable=not progress, leave=False):
+        x = to_network_input(patches[i:i + batch_size], size, net).to(device)
+        if channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        with models.autocast(device, bf16):
+            feats = extractor(x)
+        for name in layers:
+            out[name].append(feats[name].float().cpu().numpy())
+    return {name: np.concatenate(v) for name, v in out.items()}
+
+
+def _weights_tag(net: str, source: str, domain_dir) -> str:
+    """What the weights are, for the cache key: the checkpoint's bytes hash (imagenet / domain) or the seed."""
+    if source == "random":
+        return "random-seed0"
+    path = weights.expected_path(net) if source == "imagenet" else weights.domain_checkpoint_path(domain_dir, net)
+    st = Path(path).stat()
+    return hashlib.sha256(f"{path.name}:{st.st_size}:{st.st_mtime_ns}".encode()).hexdigest()[:16]
+
+
+def cached_features(patch_set, patch_size: int, net: str, source: str, layers: tuple[str, ...], size: int,
+                    domain_dir=None, cache_dir=None, bf16: bool = True, progress: bool = True) -> dict[str, np.ndarray]:
+    """Features of every patch of the patch set, computed once and reused (atomic cache entry)."""
+    key = cache.key_of(patches=patch_set.path.name, patch_size=patch_size, net=net, source=source,
+                       layers=list(layers), size=size, weights=_weights_tag(net, source, domain_dir), bf16=bf16)
+    final = cache.cache_root(cache_dir) / "features" / key
+    if not cache.is_complete(final):
+        model = weights.load_pretrained(net, source, domain_dir=domain_dir)
+        feats = extract(model, patch_set.patches(patch_size), net, layers, size, bf16=bf16, progress=progress,
+                        desc=f"{net}/{source} features, patch {patch_size}")
+        with cache.building(final, {"net": net, "source": source, "layers": list(layers), "size": size}) as tmp:
+            for name, arr in feats.items():
+                np.save(tmp / f"{name}.npy", arr)
+    return {name: np.load(final / f"{name}.npy") for name in layers}
+
+
+def balanced_subsample(labels: np.ndarray, n: int | None, rng: np.random.Generator) -> np.ndarray:
+    """Indices of at most n items, half from each class when possible (the CPU budget of the SVM)."""
+    if n is None or n >= len(labels):
+        return np.arange(len(labels))
+    picks = []
+    for c in (0, 1):
+        idx = np.flatnonzero(labels == c)
+        picks.append(rng.choice(idx, min(len(idx), n // 2), replace=False))
+    return np.sort(np.concatenate(picks))
+
+
+def svm_fit_predict(features: np.ndarray, index: pd.DataFrame, kernel: str, max_train: int | None = None,
+                    C: float = 1.0, seed: int = 0, train_roles=("train", "augmented")):
+    """A `fit_predict(fold)` for evaluation.cross_validate: SVM on training patches, patient = mean decision."""
+    roles = index.role.to_numpy()
+    patients = index.patient.to_numpy()
+    labels = index.label.to_numpy()
+    is_train_patch = np.isin(roles, list(train_roles))
+    is_test_patch = roles == "test"
+
+    def fit_predict(fold: dict) -> FoldOutput:
+        rng = np.random.default_rng([seed, fold["repeat"], fold["fold"]])
+        train_rows = np.flatnonzero(is_train_patch & np.isin(patients, fold["train_patients"]))
+        train_rows = train_rows[balanced_subsample(labels[train_rows], max_train, rng)]
+        clf = make_pipeline(StandardScaler(), SVC(kernel=kernel, C=C, gamma="scale", degree=3))
+        clf.fit(features[train_rows], labels[train_rows])
+
+        def scores(pats):
+            rows = np.flatnonzero(is_test_patch & np.isin(patients, pats))
+            return patient_scores(patients[rows], clf.decision_function(features[rows]))
+        return FoldOutput(train_scores=scores(fold["train_patients"]), test_scores=scores(fold["test_patients"]))
+    return fit_predict

@@ -1,0 +1,76 @@
+"""The `domain` pretraining source: a network pretrained on an auxiliary task that never sees the target labels.
+
+Task: lesion patches (the training and augmented patches of every lesion region) against normal-tissue patches,
+on a source cohort disjoint from the study cohort (for the synthetic data: another synthetic cohort, other seed).
+The checkpoint is saved once (with what it was trained on) and reused by transfer learning and deep features.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from . import cache, models, weights
+from .training import PatchScorer, TrainConfig, _epoch_indices
+
+LESION_ROLES = ("train", "augmented")
+
+
+def auxiliary_task(patch_set, patch_size: int) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """(patches, labels 1 = lesion / 0 = normal tissue, patients): never the subtype label."""
+    idx = patch_set.index
+    rows = idx.index[idx.role.isin(LESION_ROLES + ("normal",))].to_numpy()
+    y = idx.role.to_numpy()[rows] != "normal"
+    return rows, y.astype(np.int64), sorted(idx.patient.unique())
+
+
+def pretrain(net: str, source_set, patch_size: int, out_dir: Path, cfg: TrainConfig, progress: bool = True,
+             source_name: str = "source cohort") -> Path:
+    """Train `net` (2-way) on lesion vs normal tissue of `source_set`; save it with its provenance; return dir."""
+    from tqdm.auto import tqdm
+    if cfg.normalize != "imagenet":
+        raise ValueError("domain pretraining feeds ImageNet-style input (cfg.normalize='imagenet'), as transfer does")
+    rows, y, patients = auxiliary_task(source_set, patch_size)
+    x = np.asarray(source_set.patches(patch_size)[rows], np.float32)
+    rng = np.random.default_rng([cfg.seed, 7])
+    model = weights._architecture(net, num_classes=2, seed=cfg.seed)
+    device = torch.device(cfg.device)
+    model = model.to(device)
+    if cfg.channels_last:
+        model = models.to_channels_last(model)
+    scorer = PatchScorer(model, cfg, None, None)
+    opt = torch.optim.Adam(models.l2_param_groups(model, cfg.weight_decay, cfg.lr))
+    held = rng.random(len(y)) < 0.1  # a held-out tenth to report how well the auxiliary task was learned
+    train_idx = np.flatnonzero(~held)
+    for epoch in tqdm(range(cfg.epochs), desc=f"domain pretraining {net}", disable=not progress, leave=False):
+        model.train()
+        order = train_idx[_epoch_indices(y[train_idx], cfg.patches_per_epoch, rng)]
+        for i in range(0, len(order), cfg.batch_size):
+            b = order[i:i + cfg.batch_size]
+            with scorer.autocast():
+                loss = F.cross_entropy(model(scorer.batch(x[b], train=True, rng=rng)).float(),
+                                       torch.from_numpy(y[b]).to(device))
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+    probs = scorer.probabilities(x[held])
+    accuracy = float(((probs > 0.5) == y[held]).mean()) if held.any() else float("nan")
+    meta = {"task": "lesion vs normal-tissue patches (no subtype labels)", "patients": patients,
+            "source": source_name, "patch_size": patch_size, "input_size": cfg.input_size, "epochs": cfg.epochs,
+            "patches": int(len(y)), "held_out_accuracy": round(accuracy, 4)}
+    weights.save_domain_checkpoint(model.to("cpu").to(memory_format=torch.contiguous_format), out_dir, net, meta)
+    return out_dir
+
+
+def domain_checkpoint(net: str, source_set, patch_size: int, cfg: TrainConfig, cache_dir=None,
+                      progress: bool = True, source_name: str = "source cohort") -> Path:
+    """The cached domain folder holding `net`'s checkpoint for this source and recipe (trained on first use)."""
+    key = cache.key_of(source=source_set.path.name, net=net, patch_size=patch_size, input=cfg.input_size,
+                       epochs=cfg.epochs, per_epoch=cfg.patches_per_epoch, lr=cfg.lr, seed=cfg.seed)
+    final = cache.cache_root(cache_dir) / "domain" / key
+    if not cache.is_complete(final):
+        with cache.building(final, {"net": net, "source": source_name}) as tmp:
+            pretrain(net, source_set, patch_size, tmp, cfg, progress, source_name)
+    return final

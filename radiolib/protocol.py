@@ -1,0 +1,43 @@
+"""How a run departs from the paper's protocol: listed in every notebook and in every results file."""
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+
+def deviations(P: SimpleNamespace, stem: str) -> list[str]:
+    """Every way these parameters differ from Zhu et al. 2019's protocol, as sentences."""
+    out = []
+    has = lambda key: hasattr(P, key)  # noqa: E731
+    if not P.data_dir:
+        out.append("synthetic cohort instead of the Duke images: matrices 1/4 of the scanners' at the real field of "
+                   "view, patch sizes scaled to the same millimetres")
+    if stem == "01_preprocessing":
+        out.append("augmentation translation up to 10% of the patch side (the paper gives no figure)")
+        return out
+    if has("n_folds") and P.n_folds != 10:
+        out.append(f"{P.n_folds}-fold cross-validation (paper: 10)")
+    if has("repeats") and P.repeats != 5:
+        out.append(f"cross-validation run {P.repeats} time(s) (paper: 5, median taken)")
+    if has("epochs") and P.epochs != 40:
+        out.append(f"{P.epochs} epochs (paper: 40)")
+    if has("patches_per_epoch") and P.patches_per_epoch:
+        out.append(f"{P.patches_per_epoch} class-balanced training patches per epoch (paper: all, ~40k)")
+    if has("input_scale") and P.input_scale != 1.0:
+        out.append(f"network inputs at {P.input_scale:g} of Table 2's sides (e.g. CIFAR "
+                   f"{max(32, round(80 * P.input_scale))} px instead of 80)")
+    if stem in ("02_training_from_scratch", "03_transfer_learning"):
+        out.append("optimiser Adam with the paper's learning rates (the paper's Caffe solver is not stated); "
+                   "L2 weight decay 5e-4 on conv weights")
+    if has("sweep_network") and stem == "02_training_from_scratch" and P.sweep_network != "vgg_r":
+        out.append(f"learning-rate sweep on {P.sweep_network} (paper: reduced VGGNet)")
+    if has("pretrained_input_scale") and P.pretrained_input_scale != 1.0 and stem != "02_training_from_scratch":
+        side = max(32, round(224 * P.pretrained_input_scale))
+        out.append(f"pretrained networks fed {side} px inputs (paper: 224; transfer: resize to "
+                   f"{round(side * 256 / 224)} and random {side} crops)")
+    if has("sources") and "domain" in P.sources:
+        out.append("extra pretraining source 'domain' (lesion vs normal tissue on a disjoint cohort), not in the paper; "
+                   "its SVM features come from the layer below its 2-way head")
+    if has("svm_max_train") and P.svm_max_train:
+        out.append(f"SVM trained on at most {P.svm_max_train} class-balanced patches per fold "
+                   f"(roles: {', '.join(P.svm_train_roles)}; paper: all)")
+    return out

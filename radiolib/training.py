@@ -1,0 +1,178 @@
+"""End-to-end training on patches, scored per patient (STUDY.md approaches 1 and 2).
+
+Patch-level training on each fold's training patients (their original and augmented lesion patches), patient-level
+scoring: a patient's score is the mean class-1 probability over its 25 test patches. Learning curves record train
+and test AUC after every epoch (Figure 2).
+"""
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from . import models
+from .evaluation import FoldOutput, auc, patient_scores
+from .weights import imagenet_normalize
+
+INTENSITY_CAP = 1.5  # subtraction channels (units of pre-contrast p99) mapped to [0, 1] for ImageNet-style input
+
+TRAIN_ROLES = ("train", "augmented")
+
+
+@dataclass
+class TrainConfig:
+    """One training recipe. Paper: lr 1e-4 halved every 5 epochs, 40 epochs, L2 on conv weights, dropout 0.5."""
+
+    input_size: int
+    epochs: int = 40
+    lr: float = 1e-4
+    head_lr: float | None = None  # transfer learning: the re-initialised last layer learns 10x faster
+    lr_step: int = 5
+    lr_gamma: float = 0.5
+    weight_decay: float = 5e-4  # Caffe's customary value; the paper gives none
+    batch_size: int = 64
+    patches_per_epoch: int | None = None  # a class-balanced subsample per epoch (CPU budget); None = all
+    crop: bool = False  # transfer: resize to input*256/224 and crop `input_size` at random each epoch
+    normalize: str = "fold"  # "fold": standardise with the fold's training patches; "imagenet": as pretrained nets
+    bf16: bool = True
+    channels_last: bool = True
+    curve_patients: int | None = 60  # training patients scored per epoch for the train-AUC curve
+    seed: int = 0
+    device: str = field(default_factory=lambda: str(models.default_device()))
+
+
+def _standardiser(x: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-channel mean and std of the training patches (computed inside the fold)."""
+    t = torch.from_numpy(np.asarray(x, np.float32))
+    return t.mean(dim=(0, 2, 3)).view(1, -1, 1, 1), t.std(dim=(0, 2, 3)).clamp_min(1e-6).view(1, -1, 1, 1)
+
+
+class PatchScorer:
+    """Resizes patches to the network input, standardises with the fold's statistics, runs the network."""
+
+    def __init__(self, model: nn.Module, cfg: TrainConfig, mean: torch.Tensor, std: torch.Tensor):
+        self.model, self.cfg, self.mean, self.std = model, cfg, mean, std
+        self.device = torch.device(cfg.device)
+
+    def batch(self, x: np.ndarray, train: bool = False, rng: np.random.Generator | None = None) -> torch.Tensor:
+        t = torch.from_numpy(np.asarray(x, np.float32))
+        if self.cfg.normalize == "imagenet":
+            t = t.clamp(0, INTENSITY_CAP) / INTENSITY_CAP
+        else:
+            t = (t - self.mean) / self.std
+        size = self.cfg.input_size
+        if self.cfg.crop:
+            big = int(round(size * 256 / 224))
+            t = F.interpolate(t, size=(big, big), mode="bilinear", align_corners=False)
+            if train:
+                offs = rng.integers(0, big - size + 1, size=(len(t), 2))
+                t = torch.stack([t[i, :, oy:oy + size, ox:ox + size] for i, (oy, ox) in enumerate(offs)])
+            else:
+                o = (big - size) // 2
+                t = t[:, :, o:o + size, o:o + size]
+        elif t.shape[-1] != size:
+            t = F.interpolate(t, size=(size, size), mode="bilinear", align_corners=False)
+        if self.cfg.normalize == "imagenet":
+            t = imagenet_normalize(t)
+        t = t.to(self.device)
+        return t.contiguous(memory_format=torch.channels_last) if self.cfg.channels_last else t
+
+    def autocast(self):
+        return models.autocast(self.device, self.cfg.bf16) if self.cfg.bf16 else contextlib.nullcontext()
+
+    @torch.no_grad()
+    def probabilities(self, x: np.ndarray, batch_size: int = 256) -> np.ndarray:
+        self.model.eval()
+        out = []
+        for i in range(0, len(x), batch_size):
+            with self.autocast():
+                logits = self.model(self.batch(x[i:i + batch_size]))
+            out.append(torch.softmax(logits.float(), 1)[:, 1].cpu().numpy())
+        return np.concatenate(out) if out else np.zeros(0)
+
+
+def _epoch_indices(labels: np.ndarray, n: int | None, rng: np.random.Generator) -> np.ndarray:
+    if n is None or n >= len(labels):
+        return rng.permutation(len(labels))
+    per_class = n // 2
+    picks = [rng.choice(np.flatnonzero(labels == c), per_class, replace=(labels == c).sum() < per_class)
+             for c in (0, 1)]
+    return rng.permutation(np.concatenate(picks))
+
+
+def score_patients(scorer: PatchScorer, patches: np.ndarray, index: pd.DataFrame, patients) -> pd.Series:
+    """Patient score = mean class-1 probability over its test patches."""
+    rows = index.index[index.role.eq("test") & index.patient.isin(list(patients))].to_numpy()
+    probs = scorer.probabilities(patches[rows])
+    return patient_scores(index.patient.to_numpy()[rows], probs)
+
+
+def train_fold(model: nn.Module, patches: np.ndarray, index: pd.DataFrame, fold: dict, cfg: TrainConfig,
+               progress: Callable | None = None) -> FoldOutput:
+    """Train on the fold's training patients, score train and test patients; curves per epoch."""
+    torch.manual_seed(cfg.seed)
+    rng = np.random.default_rng([cfg.seed, fold["repeat"], fold["fold"]])
+    train_rows = index.index[index.role.isin(TRAIN_ROLES) & index.patient.isin(fold["train_patients"])].to_numpy()
+    x_train = np.asarray(patches[train_rows], np.float32)
+    y_train = index.label.to_numpy()[train_rows]
+    mean, std = _standardiser(x_train)
+    device = torch.device(cfg.device)
+    model = model.to(device)
+    if cfg.channels_last:
+        model = models.to_channels_last(model)
+    scorer = PatchScorer(model, cfg, mean, std)
+    opt = torch.optim.Adam(models.l2_param_groups(model, cfg.weight_decay, cfg.lr, cfg.head_lr))
+    sched = torch.optim.lr_scheduler.StepLR(opt, cfg.lr_step, cfg.lr_gamma)
+    curve_pats = list(fold["train_patients"])
+    if cfg.curve_patients and len(curve_pats) > cfg.curve_patients:
+        curve_pats = sorted(rng.choice(curve_pats, cfg.curve_patients, replace=False).tolist())
+    labels = dict(zip(index.patient, index.label))
+    curves = {"epoch": [], "loss": [], "train_auc": [], "test_auc": [], "lr": []}
+    for epoch in range(1, cfg.epochs + 1):
+        model.train()
+        order = _epoch_indices(y_train, cfg.patches_per_epoch, rng)
+        losses = []
+        for i in range(0, len(order), cfg.batch_size):
+            idx = order[i:i + cfg.batch_size]
+            xb = scorer.batch(x_train[idx], train=True, rng=rng)
+            yb = torch.from_numpy(y_train[idx]).long().to(device)
+            with scorer.autocast():
+                loss = F.cross_entropy(model(xb).float(), yb)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            losses.append(loss.item())
+        curves["lr"].append(opt.param_groups[0]["lr"])
+        sched.step()
+        tr = score_patients(scorer, patches, index, curve_pats)
+        te = score_patients(scorer, patches, index, fold["test_patients"])
+        curves["epoch"].append(epoch)
+        curves["loss"].append(float(np.mean(losses)))
+        curves["train_auc"].append(auc([labels[p] for p in tr.index], tr.values))
+        curves["test_auc"].append(auc([labels[p] for p in te.index], te.values))
+        if progress:
+            progress(epoch)
+    train_scores = score_patients(scorer, patches, index, fold["train_patients"])
+    return FoldOutput(train_scores=train_scores, test_scores=te, curves=curves)
+
+
+def cross_validate_net(patch_set, patch_size: int, folds: list[dict], make_model: Callable[[], nn.Module],
+                       cfg: TrainConfig, n_jobs: int = 1, progress: bool = True, desc: str = ""):
+    """The paper's protocol for one network: train a fresh model per fold, patient-level AUCs (CVResult)."""
+    from .evaluation import cross_validate
+    patches, index = patch_set.patches(patch_size), patch_set.index
+
+    def fit_predict(fold: dict) -> FoldOutput:
+        return train_fold(make_model(), patches, index, fold, cfg)
+    return cross_validate(folds, fit_predict, n_jobs=n_jobs, progress=progress, desc=desc)
+
+
+def scaled_input(net: str, scale: float, minimum: int = 32) -> int:
+    """The network's input side times `scale` (a CPU-budget reduction), never below `minimum`."""
+    return max(minimum, int(round(models.INPUT_SIZE.get(net, 224) * scale)))
