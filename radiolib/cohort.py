@@ -54,6 +54,7 @@ class Cohort:
     qc: pd.DataFrame
     boxes: pd.DataFrame
     series: dict[str, dict[str, Path]] = field(repr=False, default_factory=dict)
+    channel_names = ("post1 - pre", "post2 - pre", "post3 - pre")  # the three subtraction channels
 
     @property
     def target_spacing(self) -> float:
@@ -88,7 +89,7 @@ def flow_table(table: pd.DataFrame, qc: pd.DataFrame) -> pd.DataFrame:
 def scanner_table(table: pd.DataFrame) -> pd.DataFrame:
     """Cases per scanner protocol with matrix and spacing, like the paper's Table 1."""
     t = table.assign(matrix=table["rows"].astype(str) + "x" + table["columns"].astype(str))
-    out = (t.groupby(["manufacturer", "model", "field_strength", "matrix", "pixel_spacing"])
+    out = (t.groupby(["manufacturer", "model", "field_strength", "matrix", "pixel_spacing"], dropna=False)
            .size().rename("cases").reset_index().sort_values("cases", ascending=False))
     target = table["pixel_spacing"].round(4).value_counts().index[0]
     out["resampled"] = np.where(out.pixel_spacing.round(4) == target, "no (target spacing)", "yes")

@@ -63,15 +63,10 @@ def fingerprint(root: Path) -> str:
     return cache.key_of(files=sorted(entries))
 
 
-def is_lgg(data_dir: Path) -> bool:
-    """True for the lgg-mri-segmentation layout (kaggle_3m: data.csv beside TCGA_* patient folders)."""
-    root = Path(data_dir)
-    return any((r / "data.csv").is_file() and any(r.glob("TCGA_*")) for r in (root, root / "kaggle_3m"))
-
-
 def open_cohort(data_dir: Path, target: str | None = None, progress: bool = True):
     """The cohort of a data folder, by its layout: lgg-mri-segmentation or Duke-Breast-Cancer-MRI."""
-    if is_lgg(data_dir):
+    from .lgg import is_lgg_layout
+    if is_lgg_layout(data_dir):
         from .lgg import load_cohort as load_lgg
         return load_lgg(data_dir, **({"target": target} if target else {}), progress=progress)
     if target not in (None, "Mol Subtype==0"):
@@ -84,13 +79,14 @@ def _patient_patches(cohort, patient: str, target: float, sizes, n_augment: int,
     try:
         vol = cohort.volume(patient, target)
     except UnreadableSeries as err:
-        return patient, unreadable_reason(err), None, None
+        return patient, getattr(err, "reason", None) or unreadable_reason(err), None, None
     rng = np.random.default_rng([seed, int(cache.key_of(patient=patient), 16)])
     pxs = {s: patch_pixels(s, target) for s in sizes}
     n_normal = min(len(vol.regions), MAX_NORMAL)
     layout = pd.concat([training_layout(vol.regions, max(pxs.values()), n_augment, rng),
                         test_layout(vol.regions, vol.channels.shape[1]),
-                        normal_layout(vol.regions, vol.channels.shape[2:], max(pxs.values()), n_normal, rng)],
+                        normal_layout(vol.regions, vol.channels.shape[2:], max(pxs.values()), n_normal, rng,
+                                      inside=vol.body if vol.body is not None else vol.channels.any(0))],
                        ignore_index=True)
     layout.insert(0, "patient", patient)
     arrays = {s: extract(vol.channels, layout, px) for s, px in pxs.items()}

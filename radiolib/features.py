@@ -41,7 +41,7 @@ def feature_layer(net: str, source: str) -> str:
 
 @torch.no_grad()
 def extract(model: torch.nn.Module, patches: np.ndarray, net: str, layers: tuple[str, ...], size: int,
-            batch_size: int = 64, bf16: bool = True, channels_last: bool = True,
+            batch_size: int = 64, bf16: bool = False, channels_last: bool = True,
             progress: bool = True, desc: str = "features") -> dict[str, np.ndarray]:
     """{layer: (N, length) float32} for every patch, all layers from one forward pass per batch."""
     from tqdm.auto import tqdm
@@ -71,7 +71,7 @@ def _weights_tag(net: str, source: str, domain_dir) -> str:
 
 
 def cached_features(patch_set, patch_size: int, net: str, source: str, layers: tuple[str, ...], size: int,
-                    domain_dir=None, cache_dir=None, bf16: bool = True, progress: bool = True) -> dict[str, np.ndarray]:
+                    domain_dir=None, cache_dir=None, bf16: bool = False, progress: bool = True) -> dict[str, np.ndarray]:
     """Features of every patch of the patch set, computed once and reused (atomic cache entry)."""
     key = cache.key_of(patches=patch_set.path.name, patch_size=patch_size, net=net, source=source,
                        layers=list(layers), size=size, weights=_weights_tag(net, source, domain_dir), bf16=bf16)

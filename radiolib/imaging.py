@@ -10,6 +10,9 @@ import SimpleITK as sitk
 from .cohort import PHASES, REASONS, Cohort
 
 
+BODY_THRESHOLD = 0.15  # pre-contrast signal above this fraction of its 99th percentile counts as body tissue
+
+
 class UnreadableSeries(RuntimeError):
     """A series whose files cannot be read as one volume (truncated, not DICOM, inconsistent)."""
 
@@ -27,6 +30,7 @@ class Volume:
     channels: np.ndarray
     spacing: tuple[float, float, float]
     regions: pd.DataFrame
+    body: np.ndarray | None = None  # (Z, Y, X) bool: inside the body, where normal-tissue patches may be cut
 
     def central_region(self) -> pd.Series:
         """The region on the middle slice of the largest lesion (by summed area): what figures show."""
@@ -96,8 +100,23 @@ def prepare(cohort: Cohort, patient: str, target_spacing: float) -> Volume:
         phases = {p: resample_inplane(img, target_spacing) for p, img in phases.items()}
     channels = subtraction_channels(phases)
     regions = box_regions(cohort.boxes[cohort.boxes.patient == patient], factor)
-    return Volume(patient, channels, (spacing[2], target_spacing, target_spacing), regions)
+    pre = sitk.GetArrayViewFromImage(phases["pre"])
+    body = pre > BODY_THRESHOLD * np.percentile(pre, 99)
+    return Volume(patient, channels, (spacing[2], target_spacing, target_spacing), regions, body)
 
 
 def unreadable_reason(err: Exception) -> str:
     return f"{REASONS['unreadable']}: {err}"
+
+
+def resampling_example(cohort: Cohort, target_spacing: float):
+    """(pre-contrast slice before, after, spacing before, patient, slice) for a patient whose scan is resampled;
+    None when every scan already has the target spacing (or the data has no DICOM series)."""
+    moved = cohort.table[cohort.table.pixel_spacing.round(4) != round(target_spacing, 4)]
+    if moved.empty or not cohort.series:
+        return None
+    patient = moved.patient.iloc[0]
+    pre = read_series(cohort.series[patient]["pre"])
+    z = pre.GetSize()[2] // 2
+    after = resample_inplane(pre, target_spacing)
+    return (sitk.GetArrayFromImage(pre)[z], sitk.GetArrayFromImage(after)[z], pre.GetSpacing()[0], patient, z)

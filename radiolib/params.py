@@ -18,6 +18,7 @@ COMMON: dict[str, Any] = {
     "profile": "smoke",
     "data_dir": None,
     "target": None,
+    "synth_format": "duke",
     "synth_patients": 24,
     "synth_seed": 0,
     "synth_effect": 1.5,
@@ -34,6 +35,7 @@ DOC: dict[str, str] = {
     "profile": "name of the params/ profile this run comes from",
     "data_dir": "a Duke or LGG download; None: the synthetic cohort below",
     "target": "the label; None: luminal A (Duke), COCCluster 2 (LGG); README: other targets",
+    "synth_format": "synthetic cohort layout: duke (breast DCE-MRI) or lgg (glioma, kaggle_3m)",
     "synth_patients": "synthetic cohort: number of patients",
     "synth_seed": "synthetic cohort: seed (same seed, same bytes)",
     "synth_effect": "synthetic cohort: subtype-image signal (0: a null cohort)",
@@ -47,7 +49,7 @@ DOC: dict[str, str] = {
     "n_folds": "patient-level stratified folds (paper: 10)",
     "repeats": "repeats of the cross-validation, median reported (paper: 5)",
     "n_boot": "bootstrap resamples of patients for the 95% CI",
-    "bf16": "CPU/GPU bfloat16 autocast (checked equivalent in benchmarks/)",
+    "bf16": "bfloat16 autocast: faster, but features differ from fp32 (see benchmarks/)",
     "channels_last": "NHWC memory format (faster convolutions)",
     "domain_patients": "size of the disjoint synthetic source cohort of the domain pretraining",
     "domain_epochs": "epochs of the lesion-vs-normal pretraining",
@@ -76,7 +78,7 @@ PROTOCOL: dict[str, Any] = {
     "n_folds": 3,
     "repeats": 1,
     "n_boot": 1000,
-    "bf16": True,
+    "bf16": False,
     "channels_last": True,
 }
 

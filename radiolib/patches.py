@@ -108,9 +108,10 @@ def extract(channels: np.ndarray, layout: pd.DataFrame, px: int) -> np.ndarray:
 
 
 def normal_layout(regions: pd.DataFrame, shape_yx: tuple[int, int], px: int, n: int,
-                  rng: np.random.Generator, tries: int = 200) -> pd.DataFrame:
+                  rng: np.random.Generator, tries: int = 200, inside: np.ndarray | None = None) -> pd.DataFrame:
     """Up to n normal-tissue centres on lesion slices, each patch clear of every lesion box on its slice.
 
+    `inside`, a (Z, Y, X) boolean body mask, keeps centres on tissue (not in the air around the body).
     For the in-domain pretraining task (lesion vs normal tissue), which never uses the subtype labels.
     """
     ny, nx = shape_yx
@@ -126,6 +127,6 @@ def normal_layout(regions: pd.DataFrame, shape_yx: tuple[int, int], px: int, n: 
         cy, cx = rng.uniform(half, ny - 1 - half), rng.uniform(half, nx - 1 - half)
         here = regions[regions.slice == z]
         clear = ((np.abs(here.cy - cy) > here.h / 2 + half) | (np.abs(here.cx - cx) > here.w / 2 + half)).all()
-        if clear:
+        if clear and (inside is None or inside[z, int(round(cy)), int(round(cx))]):
             rows.append({"lesion": 0, "slice": z, "cy": cy, "cx": cx, "angle": 0.0, "role": "normal"})
     return pd.DataFrame(rows, columns=["lesion", "slice", "cy", "cx", "angle", "role"])

@@ -24,8 +24,10 @@ def to_rgb(patch: np.ndarray, vmax: float | None = None) -> np.ndarray:
     return np.clip(np.moveaxis(p, 0, -1) / vmax, 0, 1)
 
 
-def resampling(before: np.ndarray, after: np.ndarray, spacing_before: float, spacing_after: float, title: str):
+def resampling(before: np.ndarray, after: np.ndarray, spacing_before: float, patient: str, z: int,
+               spacing_after: float):
     """One pre-contrast slice before and after in-plane resampling, drawn in millimetres."""
+    title = f"{patient}: pre-contrast slice {z + 1}"
     fig, axes = plt.subplots(1, 2, figsize=(8, 4))
     for ax, img, sp, name in ((axes[0], before, spacing_before, "acquired"), (axes[1], after, spacing_after, "resampled")):
         ny, nx = img.shape
@@ -36,8 +38,8 @@ def resampling(before: np.ndarray, after: np.ndarray, spacing_before: float, spa
     return fig
 
 
-def channels(vol_channels: np.ndarray, z: int, box=None, title: str = ""):
-    """The three subtraction channels of one slice, with the lesion box (cy, cx, h, w) drawn."""
+def channels(vol_channels: np.ndarray, z: int, box=None, title: str = "", names=CHANNEL_NAMES):
+    """The three input channels of one slice (DCE: subtractions), with the lesion box (cy, cx, h, w) drawn."""
     fig, axes = plt.subplots(1, 3, figsize=(11, 3.8))
     if box is not None:  # scale to the lesion, not to the heart's much stronger enhancement
         cy, cx, h, w = box
@@ -47,12 +49,12 @@ def channels(vol_channels: np.ndarray, z: int, box=None, title: str = ""):
         vmax = float(np.percentile(vol_channels[:, z], 99.5)) or 1.0
     for c, ax in enumerate(axes):
         im = ax.imshow(vol_channels[c, z], cmap="magma", vmin=0, vmax=vmax)
-        ax.set_title(CHANNEL_NAMES[c])
+        ax.set_title(names[c])
         ax.axis("off")
         if box is not None:
             cy, cx, h, w = box
             ax.add_patch(Rectangle((cx - w / 2, cy - h / 2), w, h, fill=False, ec="cyan", lw=1))
-    fig.colorbar(im, ax=axes, shrink=0.8, label="enhancement / pre-contrast p99")
+    fig.colorbar(im, ax=axes, shrink=0.8, label="signal / scale (pre-contrast p99)")
     fig.suptitle(title)
     return fig
 

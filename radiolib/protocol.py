@@ -8,7 +8,9 @@ def deviations(P: SimpleNamespace, stem: str) -> list[str]:
     """Every way these parameters differ from Zhu et al. 2019's protocol, as sentences."""
     out = []
     has = lambda key: hasattr(P, key)  # noqa: E731
-    if not P.data_dir:
+    if not P.data_dir and getattr(P, "synth_format", "duke") == "lgg":
+        out.append("synthetic cohort in the lgg-mri-segmentation layout instead of the TCGA-LGG images")
+    elif not P.data_dir:
         out.append("synthetic cohort instead of the Duke images: matrices 1/4 of the scanners' at the real field of "
                    "view, patch sizes scaled to the same millimetres")
     if stem == "01_preprocessing":

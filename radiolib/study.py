@@ -22,9 +22,20 @@ def repo_notebooks() -> Path:
 
 def synthetic_cohort(P: SimpleNamespace, progress: bool = True) -> Path:
     """The synthetic cohort of these parameters, generated once under the cache and reused."""
+    if P.synth_format == "lgg":
+        from .synth_lgg import VERSION, synthesize_lgg
+        key = cache.key_of(patients=P.synth_patients, seed=P.synth_seed, effect=P.synth_effect,
+                           faults=bool(P.synth_faults), version=VERSION)
+        out = cache.cache_root(P.cache_dir) / "cohorts" / f"synthetic-lgg-{key}"
+        return synthesize_lgg(out, patients=P.synth_patients, seed=P.synth_seed, effect=P.synth_effect,
+                              faults=P.synth_faults, progress=progress)
+    if P.synth_format != "duke":
+        raise ValueError(f"synth_format {P.synth_format!r}: expected 'duke' or 'lgg'")
     from .synth import FAULTS, synthesize
+    from .synth import VERSION as SYNTH_VERSION
     faults = list(FAULTS) if P.synth_faults is True else list(P.synth_faults or [])
-    key = cache.key_of(patients=P.synth_patients, seed=P.synth_seed, effect=P.synth_effect, faults=faults)
+    key = cache.key_of(patients=P.synth_patients, seed=P.synth_seed, effect=P.synth_effect, faults=faults,
+                       version=SYNTH_VERSION)
     out = cache.cache_root(P.cache_dir) / "cohorts" / f"synthetic-{key}"
     return synthesize(out, patients=P.synth_patients, seed=P.synth_seed, effect=P.synth_effect, faults=faults,
                       n_jobs=max(1, P.n_jobs), progress=progress)
@@ -128,7 +139,7 @@ def pretrained_input(P: SimpleNamespace) -> int:
 
 def domain_source_set(P: SimpleNamespace, progress: bool = True):
     """The patch set of the disjoint synthetic source cohort (other seed, no faults): the pretraining data."""
-    src = SimpleNamespace(**{**vars(P), "data_dir": None, "synth_patients": P.domain_patients,
+    src = SimpleNamespace(**{**vars(P), "data_dir": None, "target": None, "synth_patients": P.domain_patients,
                              "synth_seed": P.synth_seed + 1000, "synth_faults": False})
     return patch_set(src, progress)
 

@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 GENERATOR = "radiolib.synth"
-VERSION = "1.0"
+VERSION = "1.1"
 SPACING_SCALE = 0.25  # synthetic matrix = real matrix x 1/4 at the real field of view (Table 1)
 PHASES = ("pre", "post1", "post2", "post3", "post4")
 PHASE_MINUTES = (0.0, 1.5, 3.0, 4.5, 6.0)  # acquisition time of each phase after injection
@@ -208,7 +208,7 @@ def synthesize(out: str | Path, patients: int = 270, seed: int = 0, effect: floa
     """
     out = Path(out)
     fault_list = _check_args(patients, seed, effect, faults, n_jobs, _max_slices)
-    params = {"patients": patients, "seed": seed, "effect": float(effect), "faults": fault_list,
+    params = {"patients": int(patients), "seed": int(seed), "effect": float(effect), "faults": fault_list,
               "max_slices": _max_slices}
     if _is_complete(out, params):
         return out
@@ -352,10 +352,11 @@ def _draw_patient(index: int, subtype: int, protocol: Protocol, fault: str, seed
 
 def _draw_receptors(subtype: int, rng: np.random.Generator) -> tuple[int, int, int]:
     """ER, PR, HER2 consistent with the Mol Subtype, in the real table's proportions."""
+    u = rng.random()  # drawn for every subtype, so the patient's later draws never depend on the subtype
     if subtype in _ER_PR_COUNTS:
-        combos = list(_ER_PR_COUNTS[subtype])
-        weights = np.array(list(_ER_PR_COUNTS[subtype].values()), float)
-        er, pr = combos[int(rng.choice(len(combos), p=weights / weights.sum()))]
+        counts = _ER_PR_COUNTS[subtype]
+        cumulative = np.cumsum(list(counts.values())) / sum(counts.values())
+        er, pr = list(counts)[int(np.searchsorted(cumulative, u, side="right"))]
         return er, pr, int(subtype == 1)
     return 0, 0, int(subtype == 2)
 

@@ -40,7 +40,7 @@ class TrainConfig:
     patches_per_epoch: int | None = None  # a class-balanced subsample per epoch (CPU budget); None = all
     crop: bool = False  # transfer: resize to input*256/224 and crop `input_size` at random each epoch
     normalize: str = "fold"  # "fold": standardise with the fold's training patches; "imagenet": as pretrained nets
-    bf16: bool = True
+    bf16: bool = False  # opt-in: bf16 features differ from fp32 (benchmarks/bench_models.py)
     channels_last: bool = True
     curve_patients: int | None = 60  # training patients scored per epoch for the train-AUC curve
     seed: int = 0

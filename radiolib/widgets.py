@@ -7,10 +7,11 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.patches import Rectangle
 
-from .plots import CHANNEL_NAMES, CLASS_NAMES
+from .plots import CHANNEL_NAMES
 
 
-def slice_with_patch(channels: np.ndarray, regions, z: int, channel: int, px: int, label: int, patient: str):
+def slice_with_patch(channels: np.ndarray, regions, z: int, channel: int, px: int, label: int, patient: str,
+                     channel_names=CHANNEL_NAMES):
     """A slice of one subtraction channel with every lesion region's patch square, and the first patch beside it."""
     from .patches import sample_patch
     fig, (ax, axp) = plt.subplots(1, 2, figsize=(9, 4.2), gridspec_kw={"width_ratios": [2, 1]})
@@ -20,7 +21,7 @@ def slice_with_patch(channels: np.ndarray, regions, z: int, channel: int, px: in
     for r in here.itertuples():
         ax.add_patch(Rectangle((r.cx - px / 2, r.cy - px / 2), px, px, fill=False, ec="cyan", lw=1))
         ax.add_patch(Rectangle((r.cx - r.w / 2, r.cy - r.h / 2), r.w, r.h, fill=False, ec="yellow", lw=0.8))
-    ax.set_title(f"{patient} ({CLASS_NAMES[label]}), slice {z + 1}, {CHANNEL_NAMES[channel]}")
+    ax.set_title(f"{patient} (label {label}), slice {z + 1}, {channel_names[channel]}")
     ax.axis("off")
     if len(here):
         r = here.iloc[0]
@@ -34,24 +35,23 @@ def slice_with_patch(channels: np.ndarray, regions, z: int, channel: int, px: in
     return fig
 
 
-def patch_explorer(patch_set, data_dir):
+def patch_explorer(patch_set, data_dir, target_label: str | None = None):
     """Pick a patient, slice, channel and patch size; see the patch cut from the preprocessed volume."""
     import ipywidgets as w
 
-    from .cohort import load_cohort
-    from .imaging import prepare
+    from .dataset import open_cohort
 
-    cohort = load_cohort(data_dir, progress=False)
+    cohort = open_cohort(data_dir, target_label, progress=False)
     target = patch_set.meta["target_spacing_mm"]
 
     @lru_cache(maxsize=4)
     def volume(patient):
-        return prepare(cohort, patient, target)
+        return cohort.volume(patient, target)
 
     table = patch_set.table.set_index("patient")
     patient = w.Dropdown(options=list(table.index), description="patient")
     z = w.IntSlider(description="slice", min=0, max=1)
-    channel = w.Dropdown(options=[(n, i) for i, n in enumerate(CHANNEL_NAMES)], description="channel")
+    channel = w.Dropdown(options=[(n, i) for i, n in enumerate(cohort.channel_names)], description="channel")
     size = w.Dropdown(options=[(f"{s} ({px} px)", px) for s, px in patch_set.meta["patch_pixels"].items()],
                       description="patch size")
     out = w.Output()
@@ -66,7 +66,7 @@ def patch_explorer(patch_set, data_dir):
         with out:
             out.clear_output(wait=True)
             slice_with_patch(v.channels, v.regions, z.value, channel.value, size.value,
-                             int(table.loc[patient.value, "label"]), patient.value)
+                             int(table.loc[patient.value, "label"]), patient.value, cohort.channel_names)
             plt.show()
 
     patient.observe(on_patient, "value")

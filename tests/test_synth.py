@@ -1,0 +1,324 @@
+"""The synthetic Duke-layout cohort: format contract, determinism, faults, subtype signal, no identities leaked."""
+import hashlib
+import io
+import json
+import os
+import re
+from pathlib import Path
+
+import numpy as np
+import openpyxl
+import pandas as pd
+import pydicom
+import pytest
+import SimpleITK as sitk
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import roc_auc_score
+from sklearn.model_selection import GroupKFold, cross_val_predict
+
+from radiolib import synth
+
+DUKE = Path(os.environ.get("RADIOLIB_DUKE_DIR", Path(__file__).resolve().parents[2] / "shared" / "data" / "duke"))
+BOX_HEADER = "Patient ID,Start Row,End Row,Start Column,End Column,Start Slice,End Slice"
+KINETIC = ["wash_in", "peak", "washout", "rim", "heterogeneity"]
+
+
+@pytest.fixture(scope="module")
+def cohort(tmp_path_factory) -> Path:
+    """12 patients at full size, every fault on the last six, a strong effect (so the images show it)."""
+    return synth.synthesize(tmp_path_factory.mktemp("synth") / "c", patients=12, seed=5, effect=2.0,
+                            faults=True, progress=False)
+
+
+@pytest.fixture(scope="module")
+def truth(cohort):
+    return pd.read_csv(cohort / "synthetic_truth.csv", keep_default_na=False).set_index("patient")
+
+
+def _hashes(root: Path) -> dict[str, str]:
+    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def _series_dirs(root: Path, patient: str) -> list[Path]:
+    return sorted((root / patient).glob("*/*"), key=lambda d: float(d.name.split("-")[0]))
+
+
+def _lesion_auc(lesions: pd.DataFrame, patients: pd.DataFrame) -> float:
+    """Patient-grouped cross-validated AUC of a logistic regression on the lesion kinetic parameters."""
+    d = lesions.merge(patients[["patient", "luminal_a"]], on="patient")
+    X = np.c_[np.log(d.wash_in), d[KINETIC[1:]]]
+    p = cross_val_predict(LogisticRegression(), X, d.luminal_a, cv=GroupKFold(5), groups=d.patient,
+                          method="predict_proba")[:, 1]
+    return roc_auc_score(d.luminal_a, p)
+
+
+# --- determinism and the atomic, reusable output folder ---------------------------------------------------------
+
+def test_same_seed_same_bytes_any_n_jobs_and_other_seed_differs(tmp_path):
+    kw = dict(patients=6, effect=1.0, faults=["not_dicom", "box_outside"], progress=False, _max_slices=6)
+    a = _hashes(synth.synthesize(tmp_path / "a", seed=1, **kw))
+    b = _hashes(synth.synthesize(tmp_path / "b", seed=1, n_jobs=2, **kw))
+    c = _hashes(synth.synthesize(tmp_path / "c", seed=2, **kw))
+    assert a == b and len(a) > 6 * 5 * 4
+    assert {"Clinical_and_Other_Features.xlsx", "cohort.json", "gene_expression.csv"} <= set(a)
+    differing = [k for k in a if a[k] != c.get(k)]
+    assert "Clinical_and_Other_Features.xlsx" in differing and "gene_expression.csv" in differing
+    assert sum(k.endswith(".dcm") for k in differing) > 0.9 * sum(k.endswith(".dcm") for k in a)
+    assert not list(tmp_path.glob(".*partial*"))  # temporary folders are gone
+
+
+def test_complete_cohort_is_reused_and_other_folders_are_protected(tmp_path):
+    kw = dict(patients=3, seed=0, progress=False, _max_slices=4)
+    out = synth.synthesize(tmp_path / "c", **kw)
+    stamp = (out / "cohort.json").stat().st_mtime_ns
+    assert synth.synthesize(out, **kw) == out and (out / "cohort.json").stat().st_mtime_ns == stamp
+    next(out.rglob("*.dcm")).unlink()  # an incomplete cohort is rebuilt
+    synth.synthesize(out, **kw)
+    assert (out / "cohort.json").stat().st_mtime_ns != stamp
+    synth.synthesize(out, **{**kw, "patients": 4})  # other parameters replace our own earlier cohort
+    assert json.loads((out / "cohort.json").read_text())["patients"] == 4 and (out / "Breast_MRI_004").is_dir()
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("keep me")
+    with pytest.raises(FileExistsError, match="not a synthetic cohort"):
+        synth.synthesize(mine, **kw)
+    assert (mine / "notes.txt").read_text() == "keep me"
+
+
+def test_bad_arguments_are_named():
+    with pytest.raises(ValueError, match="unknown fault.*'no_such'.*valid names.*missing_phase"):
+        synth.simulate_truth(10, faults=["no_such"])
+    with pytest.raises(ValueError, match="need more than 6 patients"):
+        synth.simulate_truth(6, faults=True)
+    with pytest.raises(ValueError, match="effect"):
+        synth.simulate_truth(10, effect=-1)
+
+
+# --- the format contract -----------------------------------------------------------------------------------------
+
+def test_folder_layout_and_dicom_headers(cohort, truth):
+    patient = "Breast_MRI_001"
+    (study,) = (cohort / patient).iterdir()
+    assert re.fullmatch(r"\d\d-\d\d-\d{4}-NA-MRI BREAST BILATERAL W  WO-\d{5}", study.name)
+    series = _series_dirs(cohort, patient)
+    variant = truth.loc[patient, "series_variant"]
+    assert len(series) == 5
+    descriptions, times = [], []
+    for k, sdir in enumerate(series):
+        assert re.fullmatch(r"\d+\.000000-[A-Za-z0-9 .\-]+-\d{5}", sdir.name)
+        files = sorted(sdir.glob("*.dcm"))
+        assert [f.name for f in files] == [f"1-{i:03d}.dcm" for i in range(1, truth.loc[patient, "slices"] + 1)]
+        zs = []
+        for f in files[:: max(1, len(files) // 4)] + [files[-1]]:
+            ds = pydicom.dcmread(f)
+            assert ds.file_meta.TransferSyntaxUID == pydicom.uid.ExplicitVRLittleEndian
+            assert ds.SOPClassUID == "1.2.840.10008.5.1.4.1.1.4" and ds.Modality == "MR"
+            assert ds.PatientID == patient and ds.PatientSex == "F" and "^" in str(ds.PatientName)
+            assert ds.InstanceNumber == int(f.stem.split("-")[1])
+            assert (ds.Rows, ds.Columns) == (truth.loc[patient, "rows"], truth.loc[patient, "columns"])
+            assert float(ds.PixelSpacing[0]) == pytest.approx(truth.loc[patient, "pixel_spacing_mm"], abs=1e-4)
+            assert float(ds.SpacingBetweenSlices) == truth.loc[patient, "slice_spacing_mm"]
+            assert ds.Manufacturer == truth.loc[patient, "manufacturer"]
+            assert float(ds.MagneticFieldStrength) == truth.loc[patient, "field_strength"]
+            assert [float(v) for v in ds.ImageOrientationPatient] == [1, 0, 0, 0, 1, 0]
+            assert ds.pixel_array.dtype == np.uint16 and ds.PhotometricInterpretation == "MONOCHROME2"
+            assert 0 < ds.pixel_array.max() <= 4095
+            zs.append(float(ds.ImagePositionPatient[2]))
+        assert zs == sorted(zs) and len(set(zs)) == len(zs)  # slice KKK advances in z
+        descriptions.append(ds.SeriesDescription)
+        times.append(ds.AcquisitionTime)
+    assert descriptions == synth.SERIES_DESCRIPTIONS[variant] and times == sorted(times)
+    # the fast encoder writes exactly what pydicom itself writes
+    raw = files[3].read_bytes()
+    buf = io.BytesIO()
+    pydicom.dcmread(files[3]).save_as(buf, enforce_file_format=True)
+    assert buf.getvalue() == raw
+
+
+def test_simpleitk_reads_a_series_with_the_right_geometry(cohort, truth):
+    patient = "Breast_MRI_002"
+    sdir = _series_dirs(cohort, patient)[1]
+    reader = sitk.ImageSeriesReader()
+    names = reader.GetGDCMSeriesFileNames(str(sdir))
+    assert [Path(n).name for n in names] == sorted(p.name for p in sdir.glob("*.dcm"))
+    reader.SetFileNames(names)
+    image = reader.Execute()
+    t = truth.loc[patient]
+    assert image.GetSize() == (t["columns"], t["rows"], t["slices"])
+    assert image.GetSpacing() == pytest.approx((t.pixel_spacing_mm, t.pixel_spacing_mm, t.slice_spacing_mm), abs=1e-4)
+    volume = sitk.GetArrayFromImage(image)  # volume[z, row, col]
+    assert np.array_equal(volume[4], pydicom.dcmread(sdir / "1-005.dcm").pixel_array)
+
+
+def test_annotation_boxes_header_and_boxes_hold_the_lesions(cohort, truth):
+    assert (cohort / "Annotation_Boxes.csv").read_text().splitlines()[0] == BOX_HEADER
+    if DUKE.is_dir():
+        assert (DUKE / "Annotation_Boxes.csv").read_text().splitlines()[0] == BOX_HEADER
+    boxes = pd.read_csv(cohort / "Annotation_Boxes.csv")
+    lesions = pd.read_csv(cohort / "synthetic_lesions.csv")
+    assert len(boxes) == len(lesions) == truth.n_lesions.sum()
+    assert boxes["Patient ID"].tolist() == lesions.patient.tolist()
+    for (_, b), (_, les) in zip(boxes.iterrows(), lesions.iterrows()):
+        t = truth.loc[b["Patient ID"]]
+        if t.fault == "box_outside" and les.lesion == 1:
+            assert b["End Row"] > t["rows"]
+            continue
+        assert 1 <= b["Start Row"] <= b["End Row"] <= t["rows"]
+        assert 1 <= b["Start Column"] <= b["End Column"] <= t["columns"]
+        assert 1 <= b["Start Slice"] <= b["End Slice"] <= t["slices"]
+        # the truth centre (0-based voxels) lies in the 1-based inclusive box
+        assert b["Start Slice"] - 1 <= les.centre_z + 0.5 and les.centre_z - 0.5 <= b["End Slice"] - 1
+        assert b["Start Row"] - 1 <= les.centre_y + 0.5 and les.centre_y - 0.5 <= b["End Row"] - 1
+        assert b["Start Column"] - 1 <= les.centre_x + 0.5 and les.centre_x - 0.5 <= b["End Column"] - 1
+
+
+def test_clinical_table_has_the_real_header_and_consistent_values(cohort, truth):
+    wb = openpyxl.load_workbook(cohort / "Clinical_and_Other_Features.xlsx")
+    ws = wb["Data"]
+    names = [c.value for c in ws[2]]
+    assert names == [n for n, _ in synth._CLINICAL_COLUMNS] and ws.cell(4, 1).value == "Breast_MRI_001"
+    assert ws.max_row == 3 + len(truth)
+    if DUKE.is_dir():
+        real = openpyxl.load_workbook(DUKE / "Clinical_and_Other_Features.xlsx", read_only=False)["Data"]
+        for r in (1, 2, 3):
+            assert [ws.cell(r, c).value for c in range(1, 99)] == [real.cell(r, c).value for c in range(1, 99)]
+        assert {str(m) for m in ws.merged_cells.ranges} == {str(m) for m in real.merged_cells.ranges}
+    table = pd.read_excel(cohort / "Clinical_and_Other_Features.xlsx", sheet_name="Data", header=1).iloc[1:]
+    table = table.set_index("Patient ID").loc[truth.index]
+    clean = truth.fault != "missing_label"
+    assert (table["Mol Subtype"][clean].astype(int) == truth.mol_subtype[clean]).all()
+    assert table["Mol Subtype"][~clean].isna().all()
+    assert ((table.ER + table.PR > 0) == truth.mol_subtype.isin([0, 1])).all()
+    assert (table.HER2 == truth.mol_subtype.isin([1, 2])).all()
+    assert (table.Manufacturer == truth.manufacturer.map({"GE MEDICAL SYSTEMS": 0, "SIEMENS": 2})).all()
+    assert (table["Field Strength (Tesla)"] == truth.field_strength.map({1.5: 1, 3.0: 3})).all()
+
+
+def test_sidecars_match_the_parameter_stage(cohort, truth):
+    patients, lesions, genes = synth.simulate_truth(12, seed=5, effect=2.0, faults=True)
+    pd.testing.assert_frame_equal(pd.read_csv(cohort / "synthetic_truth.csv", keep_default_na=False), patients,
+                                  check_dtype=False)
+    pd.testing.assert_frame_equal(pd.read_csv(cohort / "synthetic_lesions.csv"), lesions, check_dtype=False)
+    written = pd.read_csv(cohort / "gene_expression.csv")
+    pd.testing.assert_frame_equal(written, genes, check_dtype=False, atol=1e-4)
+    assert written.shape[1] > 200 and {"ESR1", "PGR", "ERBB2", "MKI67", "CD8A", "KRT5", "GENE0001"} <= set(written)
+    assert set(lesions.kinetic_class) <= set(synth.KINETIC_CLASSES)
+    assert lesions.groupby("patient").size().between(1, 5).all()
+
+
+# --- faults ------------------------------------------------------------------------------------------------------
+
+def test_faults_are_recorded_and_injected(cohort, truth):
+    manifest = json.loads((cohort / "cohort.json").read_text())
+    expected = {f"Breast_MRI_{7 + i:03d}": f for i, f in enumerate(synth.FAULTS)}
+    assert manifest["faults"] == expected
+    assert truth.fault[truth.fault != ""].to_dict() == expected
+    detail = manifest["fault_details"]
+
+    def series_of(patient):
+        return _series_dirs(cohort, patient)
+
+    missing = detail["Breast_MRI_007"]["phase"]
+    descriptions = [pydicom.dcmread(next(s.glob("*.dcm"))).SeriesDescription for s in series_of("Breast_MRI_007")]
+    variant = synth.SERIES_DESCRIPTIONS[truth.loc["Breast_MRI_007", "series_variant"]]
+    assert len(descriptions) == 4 and variant[synth.PHASES.index(missing)] not in descriptions
+    counts = [len(list(s.glob("*.dcm"))) for s in series_of("Breast_MRI_008")]
+    assert sorted(counts)[0] < truth.loc["Breast_MRI_008", "slices"] == max(counts)
+    for patient, fault in (("Breast_MRI_009", "truncated_dicom"), ("Breast_MRI_010", "not_dicom")):
+        d = detail[patient]
+        victim = series_of(patient)[synth.PHASES.index(d["phase"])] / f"1-{d['slice']:03d}.dcm"
+        neighbour = victim.with_name(f"1-{1 if d['slice'] > 1 else 2:03d}.dcm")
+        with pytest.raises(Exception):
+            pydicom.dcmread(victim).pixel_array
+        if fault == "truncated_dicom":
+            assert victim.stat().st_size == neighbour.stat().st_size // 2
+        else:
+            assert not victim.read_bytes()[128:132] == b"DICM"
+    for patient in truth.index[truth.fault == ""]:  # clean patients: 5 complete, readable series
+        assert [len(list(s.glob("*.dcm"))) for s in series_of(patient)] == [truth.loc[patient, "slices"]] * 5
+
+
+# --- the phenotype: images, subtype signal, genes -----------------------------------------------------------------
+
+def test_images_show_the_lesion_kinetics(cohort, truth):
+    """In the rendered volumes each lesion centre enhances as its parameters say, and washes out as they say."""
+    lesions = pd.read_csv(cohort / "synthetic_lesions.csv")
+    rows = []
+    for patient in truth.index[truth.fault == ""]:
+        vols = np.stack([sitk.GetArrayFromImage(sitk.ReadImage(sitk.ImageSeriesReader.GetGDCMSeriesFileNames(
+            str(s)))).astype(float) for s in _series_dirs(cohort, patient)])
+        for _, les in lesions[lesions.patient == patient].iterrows():
+            z, y, x = (int(round(v)) for v in (les.centre_z, les.centre_y, les.centre_x))
+            around = vols[:, z, max(y - 1, 0):y + 2, max(x - 1, 0):x + 2].mean(axis=(1, 2))
+            rows.append({"early": vols[1, z, y, x] / vols[0, z, y, x] - 1,
+                         "expected": les.peak * (1 - les.rim) * (1 - np.exp(-1.5 * les.wash_in)),  # at the centre
+                         "late_vs_early": around[4] / around[1], "washout": les.washout})
+    d = pd.DataFrame(rows)
+    assert len(d) >= 8
+    assert np.corrcoef(d.early, d.expected)[0, 1] > 0.5
+    assert np.corrcoef(d.late_vs_early, d.washout)[0, 1] < -0.3
+
+
+def test_prevalence_and_scanners_follow_the_paper():
+    patients, lesions, _ = synth.simulate_truth(270, seed=0)
+    assert patients.luminal_a.sum() == 90 and len(patients) == 270
+    assert patients.mol_subtype.value_counts().to_dict() == {0: 90, 3: 90, 1: 57, 2: 33}
+    per_scanner = patients.scanner.value_counts().to_dict()
+    assert per_scanner == {p.name: p.cases for p in synth.PROTOCOLS}
+    assert patients.pixel_spacing_mm.value_counts().idxmax() == pytest.approx(3.8636, abs=1e-4)
+    sizes = 2 * lesions[lesions.lesion == 1][["radius_y_mm", "radius_x_mm", "radius_z_mm"]]
+    assert sizes.min().min() >= 5 - 1e-6 and sizes.max().max() <= 80 + 1e-6
+    assert 20 < sizes.radius_y_mm.median() < 45  # the real boxes: ~33 mm high
+
+
+def test_null_cohort_has_no_kinetic_signal():
+    patients, lesions, _ = synth.simulate_truth(210, seed=11, effect=0.0)
+    d = lesions.merge(patients[["patient", "luminal_a"]], on="patient")
+    for column in KINETIC + ["radius_y_mm"]:
+        assert abs(roc_auc_score(d.luminal_a, d[column]) - 0.5) < 0.1, column
+    # with effect 0 the subtype changes the receptor columns (and the genes), nothing the images are made from
+    luminal = synth._draw_patient(3, 0, synth.PROTOCOLS[2], "", 11, 0.0, None)
+    triple_negative = synth._draw_patient(3, 3, synth.PROTOCOLS[2], "", 11, 0.0, None)
+    assert luminal.lesions == triple_negative.lesions and luminal.anatomy == triple_negative.anatomy
+    differing = {k for k in luminal.clinical if luminal.clinical[k] != triple_negative.clinical[k]}
+    assert differing <= {"ER", "PR", "HER2", "Mol Subtype"}
+
+
+def test_effect_scales_a_learnable_signal():
+    patients, lesions, _ = synth.simulate_truth(270, seed=0, effect=1.0)
+    assert 0.68 < _lesion_auc(lesions, patients) < 0.85  # default: moderate
+    patients, lesions, _ = synth.simulate_truth(270, seed=0, effect=3.0)
+    assert _lesion_auc(lesions, patients) > 0.9
+    d = lesions.merge(patients[["patient", "luminal_a"]], on="patient")
+    assert d[d.luminal_a == 1].kinetic_class.eq("persistent").mean() > d[d.luminal_a == 0].kinetic_class.eq(
+        "persistent").mean()
+
+
+def test_genes_follow_subtype_and_lesion_phenotype():
+    for effect in (0.0, 1.0):
+        patients, lesions, genes = synth.simulate_truth(270, seed=2, effect=effect)
+        g = genes.set_index("patient").loc[patients.patient]
+        sub = patients.set_index("patient").mol_subtype
+        assert g.ESR1[sub.isin([0, 1]).values].mean() > g.ESR1[sub.isin([2, 3]).values].mean() + 1.5
+        assert g.ERBB2[sub.isin([1, 2]).values].mean() > g.ERBB2[sub.isin([0, 3]).values].mean() + 1.5
+        assert g.KRT5[(sub == 3).values].mean() > g.KRT5[(sub != 3).values].mean() + 0.5
+        per_patient = lesions.groupby("patient")[["wash_in", "rim"]].mean().loc[patients.patient]
+        prolif = g[list(synth.GENE_SETS["proliferation"])].mean(axis=1)
+        immune = g[list(synth.GENE_SETS["immune"])].mean(axis=1)
+        assert np.corrcoef(prolif, np.log(per_patient.wash_in))[0, 1] > 0.3
+        assert np.corrcoef(immune, per_patient.rim)[0, 1] > 0.3
+
+
+# --- identities ----------------------------------------------------------------------------------------------------
+
+def test_fake_identities_stay_in_the_dicom_headers(cohort):
+    identities = synth.fake_identities(cohort)
+    names = {i for i in identities if "^" in i}
+    assert len(names) >= 8  # one per patient (a few may repeat by chance)
+    assert any(re.fullmatch(r"(19|20)\d{6}", i) for i in identities)
+    texts = [p.read_text() for p in cohort.glob("*.csv")] + [(cohort / "cohort.json").read_text()]
+    wb = openpyxl.load_workbook(cohort / "Clinical_and_Other_Features.xlsx")
+    texts.append("\n".join(str(c.value) for row in wb["Data"].iter_rows() for c in row if c.value is not None))
+    for identity in identities:
+        assert not any(identity in text for text in texts), identity
