@@ -89,3 +89,19 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
 
 def atomic_write_text(path: Path, text: str) -> None:
     atomic_write_bytes(path, text.encode())
+
+
+def memo(cache_dir, kind: str, parts: dict, compute):
+    """compute() once per key: the result is pickled under `<root>/<kind>/<key>.pkl` (atomically) and reused.
+
+    This is what makes a re-run with the same parameters fast and an interrupted run resumable: every finished
+    cross-validation is on disk, an unfinished one is simply computed again.
+    """
+    import pickle
+    path = cache_root(cache_dir) / kind / f"{key_of(**parts)}.pkl"
+    if path.is_file():
+        with open(path, "rb") as fh:
+            return pickle.load(fh)
+    result = compute()
+    atomic_write_bytes(path, pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL))
+    return result

@@ -71,19 +71,27 @@ def _weights_tag(net: str, source: str, domain_dir) -> str:
 
 
 def cached_features(patch_set, patch_size: int, net: str, source: str, layers: tuple[str, ...], size: int,
-                    domain_dir=None, cache_dir=None, bf16: bool = False, progress: bool = True) -> dict[str, np.ndarray]:
-    """Features of every patch of the patch set, computed once and reused (atomic cache entry)."""
+                    domain_dir=None, cache_dir=None, bf16: bool = False, progress: bool = True,
+                    roles=("train", "augmented", "test")) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
+    """(index of the patches used, {layer: features}) for the patches of `roles`, computed once and reused.
+
+    Only the roles an analysis needs are passed through the network (the SVM's training roles and the test
+    patches); the cache entry is written atomically.
+    """
+    rows = np.flatnonzero(patch_set.index.role.isin(list(roles)).to_numpy())
     key = cache.key_of(patches=patch_set.path.name, patch_size=patch_size, net=net, source=source,
-                       layers=list(layers), size=size, weights=_weights_tag(net, source, domain_dir), bf16=bf16)
+                       layers=list(layers), size=size, weights=_weights_tag(net, source, domain_dir), bf16=bf16,
+                       roles=sorted(roles))
     final = cache.cache_root(cache_dir) / "features" / key
     if not cache.is_complete(final):
         model = weights.load_pretrained(net, source, domain_dir=domain_dir)
-        feats = extract(model, patch_set.patches(patch_size), net, layers, size, bf16=bf16, progress=progress,
+        feats = extract(model, patch_set.patches(patch_size)[rows], net, layers, size, bf16=bf16, progress=progress,
                         desc=f"{net}/{source} features, patch {patch_size}")
         with cache.building(final, {"net": net, "source": source, "layers": list(layers), "size": size}) as tmp:
             for name, arr in feats.items():
                 np.save(tmp / f"{name}.npy", arr)
-    return {name: np.load(final / f"{name}.npy") for name in layers}
+    index = patch_set.index.iloc[rows].reset_index(drop=True)
+    return index, {name: np.load(final / f"{name}.npy") for name in layers}
 
 
 def balanced_subsample(labels: np.ndarray, n: int | None, rng: np.random.Generator) -> np.ndarray:
@@ -118,3 +126,48 @@ def svm_fit_predict(features: np.ndarray, index: pd.DataFrame, kernel: str, max_
             return patient_scores(patients[rows], clf.decision_function(features[rows]))
         return FoldOutput(train_scores=scores(fold["train_patients"]), test_scores=scores(fold["test_patients"]))
     return fit_predict
+
+
+def cross_validate_svm(feats: np.ndarray, index: pd.DataFrame, folds: list[dict], kernel: str,
+                       max_train: int | None, train_roles=("train",), seed: int = 0, n_jobs: int = 1,
+                       progress: bool = True, desc: str = "", feature_id: str | None = None, cache_dir=None):
+    """The patient-level protocol for one SVM setting (CVResult); cached when `feature_id` names the features."""
+    from .evaluation import cross_validate
+
+    def run():
+        fit = svm_fit_predict(feats, index, kernel, max_train, seed=seed, train_roles=train_roles)
+        return cross_validate(folds, fit, n_jobs=n_jobs, progress=progress, desc=desc)
+    if feature_id is None:
+        return run()
+    parts = {"features": feature_id, "kernel": kernel, "max_train": max_train, "roles": list(train_roles),
+             "seed": seed, "folds": folds}
+    return cache.memo(cache_dir, "cv", parts, run)
+
+
+def feature_id(patch_set, patch_size: int, net: str, source: str, layer: str, size: int, domain_dir=None,
+               roles=()) -> str:
+    """A name for one feature matrix, precise enough to key cached SVM results."""
+    return (f"{patch_set.path.name}/{patch_size}/{net}/{source}/{_weights_tag(net, source, domain_dir)}/{layer}/{size}/"
+            + ",".join(sorted(roles)))
+
+
+def best_setting(results_dir, default=(120, "poly")) -> tuple[int, str, str]:
+    """(patch size, kernel, why) of the best GoogLeNet row of notebook 04's results; the paper's when absent."""
+    import json
+    path = Path(results_dir) / "04_deep_features_svm.json"
+    if path.is_file():
+        rows = [r for r in json.loads(path.read_text())["rows"]
+                if r["network"] == "googlenet" and r["skipped"] is None and r["test_auc"] is not None]
+        if rows:
+            best = max(rows, key=lambda r: r["test_auc"])
+            return best["patch_size"], best["kernel"], (f"best GoogLeNet row of notebook 04 ({best['source']}, "
+                                                         f"test AUC {best['test_auc']:.2f})")
+    return default[0], default[1], "the paper's best Table 5 setting (notebook 04 has no GoogLeNet result here)"
+
+
+@torch.no_grad()
+def feature_maps(model: torch.nn.Module, patches: np.ndarray, net: str, layer: str, size: int) -> np.ndarray:
+    """Un-pooled (B, C, H, W) activations of one layer for a few patches (the layer-wise viewer)."""
+    from torchvision.models.feature_extraction import create_feature_extractor
+    body = create_feature_extractor(model.eval(), return_nodes={layer: "out"})
+    return body(to_network_input(patches, size, net))["out"].float().numpy()

@@ -37,9 +37,9 @@ def paper_value(row: dict) -> tuple | None:
     approach, net = row.get("approach"), row.get("network")
     if approach == "scratch":
         return TABLE3.get(net)
-    if approach == "transfer" and row.get("source") == "imagenet":
+    if approach == "transfer":  # the paper's numbers are all from ImageNet weights, shown beside every source
         return TABLE4.get(net)
-    if approach == "features" and row.get("source") == "imagenet":
+    if approach == "features":
         return TABLE5.get((net, row.get("patch_size"), row.get("kernel")))
     if approach == "layerwise" and row.get("layer") in TABLE6_LAYERS:
         i = TABLE6_LAYERS.index(row["layer"])
@@ -48,9 +48,9 @@ def paper_value(row: dict) -> tuple | None:
 
 
 def beside(table: pd.DataFrame, rows: list[dict]) -> pd.DataFrame:
-    """A results table with the paper's test AUC (and CI) in a column beside ours."""
+    """A results table with the paper's test AUC (and CI; ImageNet weights) in a column beside ours."""
     paper = [paper_value(r) for r in rows]
     out = table.copy()
-    out["paper test AUC"] = [f"{p[1]:.2f}" + (f" [{p[2][0]:.2f}, {p[2][1]:.2f}]" if p[2] else "") if p else "-"
+    out["paper test AUC (ImageNet)" if any(r.get("source") not in (None, "none") for r in rows) else "paper test AUC"] = [f"{p[1]:.2f}" + (f" [{p[2][0]:.2f}, {p[2][1]:.2f}]" if p[2] else "") if p else "-"
                              for p in paper]
     return out

@@ -71,6 +71,9 @@ DOC: dict[str, str] = {
     "kernels": "SVM kernels",
     "svm_train_roles": "patches the SVM trains on: train (originals), augmented",
     "svm_max_train": "class-balanced cap on SVM training patches per fold; None: all",
+    "layer_patch_size": "patch size of the layer-wise SVMs; None: the best GoogLeNet row of notebook 04 (paper: 120)",
+    "kernel": "SVM kernel of the layer-wise analysis; None: the best GoogLeNet row of notebook 04 (paper: poly)",
+    "maps_channels": "feature maps shown per layer in the viewer",
 }
 
 # The cross-validation protocol, shared by the approach notebooks (paper: 10 folds x 5 repeats).
@@ -129,6 +132,17 @@ NOTEBOOKS: dict[str, dict[str, Any]] = {
         "svm_train_roles": ["train"],
         "svm_max_train": 600,
     },
+    "05_layerwise_analysis": {
+        **PROTOCOL,
+        **DOMAIN,
+        "sources": ["imagenet", "domain", "random"],
+        "layer_patch_size": None,
+        "kernel": None,
+        "svm_train_roles": ["train"],
+        "svm_max_train": 600,
+        "maps_channels": 16,
+    },
+    "06_report": {},
 }
 
 _IPYTHON_NAMES = {"In", "Out", "get_ipython", "exit", "quit", "open"}

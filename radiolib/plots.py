@@ -188,3 +188,38 @@ def auc_bars(table: pd.DataFrame, label_col: str, title: str = "", paper: dict |
     ax.legend(fontsize=8)
     fig.tight_layout()
     return fig
+
+
+def layerwise(table: pd.DataFrame, paper_test: dict | None = None, title: str = ""):
+    """Figure 3 style: train and test AUC per GoogLeNet layer for each pretraining source, the paper's test AUC."""
+    fig, ax = plt.subplots(figsize=(9, 3.8))
+    layers = list(dict.fromkeys(table.layer))
+    x = np.arange(len(layers))
+    for (source, rows), color in zip(table.groupby("source", sort=False), ("#4c72b0", "#55a868", "#8172b3")):
+        rows = rows.set_index("layer").reindex(layers)
+        ax.plot(x, rows.test_auc, "o-", color=color, label=f"{source}: test")
+        ax.plot(x, rows.train_auc, "o:", color=color, alpha=0.5, label=f"{source}: train")
+    if paper_test:
+        ax.plot(x, [paper_test.get(layer, np.nan) for layer in layers], "s--", color="#c44e52", label="paper: test")
+    ax.axhline(0.5, color="gray", lw=0.8, ls=":")
+    ax.set_xticks(x, layers, rotation=35, ha="right", fontsize=8)
+    ax.set_ylim(0.3, 1.02)
+    ax.set_ylabel("AUC (patient level)")
+    ax.set_title(title, fontsize=10)
+    ax.legend(fontsize=7, ncol=2, loc="lower right")
+    fig.tight_layout()
+    return fig
+
+
+def feature_maps(maps: dict, layer: str, n_channels: int = 16):
+    """The first channels of one layer's activations for one patch per class: {class name: (C, H, W)}."""
+    fig, axes = plt.subplots(len(maps), n_channels, figsize=(0.9 * n_channels, 1.1 * len(maps)), squeeze=False)
+    for row, (name, m) in enumerate(maps.items()):
+        for c in range(n_channels):
+            ax = axes[row, c]
+            ax.axis("off")
+            if c < m.shape[0]:
+                ax.imshow(m[c], cmap="viridis")
+        axes[row, 0].set_title(name, loc="left", fontsize=8)
+    fig.suptitle(f"{layer}: first {n_channels} feature maps", fontsize=10)
+    return fig

@@ -30,6 +30,12 @@ def deviations(P: SimpleNamespace, stem: str) -> list[str]:
     if stem in ("02_training_from_scratch", "03_transfer_learning"):
         out.append("optimiser Adam with the paper's learning rates (the paper's Caffe solver is not stated); "
                    "L2 weight decay 5e-4 on conv weights")
+        out.append("train AUC from 60 randomly chosen training patients per fold (their 25 test-layout patches)")
+    if stem == "03_transfer_learning" and "vgg16" not in P.networks:
+        out.append("VGG16 not fine-tuned in this profile: its 138M-parameter classifier trains at about 17 patches/s "
+                   "on 2 CPU cores (see the paper profile)")
+    if stem == "05_layerwise_analysis":
+        out.append("GoogLeNet 'fc' of the in-domain network is its own 2-way head (length 2, not 1000)")
     if has("sweep_network") and stem == "02_training_from_scratch" and P.sweep_network != "vgg_r":
         out.append(f"learning-rate sweep on {P.sweep_network} (paper: reduced VGGNet)")
     if has("pretrained_input_scale") and P.pretrained_input_scale != 1.0 and stem != "02_training_from_scratch":

@@ -103,17 +103,19 @@ def run_study(profile: str = "demo", data: str | None = None, out: str | None = 
     if not first.data_dir:
         print(f"Synthetic cohort: {first.synth_patients} patients (seed {first.synth_seed}, effect {first.synth_effect})")
         data_folder(first)
-    timings = {}
+    timings: dict[str, float] = {}
     for stem in stems:
         print(f"Running {stem} ({profile})")
         start = time.perf_counter()
         pm.execute_notebook(str(nb_dir / f"{stem}.ipynb"), str(run_dir / f"{stem}.ipynb"), parameters=plan[stem],
                             cwd=str(nb_dir), progress_bar=True, kernel_name="python3")
         timings[stem] = round(time.perf_counter() - start, 1)
-    cache.atomic_write_text(run_dir / "run.json", json.dumps(
-        {"profile": profile, "notebooks": stems, "seconds": timings,
-         "overrides": overrides, "data": "user folder" if data else "synthetic"}, indent=1))
+        cache.atomic_write_text(run_dir / "run.json", json.dumps(  # after each notebook: the report reads it
+            {"profile": profile, "notebooks": stems, "seconds": timings, "overrides": overrides,
+             "data": "user folder" if data else "synthetic"}, indent=1))
     print(f"Done in {sum(timings.values()):.0f} s: executed notebooks, results/ and figures/ are in {run_dir}")
+    if (run_dir / "report.html").is_file():
+        print(f"Report: {run_dir / 'report.html'}")
     return run_dir
 
 
@@ -180,3 +182,10 @@ def pretrained_model(net: str, source: str, P: SimpleNamespace, num_classes: int
     ddir = domain_dir(net, P, progress) if source == "domain" else None
     return weights.load_pretrained(net, source, allow_download=P.allow_download, domain_dir=ddir,
                                    num_classes=num_classes, seed=P.seed)
+
+
+def weights_id(net: str, source: str, P: SimpleNamespace) -> str:
+    """What a pretrained model is made of (for result caches): network, source and the weights' identity."""
+    from .features import _weights_tag
+    ddir = domain_dir(net, P, progress=False) if source == "domain" else None
+    return f"{net}/{source}/{_weights_tag(net, source, ddir)}"

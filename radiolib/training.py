@@ -42,7 +42,7 @@ class TrainConfig:
     normalize: str = "fold"  # "fold": standardise with the fold's training patches; "imagenet": as pretrained nets
     bf16: bool = False  # opt-in: bf16 features differ from fp32 (benchmarks/bench_models.py)
     channels_last: bool = True
-    curve_patients: int | None = 60  # training patients scored per epoch for the train-AUC curve
+    curve_patients: int | None = 60  # training patients scored per epoch for the train-AUC curve and train AUC
     seed: int = 0
     device: str = field(default_factory=lambda: str(models.default_device()))
 
@@ -115,7 +115,8 @@ def score_patients(scorer: PatchScorer, patches: np.ndarray, index: pd.DataFrame
 
 def train_fold(model: nn.Module, patches: np.ndarray, index: pd.DataFrame, fold: dict, cfg: TrainConfig,
                progress: Callable | None = None) -> FoldOutput:
-    """Train on the fold's training patients, score train and test patients; curves per epoch."""
+    """Train on the fold's training patients, score test patients (and `curve_patients` training patients, for
+    the train AUC) after every epoch; the last epoch's scores are the fold's result."""
     torch.manual_seed(cfg.seed)
     rng = np.random.default_rng([cfg.seed, fold["repeat"], fold["fold"]])
     train_rows = index.index[index.role.isin(TRAIN_ROLES) & index.patient.isin(fold["train_patients"])].to_numpy()
@@ -158,19 +159,33 @@ def train_fold(model: nn.Module, patches: np.ndarray, index: pd.DataFrame, fold:
         curves["test_auc"].append(auc([labels[p] for p in te.index], te.values))
         if progress:
             progress(epoch)
-    train_scores = score_patients(scorer, patches, index, fold["train_patients"])
-    return FoldOutput(train_scores=train_scores, test_scores=te, curves=curves)
+    return FoldOutput(train_scores=tr, test_scores=te, curves=curves)
 
 
 def cross_validate_net(patch_set, patch_size: int, folds: list[dict], make_model: Callable[[], nn.Module],
-                       cfg: TrainConfig, n_jobs: int = 1, progress: bool = True, desc: str = ""):
-    """The paper's protocol for one network: train a fresh model per fold, patient-level AUCs (CVResult)."""
+                       cfg: TrainConfig, n_jobs: int = 1, progress: bool = True, desc: str = "",
+                       model_id: str | None = None, cache_dir=None):
+    """The paper's protocol for one network: train a fresh model per fold, patient-level AUCs (CVResult).
+
+    With `model_id` (what `make_model` builds, e.g. "scratch/cifar" or "transfer/googlenet/domain/<checkpoint>")
+    the finished cross-validation is cached: a re-run or a resumed run reads it back instead of training again.
+    """
+    from dataclasses import asdict
+
+    from .cache import memo
     from .evaluation import cross_validate
     patches, index = patch_set.patches(patch_size), patch_set.index
 
     def fit_predict(fold: dict) -> FoldOutput:
         return train_fold(make_model(), patches, index, fold, cfg)
-    return cross_validate(folds, fit_predict, n_jobs=n_jobs, progress=progress, desc=desc)
+
+    def run():
+        return cross_validate(folds, fit_predict, n_jobs=n_jobs, progress=progress, desc=desc)
+    if model_id is None:
+        return run()
+    parts = {"patches": patch_set.path.name, "patch_size": patch_size, "model": model_id,
+             "cfg": {k: v for k, v in asdict(cfg).items() if k != "device"}, "folds": folds}
+    return memo(cache_dir, "cv", parts, run)
 
 
 def scaled_input(net: str, scale: float, minimum: int = 32) -> int:

@@ -100,3 +100,32 @@ def curve_browser(named_curves: dict[str, list[dict]]):
         control.observe(draw, "value")
     draw()
     return w.VBox([w.HBox([run, fold, all_folds]), out])
+
+
+def feature_map_viewer(model, patch_set, patch_size: int, net: str, size: int, layers, n_channels: int = 16):
+    """Pick a layer and a patch of each class; see that layer's feature maps (un-pooled activations)."""
+    import ipywidgets as w
+
+    from .features import feature_maps
+    from .plots import feature_maps as draw_maps
+
+    idx = patch_set.index
+    rows = {c: idx.index[(idx.role == "test") & (idx.label == c)].to_numpy() for c in (1, 0)}
+    layer = w.Dropdown(options=list(layers), description="layer")
+    pick = {c: w.IntSlider(description="luminal A" if c else "other", min=0, max=max(len(r) - 1, 0))
+            for c, r in rows.items()}
+    out = w.Output()
+    patches = patch_set.patches(patch_size)
+
+    def draw(change=None):
+        chosen = {("luminal A" if c else "other") + f" #{pick[c].value}": rows[c][pick[c].value] for c in rows}
+        maps = feature_maps(model, np.asarray(patches[list(chosen.values())]), net, layer.value, size)
+        with out:
+            out.clear_output(wait=True)
+            draw_maps(dict(zip(chosen, maps)), layer.value, n_channels)
+            plt.show()
+
+    for control in (layer, *pick.values()):
+        control.observe(draw, "value")
+    draw()
+    return w.VBox([w.HBox([layer, *pick.values()]), out])

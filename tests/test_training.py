@@ -57,7 +57,7 @@ def test_a_fold_is_trained_on_its_training_patients_and_scored_on_its_test_patie
     cfg = training.TrainConfig(input_size=32, epochs=2, patches_per_epoch=64, curve_patients=5, seed=0)
     out = training.train_fold(models.build("cifar", seed=0, input_size=32), strong.patches(80), strong.index, fold, cfg)
     assert list(out.test_scores.index) == sorted(fold["test_patients"])
-    assert list(out.train_scores.index) == sorted(fold["train_patients"])
+    assert set(out.train_scores.index) <= set(fold["train_patients"]) and len(out.train_scores) == 5
     assert out.curves["epoch"] == [1, 2] and len(out.curves["test_auc"]) == 2
     assert ((out.test_scores >= 0) & (out.test_scores <= 1)).all()
 
