@@ -24,6 +24,7 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("-p", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a parameter for every notebook that has it (repeatable)")
     r.add_argument("--notebooks", nargs="+", help="run only these notebook stems")
+    r.add_argument("--params", help="a folder of profiles to use instead of the project's params/")
     return ap
 
 
@@ -39,7 +40,7 @@ def main(argv: list[str] | None = None) -> int:
             from .params import parse_overrides
             from .study import run_study
             run_study(args.profile, data=args.data, out=args.out, overrides=parse_overrides(args.overrides),
-                      notebooks=args.notebooks)
+                      notebooks=args.notebooks, params_dir=args.params)
     except (ValueError, TypeError, FileNotFoundError, KeyError) as err:
         print(f"radiolib {args.command}: error: {err}", file=sys.stderr)
         return 2

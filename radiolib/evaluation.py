@@ -22,6 +22,8 @@ from sklearn.model_selection import StratifiedKFold
 # Folds and patient scores
 
 
+VERSION = 2  # bump when a CVResult changes meaning, so cached cross-validations are not reused
+
 def patient_folds(
     patients: Sequence[str], labels: Sequence[int], n_folds: int = 10, repeats: int = 5, seed: int = 0
 ) -> list[dict]:
@@ -162,6 +164,28 @@ def bootstrap_aucs(y, s, n_boot: int = 1000, seed: int = 0) -> np.ndarray:
     return aucs[np.isfinite(aucs)]
 
 
+def fold_mean_bootstrap_ci(per_fold: list[tuple], n_boot: int = 1000, seed: int = 0,
+                           alpha: float = 0.05) -> tuple[float, float]:
+    """Percentile bootstrap CI of the fold-averaged AUC (the statistic the paper reports).
+
+    Each resample draws every fold's test patients with replacement and averages the folds' AUCs, so the interval
+    surrounds the reported mean-of-folds AUC; resamples where a fold has a single class are skipped.
+    """
+    rng = np.random.default_rng(seed)
+    aucs = []
+    for y, s in per_fold:
+        yv, sv = _binary_arrays(y, s, where="fold_mean_bootstrap_ci")
+        n = len(yv)
+        counts = rng.multinomial(n, np.full(n, 1.0 / n), size=n_boot) if n else np.zeros((n_boot, 0))
+        aucs.append(weighted_auc(yv, sv, counts) if n else np.full(n_boot, np.nan))
+    means = np.stack(aucs, axis=1)
+    means = means[np.isfinite(means).all(axis=1)].mean(axis=1)
+    if len(means) == 0:
+        return (float("nan"), float("nan"))
+    low, high = np.quantile(means, [alpha / 2, 1 - alpha / 2])
+    return (float(low), float(high))
+
+
 def bootstrap_ci(y, s, n_boot: int = 1000, seed: int = 0, alpha: float = 0.05) -> tuple[float, float]:
     """Percentile bootstrap (1 - alpha) CI of the AUC over patients; single-class resamples are skipped (not redrawn).
 
@@ -245,8 +269,7 @@ class CVResult:
 
     `folds`: one dict per fold (repeat, fold, train_patients, test_patients, auc, train_auc);
     `repeat_aucs` / `repeat_train_aucs`: mean over folds per repeat (repeats in ascending order);
-    `train_auc`, `test_auc`: fold means of the median repeat; `ci95`: bootstrap CI of the pooled out-of-fold
-    AUC of the median repeat; `oof_scores` / `oof_labels`: patient -> out-of-fold score / label of that repeat;
+    `train_auc`, `test_auc`: fold means of the median repeat; `ci95`: bootstrap CI of that fold-mean AUC; `oof_scores` / `oof_labels`: patient -> out-of-fold score / label of that repeat;
     `curves`: the per-fold curves returned by fit_predict, aligned with `folds`.
     """
 
@@ -372,8 +395,8 @@ def cross_validate(
     Folds run through joblib.Parallel(n_jobs): under `joblib.parallel_config(backend="dask")` (or ray) with
     n_jobs=-1 they are distributed without code changes (n_jobs=1 always runs in-process). Labels come from the
     folds' train_labels/test_labels (patient_folds) or `labels`.
-    The median repeat is the lower median for an even number of repeats. The CI is a bootstrap over patients of the
-    pooled out-of-fold scores of that repeat; `test_auc` is the fold-mean AUC, as in the paper.
+    The median repeat is the lower median for an even number of repeats. `test_auc` is the fold-mean AUC, as in the
+    paper, and `ci95` a bootstrap over patients of that same statistic (each fold's test patients resampled).
     """
     folds = list(folds)
     if not folds:
@@ -385,7 +408,9 @@ def cross_validate(
 
     runner = Parallel(n_jobs=n_jobs, return_as="generator")(delayed(_run_fold)(fit_predict, f) for f in folds)
     outputs = []
-    with _progress_bar(len(folds), desc, progress) as bar:
+    with _progress_bar(len(folds), desc, progress) as bar, warnings.catch_warnings():
+        # loky restarts idle workers between calls and says so; the results are unaffected
+        warnings.filterwarnings("ignore", message="A worker stopped while some jobs were given")
         for out in runner:
             outputs.append(out)
             bar.update(1)
@@ -444,7 +469,7 @@ def cross_validate(
         median_repeat=med,
         train_auc=repeat_train[i],
         test_auc=repeat_aucs[i],
-        ci95=bootstrap_ci(oof_labels, oof_scores, n_boot=n_boot, seed=ci_seed),
+        ci95=fold_mean_bootstrap_ci([(y, sc) for sc, y in oof_by_repeat[med]], n_boot=n_boot, seed=ci_seed),
         oof_scores=oof_scores,
         oof_labels=oof_labels,
         curves=curves,

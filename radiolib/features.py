@@ -132,14 +132,14 @@ def cross_validate_svm(feats: np.ndarray, index: pd.DataFrame, folds: list[dict]
                        max_train: int | None, train_roles=("train",), seed: int = 0, n_jobs: int = 1,
                        progress: bool = True, desc: str = "", feature_id: str | None = None, cache_dir=None):
     """The patient-level protocol for one SVM setting (CVResult); cached when `feature_id` names the features."""
-    from .evaluation import cross_validate
+    from .evaluation import VERSION, cross_validate
 
     def run():
         fit = svm_fit_predict(feats, index, kernel, max_train, seed=seed, train_roles=train_roles)
         return cross_validate(folds, fit, n_jobs=n_jobs, progress=progress, desc=desc)
     if feature_id is None:
         return run()
-    parts = {"features": feature_id, "kernel": kernel, "max_train": max_train, "roles": list(train_roles),
+    parts = {"evaluation": VERSION, "features": feature_id, "kernel": kernel, "max_train": max_train, "roles": list(train_roles),
              "seed": seed, "folds": folds}
     return cache.memo(cache_dir, "cv", parts, run)
 

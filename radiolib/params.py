@@ -51,6 +51,7 @@ DOC: dict[str, str] = {
     "n_boot": "bootstrap resamples of patients for the 95% CI",
     "bf16": "bfloat16 autocast: faster, but features differ from fp32 (see benchmarks/)",
     "channels_last": "NHWC memory format (faster convolutions)",
+    "domain_data_dir": "other patients (same layout, none in the study) to pretrain on; None: a synthetic cohort",
     "domain_patients": "size of the disjoint synthetic source cohort of the domain pretraining",
     "domain_epochs": "epochs of the lesion-vs-normal pretraining",
     "domain_patches_per_epoch": "class-balanced patches per pretraining epoch",
@@ -88,6 +89,7 @@ PROTOCOL: dict[str, Any] = {
 # The label-free in-domain pretraining (lesion vs normal tissue on a disjoint source cohort): one recipe shared by
 # every notebook that uses the `domain` source, so they all reuse the same cached checkpoint.
 DOMAIN: dict[str, Any] = {
+    "domain_data_dir": None,
     "domain_patients": 12,
     "domain_epochs": 2,
     "domain_patches_per_epoch": 512,
@@ -113,7 +115,7 @@ NOTEBOOKS: dict[str, dict[str, Any]] = {
         **PROTOCOL,
         **DOMAIN,
         "networks": ["googlenet"],
-        "sources": ["imagenet", "domain"],
+        "sources": ["imagenet", "domain", "random"],
         "train_patch_size": 80,
         "epochs": 2,
         "patches_per_epoch": 256,

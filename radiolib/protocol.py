@@ -34,6 +34,9 @@ def deviations(P: SimpleNamespace, stem: str) -> list[str]:
     if stem == "03_transfer_learning" and "vgg16" not in P.networks:
         out.append("VGG16 not fine-tuned in this profile: its 138M-parameter classifier trains at about 17 patches/s "
                    "on 2 CPU cores (see the paper profile)")
+    if stem == "04_deep_features_svm" and "vgg16" not in P.networks:
+        out.append("VGG16 features not in this profile: its 4096-long in-domain features make each SVM fit minutes "
+                   "long on 2 CPU cores (see the paper profile)")
     if stem == "05_layerwise_analysis":
         out.append("GoogLeNet 'fc' of the in-domain network is its own 2-way head (length 2, not 1000)")
     if has("sweep_network") and stem == "02_training_from_scratch" and P.sweep_network != "vgg_r":

@@ -66,21 +66,26 @@ def describe(row: dict) -> str:
     return " ".join(str(p) for p in parts if p)
 
 
-def comparisons(docs: dict) -> pd.DataFrame:
-    """DeLong's test between the best rows of each pair of approaches, on the patients both scored."""
-    y = labels(docs)
-    best = best_rows(docs)
+def delong_table(rows: list[dict], y: pd.Series, name=None) -> pd.DataFrame:
+    """DeLong's test between every pair of rows (their out-of-fold scores), on the patients both scored."""
+    name = name or describe
     out = []
-    for a, b in combinations(best, 2):
-        sa, sb = pd.Series(best[a]["oof"]), pd.Series(best[b]["oof"])
+    usable = [r for r in rows if r.get("skipped") is None and r.get("oof")]
+    for a, b in combinations(usable, 2):
+        sa, sb = pd.Series(a["oof"]), pd.Series(b["oof"])
         common = sorted(set(sa.index) & set(sb.index) & set(y.index))
         if len(common) < 4 or y[common].nunique() < 2:
             continue
         d = delong(y[common].to_numpy(), sa[common].to_numpy(), sb[common].to_numpy())
-        out.append({"A": f"{a}: {describe(best[a])}", "B": f"{b}: {describe(best[b])}", "patients": len(common),
-                    "AUC A": round(d["auc1"], 3), "AUC B": round(d["auc2"], 3), "difference": round(d["diff"], 3),
-                    "p (DeLong)": round(d["p"], 4)})
-    return pd.DataFrame(out)
+        out.append({"A": name(a), "B": name(b), "patients": len(common), "AUC A": round(d["auc1"], 3),
+                    "AUC B": round(d["auc2"], 3), "difference": round(d["diff"], 3), "p (DeLong)": round(d["p"], 4)})
+    return pd.DataFrame(out, columns=["A", "B", "patients", "AUC A", "AUC B", "difference", "p (DeLong)"])
+
+
+def comparisons(docs: dict) -> pd.DataFrame:
+    """DeLong's test between the best rows of each pair of approaches, on the patients both scored."""
+    best = best_rows(docs)
+    return delong_table(list(best.values()), labels(docs), lambda r: f"{r['approach']}: {describe(r)}")
 
 
 def cohort_flow(docs: dict) -> pd.DataFrame:

@@ -155,7 +155,7 @@ def write_results(path: str | os.PathLike, rows: Sequence[Mapping] | None = None
     return path
 
 
-PRIVATE_PARAMETERS = ("run_dir", "cache_dir", "data_dir")  # machine paths: never in a results file
+PRIVATE_PARAMETERS = ("run_dir", "cache_dir", "data_dir", "domain_data_dir")  # machine paths: never in a results file
 
 
 def public_parameters(P) -> dict:

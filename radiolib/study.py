@@ -140,8 +140,9 @@ def pretrained_input(P: SimpleNamespace) -> int:
 
 
 def domain_source_set(P: SimpleNamespace, progress: bool = True):
-    """The patch set of the disjoint synthetic source cohort (other seed, no faults): the pretraining data."""
-    src = SimpleNamespace(**{**vars(P), "data_dir": None, "target": None, "synth_patients": P.domain_patients,
+    """The pretraining data: `domain_data_dir` (other patients), else a synthetic cohort of another seed."""
+    src = SimpleNamespace(**{**vars(P), "data_dir": P.domain_data_dir, "target": None,
+                             "synth_patients": P.domain_patients,
                              "synth_seed": P.synth_seed + 1000, "synth_faults": False})
     return patch_set(src, progress)
 
@@ -155,8 +156,8 @@ def source_status(net: str, P: SimpleNamespace) -> dict[str, str | None]:
             reason = weights.available_sources(net)["imagenet"]
             status[source] = None if (reason is None or P.allow_download) else portable(reason)
         elif source == "domain":
-            status[source] = ("in-domain pretraining needs a disjoint source cohort: only set up for the synthetic "
-                              "data here" if P.data_dir else None)
+            status[source] = ("in-domain pretraining needs other patients than the study's: set domain_data_dir"
+                              if P.data_dir and not P.domain_data_dir else None)
         elif source == "random":
             status[source] = None
         else:
@@ -171,7 +172,8 @@ def domain_dir(net: str, P: SimpleNamespace, progress: bool = True) -> Path:
     cfg = TrainConfig(input_size=pretrained_input(P), epochs=P.domain_epochs,
                       patches_per_epoch=P.domain_patches_per_epoch, normalize="imagenet", bf16=P.bf16,
                       channels_last=P.channels_last, seed=P.seed)
-    name = f"synthetic source cohort ({P.domain_patients} patients, seed {P.synth_seed + 1000})"
+    name = ("a user folder of other patients" if P.domain_data_dir else
+            f"synthetic source cohort ({P.domain_patients} patients, seed {P.synth_seed + 1000})")
     return domain_checkpoint(net, domain_source_set(P, progress), min(P.patch_sizes), cfg, P.cache_dir, progress,
                              name)
 

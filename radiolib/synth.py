@@ -263,13 +263,18 @@ def fake_identities(root: str | Path) -> set[str]:
 # Parameter stage: cohort plan and per-patient draws (no rendering)
 
 
-def _check_args(patients, seed, effect, faults, n_jobs, max_slices) -> list[str]:
+def check_cohort_args(patients, seed, effect) -> None:
+    """The arguments every synthetic cohort takes: clear errors naming the bad one."""
     if not isinstance(patients, (int, np.integer)) or patients < 1:
         raise ValueError(f"patients must be a positive integer, got {patients!r}")
     if not isinstance(seed, (int, np.integer)) or seed < 0:
         raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
     if not np.isfinite(effect) or effect < 0:
         raise ValueError(f"effect must be a finite number >= 0, got {effect!r}")
+
+
+def _check_args(patients, seed, effect, faults, n_jobs, max_slices) -> list[str]:
+    check_cohort_args(patients, seed, effect)
     if not isinstance(n_jobs, (int, np.integer)) or n_jobs == 0:
         raise ValueError(f"n_jobs must be a non-zero integer (-1 = all cores), got {n_jobs!r}")
     if max_slices is not None and max_slices < 4:

@@ -18,6 +18,8 @@ import numpy as np
 import pandas as pd
 import tifffile
 
+from .synth import check_cohort_args
+
 GENERATOR = "radiolib.synth_lgg"
 VERSION = "1.0"  # bump whenever the written bytes change, so cached patch sets are not reused
 FAULTS = ("missing_label", "empty_mask", "unreadable_tiff")
@@ -54,12 +56,7 @@ def synthesize_lgg(out: str | Path, patients: int = 30, seed: int = 0, effect: f
 
 
 def _check_args(patients, seed, effect, faults, size) -> list[str]:
-    if not isinstance(patients, (int, np.integer)) or patients < 1:
-        raise ValueError(f"patients must be a positive integer, got {patients!r}")
-    if not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
-    if not np.isfinite(effect) or effect < 0:
-        raise ValueError(f"effect must be a finite number >= 0, got {effect!r}")
+    check_cohort_args(patients, seed, effect)
     if not isinstance(size, (int, np.integer)) or not 64 <= size <= 512:
         raise ValueError(f"size must be an integer between 64 and 512 pixels, got {size!r}")
     if faults is True:

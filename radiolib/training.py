@@ -173,7 +173,7 @@ def cross_validate_net(patch_set, patch_size: int, folds: list[dict], make_model
     from dataclasses import asdict
 
     from .cache import memo
-    from .evaluation import cross_validate
+    from .evaluation import VERSION, cross_validate
     patches, index = patch_set.patches(patch_size), patch_set.index
 
     def fit_predict(fold: dict) -> FoldOutput:
@@ -183,7 +183,7 @@ def cross_validate_net(patch_set, patch_size: int, folds: list[dict], make_model
         return cross_validate(folds, fit_predict, n_jobs=n_jobs, progress=progress, desc=desc)
     if model_id is None:
         return run()
-    parts = {"patches": patch_set.path.name, "patch_size": patch_size, "model": model_id,
+    parts = {"evaluation": VERSION, "patches": patch_set.path.name, "patch_size": patch_size, "model": model_id,
              "cfg": {k: v for k, v in asdict(cfg).items() if k != "device"}, "folds": folds}
     return memo(cache_dir, "cv", parts, run)
 

@@ -351,3 +351,16 @@ def test_cross_validate_rejects_wrong_return_type():
     folds = ev.patient_folds(*cohort(20, 40), n_folds=5, repeats=1)
     with pytest.raises(TypeError, match="repeat 0 fold 0.*FoldOutput"):
         ev.cross_validate(folds, lambda fold: [0.5] * len(fold["test_patients"]), progress=False)
+
+
+def test_the_ci_surrounds_the_reported_fold_mean_auc():
+    """The CI is of the statistic reported (mean of fold AUCs), so it contains it even when folds differ in scale."""
+    from radiolib.evaluation import auc, fold_mean_bootstrap_ci
+    rng = np.random.default_rng(4)
+    per_fold = []
+    for shift in (0.0, 5.0, -5.0):  # scores on different scales per fold: pooled AUC != mean of fold AUCs
+        y = np.repeat([0, 1], 15)
+        per_fold.append((y, y * 0.8 + rng.normal(size=30) + shift))
+    mean_auc = np.mean([auc(y, s) for y, s in per_fold])
+    low, high = fold_mean_bootstrap_ci(per_fold, n_boot=500, seed=0)
+    assert low < mean_auc < high and high - low < 0.4

@@ -21,7 +21,7 @@ def test_parameters_cell_matches_the_defaults(stem):
     assert namespace == params.defaults(stem)
 
 
-@pytest.mark.parametrize("profile", ["smoke", "demo", "paper"])
+@pytest.mark.parametrize("profile", ["smoke", "demo", "paper", "lgg"])
 def test_every_profile_file_is_valid_and_complete(profile):
     folder = ROOT / "params" / profile
     for stem in params.NOTEBOOKS:
