@@ -8,6 +8,7 @@ function over its 25 test patches.
 from __future__ import annotations
 
 import hashlib
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -171,3 +172,19 @@ def feature_maps(model: torch.nn.Module, patches: np.ndarray, net: str, layer: s
     from torchvision.models.feature_extraction import create_feature_extractor
     body = create_feature_extractor(model.eval(), return_nodes={layer: "out"})
     return body(to_network_input(patches, size, net))["out"].float().numpy()
+
+
+def cross_validate_svms(settings: dict, n_jobs: int = 1, progress: bool = True, desc: str = "SVM settings") -> dict:
+    """Several SVM settings, {key: keyword arguments of `cross_validate_svm`}, run in parallel through joblib.
+
+    Each setting's folds run in sequence inside its worker, so a joblib backend (loky, Dask, Ray) spreads the
+    settings; large feature arrays are passed as arguments, which joblib memory-maps instead of copying.
+    """
+    from joblib import Parallel, delayed
+    from tqdm.auto import tqdm
+    keys = list(settings)
+    jobs = (delayed(cross_validate_svm)(**{**settings[k], "n_jobs": 1, "progress": False}) for k in keys)
+    out = Parallel(n_jobs=n_jobs, return_as="generator")(jobs)
+    with warnings.catch_warnings():  # loky restarting idle workers says so; results are unaffected
+        warnings.filterwarnings("ignore", message="A worker stopped while some jobs were given")
+        return dict(zip(keys, tqdm(out, total=len(keys), desc=desc, disable=not progress)))

@@ -78,3 +78,20 @@ def test_domain_pretraining_task_never_uses_the_subtype(strong):
     assert set(roles) == {"train", "augmented", "normal"}
     assert np.array_equal(y, (roles != "normal").astype(int))
     assert 0.2 < y.mean() < 0.9
+
+
+def test_svm_settings_in_parallel_give_the_same_results_as_in_sequence():
+    import pandas as pd
+    rng = np.random.default_rng(0)
+    patients = [f"p{i:02d}" for i in range(20)]
+    index = pd.DataFrame({"patient": np.repeat(patients, 6), "role": (["train"] * 3 + ["test"] * 3) * 20,
+                          "label": np.repeat(np.arange(20) % 2, 6)})
+    feats = rng.normal(size=(len(index), 16)) + index.label.to_numpy()[:, None] * 0.5
+    folds = evaluation.patient_folds(patients, list(np.arange(20) % 2), 3, 1, 0)
+    settings = {k: dict(feats=feats, index=index, folds=folds, kernel=k, max_train=None, train_roles=["train"])
+                for k in ("poly", "rbf", "linear")}
+    one = features.cross_validate_svms(settings, n_jobs=1, progress=False)
+    two = features.cross_validate_svms(settings, n_jobs=2, progress=False)
+    assert list(two) == list(settings)
+    for k in settings:
+        assert one[k].test_auc == two[k].test_auc and one[k].ci95 == two[k].ci95 and one[k].test_auc > 0.7
