@@ -165,8 +165,24 @@ def source_status(net: str, P: SimpleNamespace) -> dict[str, str | None]:
     return status
 
 
+_DOMAIN_DIRS: dict[str, Path] = {}  # resolved checkpoint folders of this process, so folds do not re-resolve them
+
+
 def domain_dir(net: str, P: SimpleNamespace, progress: bool = True) -> Path:
-    """The cached in-domain checkpoint folder of `net` (pretrained on first use)."""
+    """The cached in-domain checkpoint folder of `net` (pretrained on first use).
+
+    Resolving it fingerprints the source data; every fold of every run asks for it, so the answer is kept for the
+    process (and checked to be still complete).
+    """
+    recipe = cache.key_of(net=net, params={k: v for k, v in vars(P).items() if k != "run_dir"})
+    known = _DOMAIN_DIRS.get(recipe)
+    if known is not None and cache.is_complete(known):
+        return known
+    _DOMAIN_DIRS[recipe] = _resolve_domain_dir(net, P, progress)
+    return _DOMAIN_DIRS[recipe]
+
+
+def _resolve_domain_dir(net: str, P: SimpleNamespace, progress: bool) -> Path:
     from .pretraining import domain_checkpoint
     from .training import TrainConfig
     cfg = TrainConfig(input_size=pretrained_input(P), epochs=P.domain_epochs,
