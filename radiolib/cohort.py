@@ -17,10 +17,18 @@ import SimpleITK as sitk
 BOX_COLUMNS = ["Patient ID", "Start Row", "End Row", "Start Column", "End Column", "Start Slice", "End Slice"]
 PHASES = ("pre", "post1", "post2", "post3")  # the study uses the pre-contrast and the first three post-contrast
 PATIENT_DIR = re.compile(r"^Breast_MRI_\d{3,}$")
-_DYNAMIC = re.compile(r"dyn|vibrant|multiphase|fl3d|\bpre\b", re.I)  # "ax 3d pre" precedes "1st ax dyn"
-_POST = [re.compile(r"ph\s*(\d)\s*/", re.I),          # "Ph1/ax 3d dyn", "Ph2/Ax Vibrant MultiPhase"
-         re.compile(r"(\d)\s*(?:st|nd|rd|th)\s+pass", re.I),  # "ax dyn 1st pass", "... spair 2nd pass"
-         re.compile(r"^\s*(\d)\s*(?:st|nd|rd|th)\b", re.I)]   # "1st ax dyn"
+# A DCE series: its name says dynamic, or (like "ax 3d pre", which precedes "1st ax dyn") says "pre" without naming a
+# non-dynamic sequence ("ax t1 pre", "Ax 3D T1 NON FS", "AX IDEAL Breast" are T1 series beside the DCE). Folder names
+# drop punctuation ("Ph1ax 3d dyn", "t1fl3dtradynVIEWSspair 1st pass"), so no pattern relies on it.
+_DYNAMIC = re.compile(r"dyn|vibrant|multi\s*phase|fl3d|\d\s*(?:st|nd|rd|th)\s*pas|(?<![a-z])ph\s*\d", re.I)
+_NON_DYNAMIC = re.compile(r"(?<![a-z0-9])t[12](?![0-9])|tse|fse|ideal|stir|non\s*fs|bilateral|dwi|diff", re.I)
+_PRE = re.compile(r"\bpre\b", re.I)
+_POST = [re.compile(r"(?<![a-z])ph\s*(\d)", re.I),                 # "Ph1/ax 3d dyn", "Ph1ax 3d dyn"
+         re.compile(r"(\d)\s*(?:st|nd|rd|th)\s*pas", re.I),         # "ax dyn 1st pass", "ax dyn 1st pas" (typo)
+         re.compile(r"^\s*(\d)\s*(?:st|nd|rd|th)\b", re.I)]         # "1st ax dyn"
+# Header keys that tell the phases of one series apart, in order of preference.
+SPLIT_KEYS = ("TemporalPositionIdentifier", "AcquisitionNumber", "TriggerTime")
+_SLICE_TAGS = ["InstanceNumber", "ImagePositionPatient", "ImageOrientationPatient", *SPLIT_KEYS]
 
 # Stable exclusion reasons (the QC table's `reason` column begins with one of these).
 REASONS = {
@@ -31,18 +39,104 @@ REASONS = {
     "discordant": "discordant slice count pre vs post",
     "unreadable": "unreadable DICOM",
     "box_outside": "box outside the volume",
+    "slice_numbering": "InstanceNumber missing, duplicated or not 1..N",
+    "unsplit_series": "several phases in one series, not separable",
 }
 
 
+class UnreadableSeries(RuntimeError):
+    """A series whose files cannot be read as one volume (truncated, not DICOM, inconsistent).
+
+    `reason`, when set, is the patient's full QC text (e.g. for a series whose slices cannot be numbered)."""
+
+    def __init__(self, message: str, key: str | None = None) -> None:
+        super().__init__(message)
+        self.reason = f"{REASONS[key]}: {message}" if key else None
+
+
 def phase_of(description: str) -> str | None:
-    """Map a DCE SeriesDescription to 'pre', 'post1'..'post4', or None for a non-dynamic series."""
-    if not description or not _DYNAMIC.search(description):
+    """Map a DCE SeriesDescription (or a TCIA folder name) to 'pre', 'post1'.., or None for a non-dynamic series."""
+    if not description:
+        return None
+    if not _DYNAMIC.search(description) and not (_PRE.search(description) and not _NON_DYNAMIC.search(description)):
         return None
     for pattern in _POST:
         m = pattern.search(description)
         if m:
             return f"post{int(m.group(1))}"
     return "pre"
+
+
+@dataclass(frozen=True)
+class PhaseSeries:
+    """Where one DCE phase lies: a whole series folder, or (`files` given, in slice-position order) its share of a
+    series holding every phase, split by the header key `split_key`."""
+
+    dir: Path
+    description: str = ""
+    files: tuple[Path, ...] | None = None
+    split_key: str = ""
+
+    @property
+    def shared(self) -> bool:
+        return self.files is not None
+
+    @property
+    def name(self) -> str:
+        return f"{self.dir.name} (one phase by {self.split_key})" if self.shared else self.dir.name
+
+    def paths(self) -> list[Path]:
+        return list(self.files) if self.shared else sorted(self.dir.glob("*.dcm"))
+
+
+def slice_headers(files: list[Path], name: str) -> pd.DataFrame:
+    """One row per file (headers only): instance (InstanceNumber), position (mm along the slice normal, the order
+    SimpleITK sorts by) and the phase keys of SPLIT_KEYS (NaN where absent)."""
+    import pydicom
+    rows = []
+    for f in files:
+        try:
+            ds = pydicom.dcmread(f, stop_before_pixels=True, specific_tags=_SLICE_TAGS)
+        except Exception:  # noqa: BLE001 - any parse failure: not a DICOM file
+            raise UnreadableSeries(f"{name}/{f.name}: not a DICOM image") from None
+        rows.append({"file": f, "instance": header_number(ds.get("InstanceNumber")),
+                     "position": slice_position(ds.get("ImagePositionPatient"), ds.get("ImageOrientationPatient")),
+                     **{k: header_number(ds.get(k)) for k in SPLIT_KEYS}})
+    return pd.DataFrame(rows, columns=["file", "instance", "position", *SPLIT_KEYS])
+
+
+def slice_position(ipp, iop) -> float:
+    """ImagePositionPatient along the slice normal (row x column direction; z without ImageOrientationPatient)."""
+    try:
+        normal = np.cross(np.asarray(iop[:3], float), np.asarray(iop[3:6], float)) if iop else np.array([0, 0, 1.0])
+        return float(np.dot(np.asarray(ipp, float)[:3], normal)) if ipp else np.nan
+    except (TypeError, ValueError, IndexError):
+        return np.nan
+
+
+def header_number(value) -> float:
+    try:
+        return float(value) if value not in (None, "") else np.nan
+    except (TypeError, ValueError):
+        return np.nan
+
+
+def split_phases(headers: pd.DataFrame, name: str) -> tuple[str, list[pd.DataFrame]] | None:
+    """The phases of a series whose files repeat slice positions: (key, one header table per phase in key order),
+    by the first key of SPLIT_KEYS that gives equal phases of distinct positions; None if the positions do not
+    repeat (one phase). Raises UnreadableSeries (key `unsplit_series`) naming the series when no key separates them."""
+    positions = headers.position.round(3)
+    if not positions.duplicated().any():
+        return None
+    for key in SPLIT_KEYS:
+        values = headers[key]
+        if values.isna().any() or values.nunique() < 2:
+            continue
+        groups = [g for _, g in headers.groupby(key, sort=True)]
+        if len({len(g) for g in groups}) == 1 and not any(g.position.round(3).duplicated().any() for g in groups):
+            return key, groups
+    raise UnreadableSeries(f"'{name}' ({len(headers)} files at {positions.nunique()} slice positions; none of "
+                           f"{', '.join(SPLIT_KEYS)} separates them)", "unsplit_series")
 
 
 @dataclass
@@ -53,7 +147,7 @@ class Cohort:
     table: pd.DataFrame
     qc: pd.DataFrame
     boxes: pd.DataFrame
-    series: dict[str, dict[str, Path]] = field(repr=False, default_factory=dict)
+    series: dict[str, dict[str, PhaseSeries]] = field(repr=False, default_factory=dict)
     channel_names = ("post1 - pre", "post2 - pre", "post3 - pre")  # the three subtraction channels
 
     @property
@@ -154,16 +248,24 @@ def _series_info(series_dir: Path) -> dict | None:
         except RuntimeError:
             continue
         get = lambda tag: reader.GetMetaData(tag).strip() if reader.HasMetaDataKey(tag) else ""  # noqa: E731
-        return {"dir": series_dir, "files": len(files), "description": get("0008|103e"),
-                "number": int(float(get("0020|0011") or 0)), "manufacturer": get("0008|0070"),
+        return {"dir": series_dir, "files": len(files), "description": get("0008|103e") or _folder_description(
+                    series_dir.name), "number": int(float(get("0020|0011") or 0)), "manufacturer": get("0008|0070"),
                 "model": get("0008|1090"), "field_strength": float(get("0018|0087") or "nan"),
                 "rows": int(get("0028|0010") or 0), "columns": int(get("0028|0011") or 0),
                 "pixel_spacing": float(reader.GetSpacing()[0])}
     return {"dir": series_dir, "files": len(files), "description": "", "unreadable": files[0].name}
 
 
+def _folder_description(folder: str) -> str:
+    """The SeriesDescription kept in a TCIA series folder name ("5.000000-ax dyn pre-12345" -> "ax dyn pre")."""
+    return re.sub(r"-\d{5}$", "", re.sub(r"^\d+(?:\.\d+)?-", "", folder))
+
+
 def discover_series(patient_dir: Path) -> tuple[dict[str, dict], list[str]]:
-    """Find the DCE phases of one patient by SeriesDescription; returns (phase -> info, problems)."""
+    """Find the DCE phases of one patient by SeriesDescription; returns (phase -> info, problems).
+
+    Each info has `series`, a PhaseSeries. When per-phase series are missing, a DCE series holding several phases
+    (its slice positions repeat) is split by its headers (`split_phases`)."""
     phases: dict[str, dict] = {}
     problems = []
     for series_dir in sorted(d for d in patient_dir.glob("*/*") if d.is_dir()):
@@ -176,7 +278,28 @@ def discover_series(patient_dir: Path) -> tuple[dict[str, dict], list[str]]:
         phase = phase_of(info["description"])
         if phase and (phase not in phases or info["number"] < phases[phase]["number"]):
             phases[phase] = info
+    if "pre" in phases and any(p not in phases for p in PHASES):
+        try:
+            phases = _split_shared(phases)
+        except UnreadableSeries as err:
+            problems.insert(0, err.reason or f"{REASONS['unreadable']}: {err}")
+    for info in phases.values():
+        info.setdefault("series", PhaseSeries(info["dir"], info["description"]))
     return phases, problems
+
+
+def _split_shared(phases: dict[str, dict]) -> dict[str, dict]:
+    """Replace the phases by those of the 'pre' series when it holds every phase (else return them unchanged)."""
+    pre = phases["pre"]
+    headers = slice_headers(sorted(pre["dir"].glob("*.dcm")), pre["dir"].name)
+    split = split_phases(headers, pre["description"])
+    if split is None:
+        return phases
+    key, groups = split
+    names = ["pre"] + [f"post{i}" for i in range(1, len(groups))]
+    return {phase: {**pre, "files": len(g), "series": PhaseSeries(
+                pre["dir"], pre["description"], tuple(g.sort_values("position").file), key)}
+            for phase, g in zip(names, groups)}
 
 
 def load_cohort(root: str | Path, progress: bool = True) -> Cohort:
@@ -226,9 +349,11 @@ def _check_patient(patient: str, pdir: Path, labels: pd.Series, boxes: pd.DataFr
     if pboxes.empty:
         return REASONS["no_box"], None
     phases, problems = discover_series(pdir)
+    if problems and problems[0].startswith(REASONS["unsplit_series"]):
+        return problems[0], None
     missing = [p for p in PHASES if p not in phases]
     if missing:
-        found = ", ".join(sorted(phases)) or "none"
+        found = ", ".join(f"{p} '{phases[p]['description']}'" for p in sorted(phases)) or "none"
         return f"{REASONS['missing_phase']}: {', '.join(missing)} (found: {found})", None
     if problems:
         return problems[0], None
@@ -237,14 +362,14 @@ def _check_patient(patient: str, pdir: Path, labels: pd.Series, boxes: pd.DataFr
         detail = ", ".join(f"{p} {n}" for p, n in counts.items())
         return f"{REASONS['discordant']}: {detail}", None
     pre = phases["pre"]
-    for _, b in pboxes.iterrows():
+    for _, b in pboxes.iterrows():  # box slices count files by InstanceNumber (checked to be 1..N when read)
         limits = {"Row": pre["rows"], "Column": pre["columns"], "Slice": counts["pre"]}
         for axis, n in limits.items():
             lo, hi = b[f"Start {axis}"], b[f"End {axis}"]
             if not (1 <= lo <= hi <= n):
                 return (f"{REASONS['box_outside']}: lesion {b.lesion} {axis.lower()}s {lo}-{hi} "
                         f"of 1-{n}"), None
-    series[patient] = {p: phases[p]["dir"] for p in PHASES}
+    series[patient] = {p: phases[p]["series"] for p in PHASES}
     row = {"patient": patient, "label": int(subtype == 0), "mol_subtype": int(subtype),
            "manufacturer": pre["manufacturer"], "model": pre["model"], "field_strength": pre["field_strength"],
            "rows": pre["rows"], "columns": pre["columns"], "slices": counts["pre"],

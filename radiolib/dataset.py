@@ -18,7 +18,7 @@ from . import cache
 from .imaging import UnreadableSeries, unreadable_reason
 from .patches import extract, normal_layout, patch_pixels, test_layout, training_layout
 
-VERSION = 3  # bump when patch geometry changes, so old caches are not reused
+VERSION = 4  # bump when patch geometry changes, so old caches are not reused (4: box slices by InstanceNumber)
 MAX_NORMAL = 20  # normal-tissue patches per patient, for the label-free in-domain pretraining task
 
 

@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 GENERATOR = "radiolib.synth"
-VERSION = "1.1"
+VERSION = "1.2"
 SPACING_SCALE = 0.25  # synthetic matrix = real matrix x 1/4 at the real field of view (Table 1)
 PHASES = ("pre", "post1", "post2", "post3", "post4")
 PHASE_MINUTES = (0.0, 1.5, 3.0, 4.5, 6.0)  # acquisition time of each phase after injection
@@ -45,7 +45,14 @@ SERIES_DESCRIPTIONS: dict[str, list[str]] = {
     "t1_fl3d_tra_dynVIEWS_spair pre": ["t1_fl3d_tra_dynVIEWS_spair pre", "t1_fl3d_tra_dynVIEWS_spair 1st pass"]
     + [f"t1_fl3d_tra_dynVIEWS_spair_{n} pass" for n in ("2nd", "3rd", "4th")],
 }
-_GE_VARIANTS = ("ax dyn", "ax 3d dyn", "Ax Vibrant MultiPhase", "Ph/ax 3d dyn", "1st ax dyn")
+# Variants whose five phases are one series (5 x slices files, InstanceNumber running on phase after phase), told
+# apart by TemporalPositionIdentifier only: the description is the variant name.
+MULTIPHASE_VARIANTS = ("ax dynamic", "ax 3d dyn MP")
+# A non-dynamic T1 series written beside the DCE series for some patients (half the slices, twice as thick), with a
+# lower series number than the DCE: a loader that takes "pre" in its name for the pre-contrast phase takes it.
+NON_DYNAMIC_DESCRIPTION = "ax t1 pre"
+SLICE_NUMBERINGS = ("top-down", "bottom-up")  # InstanceNumber 1 at the largest z (most real scans) or the smallest
+_GE_VARIANTS = ("ax dyn", "ax 3d dyn", "Ax Vibrant MultiPhase", "Ph/ax 3d dyn", "1st ax dyn", *MULTIPHASE_VARIANTS)
 _SIEMENS_VARIANTS = ("t1_fl3d_tra_dynVIEWS_spair", "t1_fl3d_tra_dynVIEWS_spair pre")
 
 
@@ -172,6 +179,9 @@ class PatientSpec:
     protocol: Protocol
     variant: str
     slices: int
+    numbering: str  # one of SLICE_NUMBERINGS
+    patient_position: str  # DICOM PatientPosition: "FFP" or "HFP"
+    extra_series: str  # description of the non-dynamic series written beside the DCE ("" = none)
     fault: str
     fault_detail: dict
     name: str
@@ -332,6 +342,12 @@ def _draw_patient(index: int, subtype: int, protocol: Protocol, fault: str, seed
     if max_slices is not None:
         slices = min(slices, max_slices)
     variant = protocol.variants[int(meta.integers(len(protocol.variants)))]
+    if fault and variant in MULTIPHASE_VARIANTS:  # the faults are written into per-phase series
+        variant = protocol.variants[0]
+    series_rng = _rng(seed, 1, index, 5)
+    # Siemens scans are head first for 163 of 295 real patients (Clinical_and_Other_Features.xlsx), GE never
+    position = "HFP" if protocol.manufacturer == "SIEMENS" and series_rng.random() < 163 / 295 else "FFP"
+    extra = NON_DYNAMIC_DESCRIPTION if series_rng.random() < 0.3 else ""
     age = int(np.clip(round(meta.normal(53, 11)), 26, 85))
     born = _STUDY_DATE - timedelta(days=int(age * 365.25 + meta.integers(0, 365)))
     name = f"{_FAMILY[meta.integers(len(_FAMILY))]}^{_GIVEN[meta.integers(len(_GIVEN))]}"
@@ -347,7 +363,8 @@ def _draw_patient(index: int, subtype: int, protocol: Protocol, fault: str, seed
     immune = effect * _SHIFT_IMMUNE[subtype] + u_i
     lesions = _draw_lesions(n_lesions, subtype, effect, prolif, immune, protocol, slices, anatomy, kin, geo)
     spec = PatientSpec(index=index, patient=f"Breast_MRI_{index + 1:03d}", subtype=subtype, protocol=protocol,
-                       variant=variant, slices=slices, fault=fault, fault_detail=fault_detail, name=name,
+                       variant=variant, slices=slices, numbering=SLICE_NUMBERINGS[int(index % 5 == 1)],
+                       patient_position=position, extra_series=extra, fault=fault, fault_detail=fault_detail, name=name,
                        birth_date=born.strftime("%Y%m%d"), age=age, series_base=series_base, folder_ids=folder_ids,
                        anatomy=anatomy, prolif=float(prolif), immune=float(immune), prolif_noise=float(u_p),
                        immune_noise=float(u_i), receptors=receptors, lesions=lesions, clinical={})
@@ -472,8 +489,8 @@ def _draw_clinical(spec: PatientSpec, rng: np.random.Generator) -> dict[str, obj
         "Patient ID": spec.patient,
         "Days to MRI (From the Date of Diagnosis)": int(rng.integers(1, 60)),
         **spec.protocol.codes,
-        "Patient Position During MRI": 0,
-        "Image Position of Patient": f"{x0:.4f} X {y0:.4f} X {_slice_z(spec, 0):.4f}",
+        "Patient Position During MRI": {"FFP": 0, "HFP": 1}[spec.patient_position],
+        "Image Position of Patient": f"{x0:.4f} X {y0:.4f} X {_slice_z(spec, _index_of(spec, 1, spec.slices)):.4f}",
         "Contrast Agent": int(rng.choice([1, 3], p=[0.65, 0.35])),
         "TR (Repetition Time)": spec.protocol.tr_te[0],
         "TE (Echo Time)": spec.protocol.tr_te[1],
@@ -503,6 +520,7 @@ def _truth_table(specs: list[PatientSpec]) -> pd.DataFrame:
              "field_strength": s.protocol.field_t, "rows": s.protocol.rows, "columns": s.protocol.rows,
              "slices": s.slices, "pixel_spacing_mm": round(s.protocol.pixel_mm, 4),
              "slice_spacing_mm": s.protocol.slice_mm, "n_lesions": len(s.lesions), "series_variant": s.variant,
+             "slice_numbering": s.numbering, "patient_position": s.patient_position, "extra_series": s.extra_series,
              "proliferation": round(s.prolif, 4), "immune": round(s.immune, 4), "fault": s.fault}
             for s in specs]
     return pd.DataFrame(rows)
@@ -578,8 +596,26 @@ def _breast_profile(z, half_length):
 
 
 def _slice_z(spec: PatientSpec, k) -> float:
-    """Patient z (mm) of 0-based slice k: increasing with k, so slice KKK is the KKK-th in increasing z."""
+    """Patient z (mm) of 0-based slice k of the rendered grid, which is in increasing z (SimpleITK's order)."""
     return spec.anatomy["table_z"] + (k - (spec.slices - 1) / 2) * spec.protocol.slice_mm
+
+
+def _index_of(spec: PatientSpec, number, count: int):
+    """The 0-based grid index (increasing z) of the file with InstanceNumber `number` (1..count) of a phase:
+    top-down numbering counts from the largest z, as most real scans do; bottom-up from the smallest."""
+    return count - number if spec.numbering == "top-down" else number - 1
+
+
+def _number_of(spec: PatientSpec, k, count: int):
+    """The InstanceNumber (1..count) of 0-based grid slice k of a phase (the inverse of `_index_of`)."""
+    return count - k if spec.numbering == "top-down" else k + 1
+
+
+def _box_by_number(spec: PatientSpec, box: tuple[int, ...]) -> tuple[int, ...]:
+    """A box with 1-based grid slices -> slices counted by InstanceNumber, as Annotation_Boxes.csv counts them."""
+    r0, r1, c0, c1, s0, s1 = box
+    first, last = sorted((_number_of(spec, s0 - 1, spec.slices), _number_of(spec, s1 - 1, spec.slices)))
+    return r0, r1, c0, c1, int(first), int(last)
 
 
 def _smooth_noise(rng: np.random.Generator, shape, sigma) -> np.ndarray:
@@ -590,7 +626,8 @@ def _smooth_noise(rng: np.random.Generator, shape, sigma) -> np.ndarray:
 
 
 def _render(spec: PatientSpec, seed: int) -> tuple[np.ndarray, list[tuple[int, ...]]]:
-    """The five DCE phases as uint16 (5, Z, Y, X) and each lesion's 1-based inclusive box (rows, cols, slices)."""
+    """The five DCE phases as uint16 (5, Z, Y, X), Z in increasing patient z, and each lesion's 1-based inclusive
+    box (rows, cols, slices), its slices counted by InstanceNumber (`_box_by_number`) as in Annotation_Boxes.csv."""
     rng = _rng(seed, 2, spec.index)
     Z, R, C = spec.shape
     dz, dx = spec.protocol.slice_mm, spec.protocol.pixel_mm
@@ -645,7 +682,7 @@ def _render(spec: PatientSpec, seed: int) -> tuple[np.ndarray, list[tuple[int, .
     n1 = rng.standard_normal(signal.shape, np.float32)
     n2 = rng.standard_normal(signal.shape, np.float32)
     signal = np.sqrt((signal + a["noise"] * n1) ** 2 + (a["noise"] * n2) ** 2)  # Rician magnitude noise
-    return np.clip(np.rint(signal), 0, 4095).astype(np.uint16), boxes
+    return np.clip(np.rint(signal), 0, 4095).astype(np.uint16), [_box_by_number(spec, b) for b in boxes]
 
 
 def _render_lesion(signal: np.ndarray, les: Lesion, spec: PatientSpec, rng: np.random.Generator
@@ -704,8 +741,21 @@ def _build_patient(spec: PatientSpec, root: Path, seed: int, cohort_key: str) ->
 
     study = f"{_STUDY_DATE:%m-%d-%Y}-NA-{_folder_safe(_STUDY_DESCRIPTION)}-{spec.folder_ids[0]:05d}"
     study_dir = root / spec.patient / study
-    detail = spec.fault_detail
+    zs = _slice_z(spec, np.arange(spec.slices))
     n_files = 0
+    if spec.extra_series:  # the non-dynamic T1 series: every other slice, twice as thick, numbered before the DCE
+        number = spec.series_base - 1
+        series_dir = study_dir / f"{number}.000000-{_folder_safe(spec.extra_series)}-{spec.folder_ids[1] // 3:05d}"
+        _write_series(series_dir, volumes[0, ::2], zs[::2], spec, 0, spec.extra_series, number, uid, "t1",
+                      slice_mm=2 * spec.protocol.slice_mm)
+        n_files += len(zs[::2])
+    if spec.variant in MULTIPHASE_VARIANTS:  # one series, the phases one after the other
+        series_dir = study_dir / f"{spec.series_base}.000000-{_folder_safe(spec.variant)}-{spec.folder_ids[1]:05d}"
+        for p in range(len(PHASES)):
+            _write_series(series_dir, volumes[p], zs, spec, p, spec.variant, spec.series_base, uid, "dce",
+                          first_number=p * spec.slices + 1)
+        return boxes, n_files + len(PHASES) * spec.slices
+    detail = spec.fault_detail
     for p, phase in enumerate(PHASES):
         if spec.fault == "missing_phase" and phase == detail["phase"]:
             continue
@@ -715,7 +765,7 @@ def _build_patient(spec: PatientSpec, root: Path, seed: int, cohort_key: str) ->
         n_slices = spec.slices
         if spec.fault == "discordant_slices" and phase == detail["phase"]:
             n_slices = detail["slices_written"]
-        _write_series(series_dir, volumes[p, :n_slices], spec, p, description, number, uid)
+        _write_series(series_dir, volumes[p, :n_slices], zs[:n_slices], spec, p, description, number, uid, p)
         n_files += n_slices
         if spec.fault in ("truncated_dicom", "not_dicom") and phase == detail["phase"]:
             victim = series_dir / f"1-{detail['slice']:03d}.dcm"
@@ -727,9 +777,11 @@ def _build_patient(spec: PatientSpec, root: Path, seed: int, cohort_key: str) ->
     return boxes, n_files
 
 
-def _write_series(series_dir: Path, volume: np.ndarray, spec: PatientSpec, p: int, description: str,
-                  number: int, uid) -> None:
-    """One DICOM file per slice (Explicit VR Little Endian, uint16 MONOCHROME2); slice KKK at increasing z."""
+def _write_series(series_dir: Path, volume: np.ndarray, zs: np.ndarray, spec: PatientSpec, p: int, description: str,
+                  number: int, uid, series_key, first_number: int = 1, slice_mm: float | None = None) -> None:
+    """One DICOM file per slice (Explicit VR Little Endian, uint16 MONOCHROME2) of phase p; `volume` and its
+    slice positions `zs` in increasing z. Files and InstanceNumbers count from `first_number` in the patient's
+    numbering (`_index_of`); `series_key` names the series (its UID), shared by the phases of one series."""
     from pydicom.dataset import Dataset, FileMetaDataset
     from pydicom.uid import ExplicitVRLittleEndian
 
@@ -747,7 +799,8 @@ def _write_series(series_dir: Path, volume: np.ndarray, spec: PatientSpec, p: in
     ds.SOPClassUID = _MR_IMAGE_STORAGE
     ds.StudyDate = ds.SeriesDate = ds.AcquisitionDate = ds.ContentDate = f"{_STUDY_DATE:%Y%m%d}"
     ds.StudyTime = _PHASE_TIMES[0]
-    ds.SeriesTime = ds.AcquisitionTime = ds.ContentTime = _PHASE_TIMES[p]
+    ds.SeriesTime = _PHASE_TIMES[0 if series_key == "dce" else p]  # a series of every phase starts with the first
+    ds.AcquisitionTime = ds.ContentTime = _PHASE_TIMES[p]
     ds.AccessionNumber = ""
     ds.Modality = "MR"
     ds.Manufacturer = proto.manufacturer
@@ -764,21 +817,23 @@ def _write_series(series_dir: Path, volume: np.ndarray, spec: PatientSpec, p: in
     ds.ScanningSequence = "GR"
     ds.SequenceVariant = ["SS", "SK"]
     ds.MRAcquisitionType = "3D"
-    ds.SliceThickness = f"{proto.slice_mm:g}"
+    slice_mm = slice_mm or proto.slice_mm
+    ds.SliceThickness = f"{slice_mm:g}"
     ds.RepetitionTime = f"{proto.tr_te[0]:g}"
     ds.EchoTime = f"{proto.tr_te[1]:g}"
     ds.MagneticFieldStrength = f"{proto.field_t:g}"
-    ds.SpacingBetweenSlices = f"{proto.slice_mm:g}"
+    ds.SpacingBetweenSlices = f"{slice_mm:g}"
     ds.FlipAngle = "10"
     ds.ContrastBolusAgent = "" if p == 0 else "MAGNEVIST"
-    ds.PatientPosition = "FFP"
+    ds.PatientPosition = spec.patient_position
     ds.StudyInstanceUID = uid("study")
-    ds.SeriesInstanceUID = uid("series", p)
+    ds.SeriesInstanceUID = uid("series", series_key)
     ds.StudyID = f"{spec.folder_ids[0]}"
     ds.SeriesNumber = number
     ds.AcquisitionNumber = 1
-    ds.TemporalPositionIdentifier = p + 1
-    ds.NumberOfTemporalPositions = len(PHASES)
+    if series_key != "t1":  # the DCE phases
+        ds.TemporalPositionIdentifier = p + 1
+        ds.NumberOfTemporalPositions = len(PHASES)
     ds.ImageOrientationPatient = [1, 0, 0, 0, 1, 0]
     ds.FrameOfReferenceUID = uid("frame")
     ds.SamplesPerPixel = 1
@@ -791,10 +846,13 @@ def _write_series(series_dir: Path, volume: np.ndarray, spec: PatientSpec, p: in
     ds.PixelData = b""  # written per file by _FileEncoder (declared here so its tag order and VR are known)
     x0 = y0 = -fov / 2 + dx / 2
     write = _FileEncoder(meta, ds)
-    for k in range(volume.shape[0]):
-        z = f"{_slice_z(spec, k):.4f}"
-        write(series_dir / f"1-{k + 1:03d}.dcm", uid("image", p, k), k + 1, [f"{x0:.4f}", f"{y0:.4f}", z], z,
-              np.ascontiguousarray(volume[k], dtype="<u2").tobytes())
+    count = volume.shape[0]
+    for n in range(1, count + 1):
+        k = _index_of(spec, n, count)
+        z = f"{zs[k]:.4f}"
+        number_k = first_number + n - 1
+        write(series_dir / f"1-{number_k:03d}.dcm", uid("image", series_key, p, k), number_k,
+              [f"{x0:.4f}", f"{y0:.4f}", z], z, np.ascontiguousarray(volume[k], dtype="<u2").tobytes())
 
 
 class _FileEncoder:

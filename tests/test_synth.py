@@ -40,8 +40,28 @@ def _hashes(root: Path) -> dict[str, str]:
             for p in sorted(root.rglob("*")) if p.is_file()}
 
 
-def _series_dirs(root: Path, patient: str) -> list[Path]:
-    return sorted((root / patient).glob("*/*"), key=lambda d: float(d.name.split("-")[0]))
+def _series_dirs(root: Path, patient: str, truth: pd.DataFrame | None = None) -> list[Path]:
+    """The series folders in series-number order; with `truth`, only the DCE series (not the extra T1 series)."""
+    dirs = sorted((root / patient).glob("*/*"), key=lambda d: float(d.name.split("-")[0]))
+    extra = truth.loc[patient, "extra_series"] if truth is not None else ""
+    return [d for d in dirs if not (extra and f"-{synth._folder_safe(extra)}-" in d.name)]
+
+
+def _headers(sdir: Path) -> pd.DataFrame:
+    """InstanceNumber, z and phase (TemporalPositionIdentifier) of every file of a series folder."""
+    rows = []
+    for f in sorted(sdir.glob("*.dcm")):
+        ds = pydicom.dcmread(f, stop_before_pixels=True)
+        rows.append({"file": f, "number": int(ds.InstanceNumber), "z": float(ds.ImagePositionPatient[2]),
+                     "phase": int(ds.get("TemporalPositionIdentifier", 0))})
+    return pd.DataFrame(rows)
+
+
+def _phase_volumes(root: Path, patient: str, truth: pd.DataFrame) -> np.ndarray:
+    """(phases, Z, Y, X) float in increasing z, read file by file (per-phase series or one series of all phases)."""
+    headers = pd.concat([_headers(d) for d in _series_dirs(root, patient, truth)], ignore_index=True)
+    return np.stack([np.stack([pydicom.dcmread(f).pixel_array for f in g.sort_values("z").file]).astype(float)
+                     for _, g in headers.groupby("phase")])
 
 
 def _lesion_auc(lesions: pd.DataFrame, patients: pd.DataFrame) -> float:
@@ -125,7 +145,9 @@ def test_folder_layout_and_dicom_headers(cohort, truth):
             assert ds.pixel_array.dtype == np.uint16 and ds.PhotometricInterpretation == "MONOCHROME2"
             assert 0 < ds.pixel_array.max() <= 4095
             zs.append(float(ds.ImagePositionPatient[2]))
-        assert zs == sorted(zs) and len(set(zs)) == len(zs)  # slice KKK advances in z
+        top_down = truth.loc[patient, "slice_numbering"] == "top-down"  # InstanceNumber 1 at the largest z
+        assert zs == sorted(zs, reverse=top_down) and len(set(zs)) == len(zs)
+        assert ds.PatientPosition == truth.loc[patient, "patient_position"]
         descriptions.append(ds.SeriesDescription)
         times.append(ds.AcquisitionTime)
     assert descriptions == synth.SERIES_DESCRIPTIONS[variant] and times == sorted(times)
@@ -136,19 +158,43 @@ def test_folder_layout_and_dicom_headers(cohort, truth):
     assert buf.getvalue() == raw
 
 
-def test_simpleitk_reads_a_series_with_the_right_geometry(cohort, truth):
-    patient = "Breast_MRI_002"
-    sdir = _series_dirs(cohort, patient)[1]
+@pytest.mark.parametrize("patient", ["Breast_MRI_001", "Breast_MRI_002"])
+def test_simpleitk_reads_a_series_with_the_right_geometry(cohort, truth, patient):
+    sdir = _series_dirs(cohort, patient, truth)[1]
     reader = sitk.ImageSeriesReader()
-    names = reader.GetGDCMSeriesFileNames(str(sdir))
-    assert [Path(n).name for n in names] == sorted(p.name for p in sdir.glob("*.dcm"))
+    names = reader.GetGDCMSeriesFileNames(str(sdir))  # SimpleITK sorts by increasing z, whatever the numbering
+    t = truth.loc[patient]
+    assert [Path(n).name for n in names] == sorted((p.name for p in sdir.glob("*.dcm")),
+                                                   reverse=t.slice_numbering == "top-down")
     reader.SetFileNames(names)
     image = reader.Execute()
-    t = truth.loc[patient]
     assert image.GetSize() == (t["columns"], t["rows"], t["slices"])
     assert image.GetSpacing() == pytest.approx((t.pixel_spacing_mm, t.pixel_spacing_mm, t.slice_spacing_mm), abs=1e-4)
     volume = sitk.GetArrayFromImage(image)  # volume[z, row, col]
-    assert np.array_equal(volume[4], pydicom.dcmread(sdir / "1-005.dcm").pixel_array)
+    number = 5 if t.slice_numbering == "bottom-up" else t.slices - 4
+    assert np.array_equal(volume[4], pydicom.dcmread(sdir / f"1-{number:03d}.dcm").pixel_array)
+
+
+def test_shared_series_and_extra_t1_series_are_written_as_in_the_real_collection(cohort, truth):
+    """One series of all phases: 5 x slices files numbered phase after phase, each phase in the patient's
+    numbering, told apart by TemporalPositionIdentifier. The extra T1 series: fewer, thicker slices, no phase."""
+    shared = [p for p in truth.index if truth.loc[p, "series_variant"] in synth.MULTIPHASE_VARIANTS]
+    extra = [p for p in truth.index if truth.loc[p, "extra_series"]]
+    assert shared and extra
+    for patient in shared:
+        (sdir,) = _series_dirs(cohort, patient, truth)
+        h, n = _headers(sdir), truth.loc[patient, "slices"]
+        assert list(h.number) == list(range(1, 5 * n + 1)) and list(h.phase) == list(np.repeat(range(1, 6), n))
+        step = np.sign(np.diff(h.z.to_numpy().reshape(5, n), axis=1))
+        assert (step == (-1 if truth.loc[patient, "slice_numbering"] == "top-down" else 1)).all()
+        assert pydicom.dcmread(h.file[0]).SeriesDescription == truth.loc[patient, "series_variant"]
+    for patient in extra:
+        first, dce = _series_dirs(cohort, patient)[0], _series_dirs(cohort, patient, truth)[0]
+        ds = pydicom.dcmread(next(first.glob("*.dcm")), stop_before_pixels=True)
+        assert ds.SeriesDescription == synth.NON_DYNAMIC_DESCRIPTION and "TemporalPositionIdentifier" not in ds
+        assert float(ds.SliceThickness) == 2 * truth.loc[patient, "slice_spacing_mm"]
+        assert len(list(first.glob("*.dcm"))) == (truth.loc[patient, "slices"] + 1) // 2
+        assert ds.SeriesNumber < pydicom.dcmread(next(dce.glob("*.dcm"))).SeriesNumber
 
 
 def test_annotation_boxes_header_and_boxes_hold_the_lesions(cohort, truth):
@@ -161,14 +207,22 @@ def test_annotation_boxes_header_and_boxes_hold_the_lesions(cohort, truth):
     assert boxes["Patient ID"].tolist() == lesions.patient.tolist()
     for (_, b), (_, les) in zip(boxes.iterrows(), lesions.iterrows()):
         t = truth.loc[b["Patient ID"]]
+        if t.fault == "":  # box slices count files by InstanceNumber; the truth centre is in increasing z
+            pre = _headers(_series_dirs(cohort, b["Patient ID"], truth)[0])
+            pre = pre[pre.phase == 1].set_index("number").z
+            z_centre = np.sort(pre.to_numpy())[int(round(les.centre_z))]
+            assert min(pre[b["Start Slice"]], pre[b["End Slice"]]) <= z_centre <= max(pre[b["Start Slice"]],
+                                                                                   pre[b["End Slice"]])
         if t.fault == "box_outside" and les.lesion == 1:
             assert b["End Row"] > t["rows"]
             continue
         assert 1 <= b["Start Row"] <= b["End Row"] <= t["rows"]
         assert 1 <= b["Start Column"] <= b["End Column"] <= t["columns"]
         assert 1 <= b["Start Slice"] <= b["End Slice"] <= t["slices"]
-        # the truth centre (0-based voxels) lies in the 1-based inclusive box
-        assert b["Start Slice"] - 1 <= les.centre_z + 0.5 and les.centre_z - 0.5 <= b["End Slice"] - 1
+        # the truth centre (0-based voxels, z in increasing z) lies in the 1-based inclusive box
+        first, last = (b["Start Slice"], b["End Slice"]) if t.slice_numbering == "bottom-up" else \
+            (t.slices + 1 - b["End Slice"], t.slices + 1 - b["Start Slice"])
+        assert first - 1 <= les.centre_z + 0.5 and les.centre_z - 0.5 <= last - 1
         assert b["Start Row"] - 1 <= les.centre_y + 0.5 and les.centre_y - 0.5 <= b["End Row"] - 1
         assert b["Start Column"] - 1 <= les.centre_x + 0.5 and les.centre_x - 0.5 <= b["End Column"] - 1
 
@@ -193,6 +247,11 @@ def test_clinical_table_has_the_real_header_and_consistent_values(cohort, truth)
     assert (table.HER2 == truth.mol_subtype.isin([1, 2])).all()
     assert (table.Manufacturer == truth.manufacturer.map({"GE MEDICAL SYSTEMS": 0, "SIEMENS": 2})).all()
     assert (table["Field Strength (Tesla)"] == truth.field_strength.map({1.5: 1, 3.0: 3})).all()
+    assert (table["Patient Position During MRI"] == truth.patient_position.map({"FFP": 0, "HFP": 1})).all()
+    for patient in truth.index[truth.fault == ""]:  # the position of the file with InstanceNumber 1
+        ds = pydicom.dcmread(next(_series_dirs(cohort, patient, truth)[0].glob("1-001.dcm")), stop_before_pixels=True)
+        assert table.loc[patient, "Image Position of Patient"] == " X ".join(f"{float(v):.4f}"
+                                                                            for v in ds.ImagePositionPatient)
 
 
 def test_sidecars_match_the_parameter_stage(cohort, truth):
@@ -217,7 +276,7 @@ def test_faults_are_recorded_and_injected(cohort, truth):
     detail = manifest["fault_details"]
 
     def series_of(patient):
-        return _series_dirs(cohort, patient)
+        return _series_dirs(cohort, patient, truth)
 
     missing = detail["Breast_MRI_007"]["phase"]
     descriptions = [pydicom.dcmread(next(s.glob("*.dcm"))).SeriesDescription for s in series_of("Breast_MRI_007")]
@@ -232,11 +291,14 @@ def test_faults_are_recorded_and_injected(cohort, truth):
         with pytest.raises(Exception):
             pydicom.dcmread(victim).pixel_array
         if fault == "truncated_dicom":
-            assert victim.stat().st_size == neighbour.stat().st_size // 2
+            # half of a file whose position text may be a few bytes shorter than its neighbour's
+            assert abs(victim.stat().st_size - neighbour.stat().st_size // 2) <= 8
         else:
             assert not victim.read_bytes()[128:132] == b"DICM"
-    for patient in truth.index[truth.fault == ""]:  # clean patients: 5 complete, readable series
-        assert [len(list(s.glob("*.dcm"))) for s in series_of(patient)] == [truth.loc[patient, "slices"]] * 5
+    for patient in truth.index[truth.fault == ""]:  # clean patients: 5 complete series, or one of all 5 phases
+        counts = [len(list(s.glob("*.dcm"))) for s in series_of(patient)]
+        n = truth.loc[patient, "slices"]
+        assert counts == ([5 * n] if truth.loc[patient, "series_variant"] in synth.MULTIPHASE_VARIANTS else [n] * 5)
 
 
 # --- the phenotype: images, subtype signal, genes -----------------------------------------------------------------
@@ -246,8 +308,7 @@ def test_images_show_the_lesion_kinetics(cohort, truth):
     lesions = pd.read_csv(cohort / "synthetic_lesions.csv")
     rows = []
     for patient in truth.index[truth.fault == ""]:
-        vols = np.stack([sitk.GetArrayFromImage(sitk.ReadImage(sitk.ImageSeriesReader.GetGDCMSeriesFileNames(
-            str(s)))).astype(float) for s in _series_dirs(cohort, patient)])
+        vols = _phase_volumes(cohort, patient, truth)
         for _, les in lesions[lesions.patient == patient].iterrows():
             z, y, x = (int(round(v)) for v in (les.centre_z, les.centre_y, les.centre_x))
             around = vols[:, z, max(y - 1, 0):y + 2, max(x - 1, 0):x + 2].mean(axis=(1, 2))
@@ -322,3 +383,15 @@ def test_fake_identities_stay_in_the_dicom_headers(cohort):
     texts.append("\n".join(str(c.value) for row in wb["Data"].iter_rows() for c in row if c.value is not None))
     for identity in identities:
         assert not any(identity in text for text in texts), identity
+
+
+def test_slice_numbering_patient_position_and_series_follow_the_real_collection():
+    """Most scans numbered from the top (the real InstanceNumber 1 has the largest z), some from the bottom; head
+    first (HFP) only on Siemens, as in the real clinical table; some shared DCE series and extra T1 series."""
+    patients, _, _ = synth.simulate_truth(270, seed=0)
+    assert 0.15 <= (patients.slice_numbering == "bottom-up").mean() <= 0.25
+    siemens = patients.manufacturer == "SIEMENS"
+    assert (patients.patient_position[~siemens] == "FFP").all()
+    assert 0.35 < (patients.patient_position[siemens] == "HFP").mean() < 0.75
+    assert patients.series_variant.isin(synth.MULTIPHASE_VARIANTS).sum() >= 10
+    assert 0.2 < (patients.extra_series == synth.NON_DYNAMIC_DESCRIPTION).mean() < 0.4
