@@ -362,9 +362,10 @@ def _draw_patient(index: int, subtype: int, protocol: Protocol, fault: str, seed
     prolif = effect * _SHIFT_PROLIF[subtype] + u_p
     immune = effect * _SHIFT_IMMUNE[subtype] + u_i
     lesions = _draw_lesions(n_lesions, subtype, effect, prolif, immune, protocol, slices, anatomy, kin, geo)
+    numbering = SLICE_NUMBERINGS[int(index % 5 == 1)]  # 1 in 5 bottom-up, fixed so small cohorts have both
     spec = PatientSpec(index=index, patient=f"Breast_MRI_{index + 1:03d}", subtype=subtype, protocol=protocol,
-                       variant=variant, slices=slices, numbering=SLICE_NUMBERINGS[int(index % 5 == 1)],
-                       patient_position=position, extra_series=extra, fault=fault, fault_detail=fault_detail, name=name,
+                       variant=variant, slices=slices, numbering=numbering, patient_position=position,
+                       extra_series=extra, fault=fault, fault_detail=fault_detail, name=name,
                        birth_date=born.strftime("%Y%m%d"), age=age, series_base=series_base, folder_ids=folder_ids,
                        anatomy=anatomy, prolif=float(prolif), immune=float(immune), prolif_noise=float(u_p),
                        immune_noise=float(u_i), receptors=receptors, lesions=lesions, clinical={})
