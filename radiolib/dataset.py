@@ -42,7 +42,7 @@ class PatchSet:
 
     @property
     def fingerprint(self) -> str:
-        """The key of the data folder the patches were cut from (see `fingerprint`)."""
+        """The identity of the data folder the patches were cut from (see `data_identity`)."""
         return self.meta.get("data_fingerprint") or self.path.name
 
     @property
@@ -59,13 +59,8 @@ TABLE_SUFFIXES = (".csv", ".tsv", ".xlsx", ".xls", ".json")  # read by the loade
 TABLE_MAX_BYTES = 64 << 20
 
 
-def fingerprint(root: Path) -> str:
-    """A content key of a data folder, on what the loader reads (a synthetic cohort's manifest alone is not enough).
-
-    Tables (Annotation_Boxes.csv, the clinical sheet, data.csv, ...): their bytes (SHA-256); every other file
-    (DICOM, TIFF): its relative path, size and modification time. Reading the tables is cheap; hashing every image
-    is not (a Duke download is ~370 GB), and an edited or replaced image changes its size or mtime.
-    """
+def _data_entries(root: Path) -> list[tuple]:
+    """(relative path, size, SHA-256 of a table or None, mtime_ns) of every file of a data folder, sorted."""
     root = Path(root)
     entries = []
     for dirpath, dirs, files in os.walk(root):
@@ -73,12 +68,27 @@ def fingerprint(root: Path) -> str:
         for f in sorted(files):
             path = os.path.join(dirpath, f)
             st = os.stat(path)
-            name = os.path.relpath(path, root)
-            if f.lower().endswith(TABLE_SUFFIXES) and st.st_size <= TABLE_MAX_BYTES:
-                entries.append((name, st.st_size, cache.file_digest(Path(path))))
-            else:
-                entries.append((name, st.st_size, st.st_mtime_ns))
-    return cache.key_of(files=entries)
+            table = f.lower().endswith(TABLE_SUFFIXES) and st.st_size <= TABLE_MAX_BYTES
+            entries.append((os.path.relpath(path, root), st.st_size,
+                            cache.file_digest(Path(path)) if table else None, st.st_mtime_ns))
+    return entries
+
+
+def fingerprint(root: Path, entries: list[tuple] | None = None) -> str:
+    """The cache key of a data folder, on what the loader reads (a synthetic cohort's manifest alone is not enough).
+
+    Tables (Annotation_Boxes.csv, the clinical sheet, data.csv, ...): their bytes (SHA-256); every other file
+    (DICOM, TIFF): its relative path, size and modification time. Reading the tables is cheap; hashing every image
+    is not (a Duke download is ~370 GB), and an edited or replaced image changes its size or mtime.
+    """
+    entries = _data_entries(root) if entries is None else entries
+    return cache.key_of(files=[(name, size, digest or mtime) for name, size, digest, mtime in entries])
+
+
+def data_identity(entries: list[tuple]) -> str:
+    """What results files record of their data: the fingerprint without modification times, so the same cohort
+    regenerated (or copied) elsewhere gives the same identity and results files stay byte-identical."""
+    return cache.key_of(files=[(name, size, digest) for name, size, digest, _ in entries])
 
 
 def open_cohort(data_dir: Path, target: str | None = None, progress: bool = True):
@@ -116,8 +126,9 @@ def build_patch_set(data_dir: str | Path, patch_sizes=(80, 120), n_augment: int 
     """Cohort scan + preprocessing + patches for every included patient, cached; returns the PatchSet."""
     data_dir = Path(data_dir)
     sizes = sorted(int(s) for s in patch_sizes)
-    data_key = fingerprint(data_dir)
-    key = cache.key_of(data=data_key, sizes=sizes, n_augment=n_augment, seed=seed, target=target,
+    entries = _data_entries(data_dir)
+    data_key = data_identity(entries)
+    key = cache.key_of(data=fingerprint(data_dir, entries), sizes=sizes, n_augment=n_augment, seed=seed, target=target,
                        version=VERSION)
     final = cache.cache_root(cache_dir) / "patches" / key
     if not cache.usable(final, "patch cache"):  # absent, incomplete, or damaged (named in a warning, removed)

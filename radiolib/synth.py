@@ -970,11 +970,12 @@ def _is_complete(out: Path, params: dict) -> bool:
     return n == manifest.get("n_dicom_files")
 
 
-def check_replaceable(out: Path, generator: str, image_suffix: str, table_names: Sequence[str]) -> None:
-    """Refuse (FileExistsError) to replace `out` unless it is absent, empty, or an earlier cohort of `generator`
-    holding only files it wrote: its tables unedited (checksums in cohort.json) and `image_suffix` files in the
-    patient folders. A user's notes, annotations or edited tables are never deleted."""
-    if not out.exists() or (out.is_dir() and not any(out.iterdir())):
+def check_replaceable(out: Path, generator: str, image_suffix: str, table_names: Sequence[str],
+                      empty_ok: bool = True) -> None:
+    """Refuse (FileExistsError) to replace `out` unless it is absent, empty (if `empty_ok`), or an earlier cohort of
+    `generator` holding only files it wrote: its tables unedited (checksums in cohort.json) and `image_suffix` files
+    in the patient folders. A user's notes, annotations or edited tables are never deleted."""
+    if not out.exists() or (empty_ok and out.is_dir() and not any(out.iterdir())):
         return
     manifest = _read_manifest(out) if out.is_dir() else None
     if not manifest or manifest.get("generator") != generator:

@@ -43,7 +43,7 @@ def synthesize_lgg(out: str | Path, patients: int = 30, seed: int = 0, effect: f
     root = Path(out) / "kaggle_3m"
     if _manifest(root).get("parameters") == params and _manifest(root).get("version") == VERSION:
         return root
-    check_replaceable(root, GENERATOR, ".tif", TABLE_NAMES)
+    check_replaceable(root, GENERATOR, ".tif", TABLE_NAMES, empty_ok=False)
     root.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=".kaggle_3m.partial-", dir=root.parent))
     try:

@@ -63,3 +63,13 @@ def test_an_edited_copy_of_a_synthetic_cohort_is_not_served_the_clean_patches(pa
     assert edited.path != patch_set.path
     assert len(edited.table) == len(patch_set.table) - 1 and "Breast_MRI_001" not in set(edited.table.patient)
     assert "Breast_MRI_001" in set(edited.qc.patient)
+
+
+def test_results_record_an_identity_of_the_data_that_survives_regeneration(faulty_cohort, tmp_path):
+    """The cache key follows modification times; what results files record does not (byte-identical reruns)."""
+    copy = shutil.copytree(faulty_cohort, tmp_path / "copy", copy_function=shutil.copy)  # new mtimes
+    a, b = dataset._data_entries(faulty_cohort), dataset._data_entries(copy)
+    assert dataset.fingerprint(faulty_cohort, a) != dataset.fingerprint(copy, b)
+    assert dataset.data_identity(a) == dataset.data_identity(b)
+    (copy / "Annotation_Boxes.csv").write_text((copy / "Annotation_Boxes.csv").read_text().replace(",1", ",2", 1))
+    assert dataset.data_identity(dataset._data_entries(copy)) != dataset.data_identity(a)
