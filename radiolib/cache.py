@@ -79,25 +79,24 @@ def clean_stale(parent: Path) -> int:
     return n
 
 
-def _fresh_dir(parent: Path, prefix: str) -> Path:
-    """A new empty folder `<parent>/<prefix><random>`, with the umask's mode (mkdtemp would give 0700)."""
+def _fresh(parent: Path, prefix: str, create) -> tuple[Any, Path]:
+    """`create(path)` for a new unique `<parent>/<prefix><random>` (it raises FileExistsError if taken)."""
     while True:
         path = Path(parent) / f"{prefix}{secrets.token_hex(4)}"
         try:
-            os.mkdir(path, 0o777)
-            return path
+            return create(path), path
         except FileExistsError:
             continue
+
+
+def _fresh_dir(parent: Path, prefix: str) -> Path:
+    """A new empty folder with the umask's mode (mkdtemp would give 0700)."""
+    return _fresh(parent, prefix, lambda p: os.mkdir(p, 0o777))[1]
 
 
 def _fresh_file(parent: Path, prefix: str) -> tuple[int, Path]:
     """A new empty file opened for writing, with the mode a plain open() gives under the umask (not 0600)."""
-    while True:
-        path = Path(parent) / f"{prefix}{secrets.token_hex(4)}"
-        try:
-            return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666), path
-        except FileExistsError:
-            continue
+    return _fresh(parent, prefix, lambda p: os.open(p, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
