@@ -37,11 +37,32 @@ def main(argv: list[str] | None = None) -> int:
                              faults=list(FAULTS) if args.faults else [], n_jobs=args.jobs)
             print(f"synthetic cohort written to {out}")
         else:
-            from .params import parse_overrides
             from .study import run_study
-            run_study(args.profile, data=args.data, out=args.out, overrides=parse_overrides(args.overrides),
+            overrides = _checked_overrides(args)
+            if overrides is None:
+                return 2
+            run_study(args.profile, data=args.data, out=args.out, overrides=overrides,
                       notebooks=args.notebooks, params_dir=args.params)
     except (ValueError, TypeError, FileNotFoundError, KeyError) as err:
         print(f"radiolib {args.command}: error: {err}", file=sys.stderr)
         return 2
     return 0
+
+
+def _checked_overrides(args) -> dict | None:
+    """The parsed -p overrides if every parameter of every notebook to run is valid; else None, after printing
+    one line per problem (bad -p value, unreadable or wrong profile file, out-of-range value) to stderr."""
+    from pathlib import Path
+
+    from .params import check_study, parse_overrides
+    from .study import repo_notebooks
+    try:
+        overrides = parse_overrides(args.overrides)
+    except ValueError as err:
+        problems = str(err).splitlines()
+    else:
+        params_dir = Path(args.params) if args.params else repo_notebooks().parent / "params"
+        problems = check_study(args.profile, overrides, params_dir, args.notebooks, args.data)
+    for problem in problems:
+        print(f"radiolib study: error: {problem}", file=sys.stderr)
+    return None if problems else overrides

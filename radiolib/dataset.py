@@ -41,6 +41,11 @@ class PatchSet:
         return np.load(self.path / f"patches_{patch_size}.npy", mmap_mode="r")
 
     @property
+    def fingerprint(self) -> str:
+        """The identity of the data folder the patches were cut from (see `data_identity`)."""
+        return self.meta.get("data_fingerprint") or self.path.name
+
+    @property
     def patients(self) -> pd.DataFrame:
         return self.table[["patient", "label"]]
 
@@ -50,17 +55,40 @@ class PatchSet:
                 **{f"{k}_patches": int(v) for k, v in sorted(by_role.items())}}
 
 
-def fingerprint(root: Path) -> str:
-    """A cheap content key of a data folder: relative paths, sizes and modification times of every file."""
-    synth = next((p for p in (root / "cohort.json", root / "kaggle_3m" / "cohort.json") if p.exists()), root / "-")
-    if synth.exists():  # a synthetic cohort is fully described by its manifest
-        return cache.key_of(manifest=json.loads(synth.read_text()))
+TABLE_SUFFIXES = (".csv", ".tsv", ".xlsx", ".xls", ".json")  # read by the loaders: hashed byte for byte
+TABLE_MAX_BYTES = 64 << 20
+
+
+def _data_entries(root: Path) -> list[tuple]:
+    """(relative path, size, SHA-256 of a table or None, mtime_ns) of every file of a data folder, sorted."""
+    root = Path(root)
     entries = []
-    for dirpath, _, files in os.walk(root):
-        for f in files:
-            st = os.stat(os.path.join(dirpath, f))
-            entries.append((os.path.relpath(os.path.join(dirpath, f), root), st.st_size, st.st_mtime_ns))
-    return cache.key_of(files=sorted(entries))
+    for dirpath, dirs, files in os.walk(root):
+        dirs.sort()
+        for f in sorted(files):
+            path = os.path.join(dirpath, f)
+            st = os.stat(path)
+            table = f.lower().endswith(TABLE_SUFFIXES) and st.st_size <= TABLE_MAX_BYTES
+            entries.append((os.path.relpath(path, root), st.st_size,
+                            cache.file_digest(Path(path)) if table else None, st.st_mtime_ns))
+    return entries
+
+
+def fingerprint(root: Path, entries: list[tuple] | None = None) -> str:
+    """The cache key of a data folder, on what the loader reads (a synthetic cohort's manifest alone is not enough).
+
+    Tables (Annotation_Boxes.csv, the clinical sheet, data.csv, ...): their bytes (SHA-256); every other file
+    (DICOM, TIFF): its relative path, size and modification time. Reading the tables is cheap; hashing every image
+    is not (a Duke download is ~370 GB), and an edited or replaced image changes its size or mtime.
+    """
+    entries = _data_entries(root) if entries is None else entries
+    return cache.key_of(files=[(name, size, digest or mtime) for name, size, digest, mtime in entries])
+
+
+def data_identity(entries: list[tuple]) -> str:
+    """What results files record of their data: the fingerprint without modification times, so the same cohort
+    regenerated (or copied) elsewhere gives the same identity and results files stay byte-identical."""
+    return cache.key_of(files=[(name, size, digest) for name, size, digest, _ in entries])
 
 
 def open_cohort(data_dir: Path, target: str | None = None, progress: bool = True):
@@ -98,16 +126,18 @@ def build_patch_set(data_dir: str | Path, patch_sizes=(80, 120), n_augment: int 
     """Cohort scan + preprocessing + patches for every included patient, cached; returns the PatchSet."""
     data_dir = Path(data_dir)
     sizes = sorted(int(s) for s in patch_sizes)
-    key = cache.key_of(data=fingerprint(data_dir), sizes=sizes, n_augment=n_augment, seed=seed, target=target,
+    entries = _data_entries(data_dir)
+    data_key = data_identity(entries)
+    key = cache.key_of(data=fingerprint(data_dir, entries), sizes=sizes, n_augment=n_augment, seed=seed, target=target,
                        version=VERSION)
     final = cache.cache_root(cache_dir) / "patches" / key
-    if not cache.is_complete(final):
+    if not cache.usable(final, "patch cache"):  # absent, incomplete, or damaged (named in a warning, removed)
         cache.clean_stale(final.parent) if final.parent.exists() else None
-        _build(final, data_dir, sizes, n_augment, seed, n_jobs, progress, target)
+        _build(final, data_dir, sizes, n_augment, seed, n_jobs, progress, target, data_key)
     return open_patch_set(final)
 
 
-def _build(final: Path, data_dir: Path, sizes, n_augment, seed, n_jobs, progress, target) -> None:
+def _build(final: Path, data_dir: Path, sizes, n_augment, seed, n_jobs, progress, target, data_key) -> None:
     from tqdm.auto import tqdm
     cohort = open_cohort(data_dir, target=target, progress=progress)
     target = cohort.target_spacing
@@ -124,7 +154,7 @@ def _build(final: Path, data_dir: Path, sizes, n_augment, seed, n_jobs, progress
             arrays[s].append(arr[s])
     index = pd.concat(layouts, ignore_index=True)
     index = index.merge(cohort.table[["patient", "label"]], on="patient", how="left")
-    meta = {"target_spacing_mm": target, "patch_sizes": sizes,
+    meta = {"target_spacing_mm": target, "patch_sizes": sizes, "data_fingerprint": data_key,
             "patch_pixels": {str(s): patch_pixels(s, target) for s in sizes},
             "n_augment": n_augment, "seed": seed, "version": VERSION}
     with cache.building(final, meta) as tmp:

@@ -7,9 +7,10 @@ misspelled key with the list of valid ones; papermill alone would only log a war
 from __future__ import annotations
 
 import difflib
+import math
 import types
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 import yaml
 
@@ -147,6 +148,136 @@ NOTEBOOKS: dict[str, dict[str, Any]] = {
     "06_report": {},
 }
 
+# --- Value checks, one per key (beside the defaults): each returns None or what the value must be. -------------
+
+
+def _int(lo: int | None = None, hi: int | None = None) -> Callable[[Any], str | None]:
+    def check(v):
+        if isinstance(v, bool) or not isinstance(v, int) or (lo is not None and v < lo) or (hi is not None and v > hi):
+            bounds = " and ".join(b for b in (lo is not None and f">= {lo}", hi is not None and f"<= {hi}") if b)
+            return f"must be an integer {bounds}".rstrip()
+        return None
+    return check
+
+
+def _positive_number(v) -> str | None:
+    ok = isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v > 0
+    return None if ok else "must be a number > 0"
+
+
+def _number_at_least_0(v) -> str | None:
+    ok = isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v >= 0
+    return None if ok else "must be a number >= 0"
+
+
+def _bool(v) -> str | None:
+    return None if isinstance(v, bool) else "must be true or false"
+
+
+def _choice(*allowed: str) -> Callable[[Any], str | None]:
+    return lambda v: None if v in allowed else f"must be one of {', '.join(allowed)}"
+
+
+def _list(item: Callable[[Any], str | None]) -> Callable[[Any], str | None]:
+    """A non-empty list without repeats whose every item passes `item`."""
+    def check(v):
+        if not isinstance(v, (list, tuple)) or not v:
+            return "must be a non-empty list"
+        bad = [x for x in v if item(x)]
+        if bad:
+            return f"has {bad[0]!r}, which {item(bad[0])}"
+        if len({repr(x) for x in v}) != len(v):
+            return "must not repeat an item"
+        return None
+    return check
+
+
+def _optional(check: Callable[[Any], str | None]) -> Callable[[Any], str | None]:
+    return lambda v: None if v is None else (f"{check(v)} (or null)" if check(v) else None)
+
+
+def _optional_folder(v) -> str | None:
+    return None if v is None or (isinstance(v, str) and v.strip()) else "must be a folder path (or null)"
+
+
+# Names the code accepts (tests/test_params.py checks they match radiolib.models, .weights and .synth).
+SCRATCH_NETWORKS = ("cifar", "vgg_r", "googlenet_r", "googlenet")
+PRETRAINED_NETWORKS = ("googlenet", "vgg16")
+SOURCES = ("imagenet", "domain", "random")
+KERNELS = ("poly", "rbf", "linear", "sigmoid")
+
+CHECKS: dict[str, Callable[[Any], str | None]] = {
+    "profile": lambda v: None if isinstance(v, str) and v.strip() else "must be a profile name",
+    "data_dir": _optional_folder,
+    "target": _optional(lambda v: None if isinstance(v, str) and v.strip() else "must be a label name"),
+    "synth_format": _choice("duke", "lgg"),
+    "synth_patients": _int(4, 5000),
+    "synth_seed": _int(0),
+    "synth_effect": _number_at_least_0,
+    "synth_faults": _bool,
+    "patch_sizes": _list(_int(8, 512)),
+    "n_augment": _int(0, 100),
+    "seed": _int(0),
+    "n_jobs": _int(1),
+    "run_dir": lambda v: None if isinstance(v, str) and v.strip() else "must be a folder path",
+    "cache_dir": _optional_folder,
+    "n_folds": _int(2),
+    "repeats": _int(1),
+    "n_boot": _int(0),
+    "bf16": _bool,
+    "channels_last": _bool,
+    "domain_data_dir": _optional_folder,
+    "domain_patients": _int(4),
+    "domain_epochs": _int(1),
+    "domain_patches_per_epoch": _optional(_int(2)),
+    "pretrained_input_scale": _positive_number,
+    "allow_download": _bool,
+    "networks": _list(_choice(*PRETRAINED_NETWORKS)),
+    "sources": _list(_choice(*SOURCES)),
+    "train_patch_size": _int(8, 512),
+    "input_scale": _positive_number,
+    "epochs": _int(1),
+    "patches_per_epoch": _optional(_int(2)),
+    "batch_size": _int(2),
+    "lr": _positive_number,
+    "lr_sweep": _list(_positive_number),
+    "sweep_network": _choice(*PRETRAINED_NETWORKS),
+    "fc_lr": _positive_number,
+    "fc_lr_sweep": _list(_positive_number),
+    "kernels": _list(_choice(*KERNELS)),
+    "svm_train_roles": _list(_choice("train", "augmented")),
+    "svm_max_train": _optional(_int(2)),
+    "layer_patch_size": _optional(_int(8, 512)),
+    "kernel": _optional(_choice(*KERNELS)),
+    "maps_channels": _int(1),
+}
+CHECKS_BY_NOTEBOOK: dict[str, dict[str, Callable[[Any], str | None]]] = {
+    "02_training_from_scratch": {"networks": _list(_choice(*SCRATCH_NETWORKS)),
+                                 "sweep_network": _choice(*SCRATCH_NETWORKS)},
+}
+
+
+def check_values(stem: str, values: Mapping[str, Any]) -> list[str]:
+    """What is wrong with a notebook's parameter values, one "key = value: must be ..." per problem."""
+    checks = {**CHECKS, **CHECKS_BY_NOTEBOOK.get(stem, {})}
+    problems = [f"{k} = {v!r}: {msg}" for k, v in values.items() if k in checks and (msg := checks[k](v))]
+    bad = {p.split(" = ")[0] for p in problems}
+    return problems + [p for p in _cross_checks(values) if p.split(" = ")[0] not in bad]
+
+
+def _cross_checks(v: Mapping[str, Any]) -> list[str]:
+    """Checks between keys (static ones: n_folds against the actual cohort is checked when it is known)."""
+    out = []
+    if "n_folds" in v and not v.get("data_dir") and isinstance(v.get("synth_patients"), int) \
+            and isinstance(v["n_folds"], int) and v["n_folds"] > v["synth_patients"]:
+        out.append(f"n_folds = {v['n_folds']!r}: more folds than the {v['synth_patients']} synthetic patients")
+    sizes = v.get("patch_sizes") if isinstance(v.get("patch_sizes"), (list, tuple)) else []
+    for key in ("train_patch_size", "layer_patch_size"):
+        if v.get(key) is not None and sizes and v[key] not in sizes:
+            out.append(f"{key} = {v[key]!r}: must be one of patch_sizes {list(sizes)}")
+    return out
+
+
 _IPYTHON_NAMES = {"In", "Out", "get_ipython", "exit", "quit", "open"}
 
 
@@ -166,13 +297,13 @@ def defaults(stem: str) -> dict[str, Any]:
     return {**COMMON, **NOTEBOOKS[stem]}
 
 
-def _unknown_key_message(stem: str, bad: list[str]) -> str:
-    valid = list(defaults(stem))
+def _unknown_key_message(stem: str, bad: list[str], valid: list[str] | None = None, where: str = "") -> str:
+    valid = valid or list(defaults(stem))
     hints = []
     for key in bad:
         close = difflib.get_close_matches(key, valid, n=1)
         hints.append(f"{key!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
-    return (f"unknown parameter {', '.join(hints)} for notebook {stem}. "
+    return (f"unknown parameter {', '.join(hints)} {where or f'for notebook {stem}'}. "
             f"Valid keys: {', '.join(valid)}")
 
 
@@ -189,6 +320,10 @@ def validate(stem: str, values: Mapping[str, Any]) -> dict[str, Any]:
             raise TypeError(f"parameter {key!r} of {stem} should be {type(ref).__name__}, "
                             f"got {value!r} ({type(value).__name__})")
         merged[key] = value
+    problems = check_values(stem, merged)
+    if problems:
+        raise ValueError(f"parameter {problems[0]} (notebook {stem})" +
+                         "".join(f"; {p}" for p in problems[1:]))
     return merged
 
 
@@ -214,26 +349,109 @@ def bind(namespace: Mapping[str, Any], stem: str) -> types.SimpleNamespace:
     return types.SimpleNamespace(**validate(stem, values))
 
 
+def profile_file(profile: str, stem: str, params_dir: Path) -> Path:
+    return Path(params_dir) / profile / f"{stem}.yaml"
+
+
+def read_profile_file(profile: str, stem: str, params_dir: Path) -> dict[str, Any]:
+    """The raw mapping of `params/<profile>/<stem>.yaml` ({} when absent); ValueError naming the file and line."""
+    path = profile_file(profile, stem, params_dir)
+    if not (Path(params_dir) / profile).is_dir():
+        profiles = sorted(p.name for p in Path(params_dir).iterdir() if p.is_dir()) if Path(params_dir).is_dir() \
+            else []
+        raise ValueError(f"unknown profile {profile!r}; available: {', '.join(profiles) or 'none'} (in {params_dir})")
+    if not path.exists():
+        return {}
+    try:
+        values = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark else ""
+        raise ValueError(f"{path}:{where} not valid YAML ({getattr(err, 'problem', None) or err})") from None
+    if values is None:
+        return {}
+    if not isinstance(values, dict) or not all(isinstance(k, str) for k in values):
+        raise ValueError(f"{path}: expected 'key: value' lines, got a {type(values).__name__}")
+    return values
+
+
 def load_profile(profile: str, stem: str, params_dir: Path) -> dict[str, Any]:
     """Read `params/<profile>/<stem>.yaml` and validate it (missing file = no overrides)."""
-    path = Path(params_dir) / profile / f"{stem}.yaml"
-    if not (Path(params_dir) / profile).is_dir():
-        profiles = sorted(p.name for p in Path(params_dir).iterdir() if p.is_dir())
-        raise ValueError(f"unknown profile {profile!r}; available: {', '.join(profiles)}")
-    values = yaml.safe_load(path.read_text()) if path.exists() else {}
+    path = profile_file(profile, stem, params_dir)
+    values = read_profile_file(profile, stem, params_dir)
     try:
-        validate(stem, values or {})
+        validate(stem, values)
     except (ValueError, TypeError) as err:
-        raise ValueError(f"{path.name} of profile {profile}: {err}") from None
-    return dict(values or {})
+        raise ValueError(f"{path}: {err}") from None
+    return dict(values)
 
 
 def parse_overrides(pairs: list[str]) -> dict[str, Any]:
-    """Turn `-p key=value` pairs into typed values (YAML scalars: 3, 0.5, true, [80, 120], null)."""
-    out = {}
+    """Turn `-p key=value` pairs into typed values (YAML scalars: 3, 0.5, true, [80, 120], null).
+
+    A malformed pair raises ValueError naming it (one line per bad pair).
+    """
+    out, problems = {}, []
     for pair in pairs:
-        if "=" not in pair:
-            raise ValueError(f"-p expects key=value, got {pair!r}")
-        key, raw = pair.split("=", 1)
-        out[key.strip()] = yaml.safe_load(raw)
+        key, sep, raw = pair.partition("=")
+        if not sep or not key.strip():
+            problems.append(f"-p expects key=value, got {pair!r}")
+            continue
+        try:
+            out[key.strip()] = yaml.safe_load(raw)
+        except yaml.YAMLError as err:
+            problems.append(f"-p {pair!r}: the value of {key.strip()!r} is not a YAML value "
+                            f"({getattr(err, 'problem', None) or err})")
+    if problems:
+        raise ValueError("\n".join(problems))
     return out
+
+
+def check_study(profile: str, overrides: Mapping[str, Any], params_dir: Path, notebooks: list[str] | None = None,
+                data: str | None = None) -> list[str]:
+    """Every problem of a run's parameters before any work, one line each naming the notebook, key or file.
+
+    Each notebook's values (defaults <- its profile file <- the overrides it has <- data) are checked: the file
+    readable, keys known, types and values (CHECKS) right. A problem shared by several notebooks is one line.
+    """
+    stems = list(notebooks or NOTEBOOKS)
+    found: dict[str, list[str]] = {}
+    unknown_stems = [s for s in stems if s not in NOTEBOOKS]
+    for s in unknown_stems:
+        found.setdefault(f"unknown notebook {s!r}; known: {', '.join(NOTEBOOKS)}", [])
+    stems = [s for s in stems if s in NOTEBOOKS]
+    unknown = [k for k in overrides if not any(k in defaults(s) for s in stems)]
+    if unknown:
+        valid = sorted({k for s in stems for k in defaults(s)})
+        found.setdefault(_unknown_key_message(stems[0], unknown, valid, where="(-p) in any notebook run"), [])
+    for stem in stems:
+        for problem in _notebook_problems(profile, stem, params_dir, overrides, data):
+            found.setdefault(problem, []).append(stem)
+    lines = []
+    for problem, where in found.items():
+        if problem.startswith(str(params_dir)) or not where:
+            lines.append(problem)
+        else:
+            lines.append(f"{problem} ({'every notebook' if len(where) == len(stems) > 1 else ', '.join(where)})")
+    return lines
+
+
+def _notebook_problems(profile, stem, params_dir, overrides, data) -> list[str]:
+    try:
+        values = read_profile_file(profile, stem, params_dir)
+    except ValueError as err:
+        return [str(err)]
+    path = profile_file(profile, stem, params_dir)
+    spec = defaults(stem)
+    problems = [f"{path}: {_unknown_key_message(stem, [k])}" for k in values if k not in spec]
+    merged = {**spec, **{k: v for k, v in values.items() if k in spec},
+              **{k: v for k, v in overrides.items() if k in spec}}
+    if data:
+        merged["data_dir"] = str(data)
+    for key, value in merged.items():
+        if spec[key] is not None and value is not None and not _same_kind(spec[key], value):
+            origin = "-p" if key in overrides else (str(path) if key in values else "default")
+            problems.append(f"{key} = {value!r} ({origin}): should be {type(spec[key]).__name__}")
+    typed = {k for k in merged if spec[k] is not None and merged[k] is not None and not _same_kind(spec[k], merged[k])}
+    problems += [p for p in check_values(stem, merged) if p.split(" = ")[0] not in typed]
+    return problems

@@ -15,7 +15,8 @@ import pandas as pd
 from . import __version__, paper
 from .cache import atomic_write_text
 from .evaluation import delong
-from .results import results_table
+from .results import check_same_run, results_table
+from .results import provenance as provenance_of
 
 APPROACH_NOTEBOOKS = {"scratch": "02_training_from_scratch", "transfer": "03_transfer_learning",
                       "features": "04_deep_features_svm", "layerwise": "05_layerwise_analysis"}
@@ -23,10 +24,17 @@ TABLE_TITLES = {"scratch": "Table 3: training from scratch", "transfer": "Table 
                 "features": "Table 5: deep features + SVM", "layerwise": "Table 6: layer-wise GoogLeNet features"}
 
 
-def load_run(run_dir) -> dict[str, dict]:
-    """Every results file of the run, keyed by notebook stem."""
+def load_run(run_dir, P=None) -> dict[str, dict]:
+    """Every results file of the run, keyed by notebook stem, all made from the same data and run parameters.
+
+    A file made by another run (other data, synth_seed, n_folds, ...) is refused (results.StaleResults naming the
+    file and the differing keys): compared with `P` (the report notebook's parameters) when given, and with the
+    earlier files (notebook 01 first) for what `P` does not hold.
+    """
     folder = Path(run_dir) / "results"
-    return {p.stem: json.loads(p.read_text()) for p in sorted(folder.glob("*.json"))} if folder.is_dir() else {}
+    docs = {p.stem: json.loads(p.read_text()) for p in sorted(folder.glob("*.json"))} if folder.is_dir() else {}
+    check_same_run(docs, None if P is None else provenance_of(P), folder)
+    return docs
 
 
 def main_rows(doc: dict) -> list[dict]:

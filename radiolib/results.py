@@ -167,14 +167,38 @@ def public_parameters(P) -> dict:
     return values
 
 
-def write_summary(path: str | os.PathLike, P, deviations: Iterable = (), rows=None, **top) -> dict:
-    """write_results plus the run's public parameters; returns the document as written."""
-    write_results(path, rows=rows, deviations=deviations, parameters=public_parameters(P), **top)
+# What makes two results files parts of one run: the data and these parameters (where a notebook has them).
+RUN_KEYS = ("data", "target", "synth_format", "synth_patients", "synth_seed", "synth_effect", "synth_faults",
+            "patch_sizes", "n_augment", "seed", "n_folds", "repeats")
+SYNTH_KEYS = ("synth_format", "synth_patients", "synth_seed", "synth_effect", "synth_faults")
+
+
+def provenance(P, patch_set=None) -> dict:
+    """What a results file was made from: the data's fingerprint (of the patch set's data folder) and RUN_KEYS.
+
+    The synthetic cohort's parameters count only when no data_dir is given.
+    """
+    values = public_parameters(P)
+    keys = [k for k in RUN_KEYS if k in values and not (k in SYNTH_KEYS and getattr(P, "data_dir", None))]
+    return {"data_fingerprint": None if patch_set is None else patch_set.fingerprint,
+            "parameters": {k: values[k] for k in keys}}
+
+
+def write_summary(path: str | os.PathLike, P, deviations: Iterable = (), rows=None, patch_set=None, **top) -> dict:
+    """write_results plus the run's public parameters and provenance; returns the document as written.
+
+    Give `patch_set` (the notebook's PatchSet) so the file records the data it came from.
+    """
+    write_results(path, rows=rows, deviations=deviations, parameters=public_parameters(P),
+                  provenance=provenance(P, patch_set), **top)
     return read_results(path)
 
 
-def read_results(path: str | os.PathLike) -> dict:
-    """Load a results file written by write_results, validating its rows."""
+def read_results(path: str | os.PathLike, expect: Mapping | None = None) -> dict:
+    """Load a results file written by write_results, validating its rows.
+
+    With `expect` (a `provenance()`), refuse a file made from other data or other run parameters.
+    """
     path = Path(path)
     with open(path, encoding="utf-8") as fh:
         doc = json.load(fh)
@@ -184,7 +208,73 @@ def read_results(path: str | os.PathLike) -> dict:
         validate_rows(doc["rows"])
     except ValueError as exc:
         raise ValueError(f"{path}: {exc}") from exc
+    if expect is not None:
+        differing = provenance_mismatch(doc, expect)
+        if differing:
+            raise StaleResults(path, differing, "this notebook's")
     return doc
+
+
+def check_earlier(results_dir, stems: Iterable[str], P, patch_set=None) -> None:
+    """Refuse the earlier notebooks' results files (those present) that another run made (StaleResults)."""
+    expect = provenance(P, patch_set)
+    for stem in stems:
+        path = Path(results_dir) / f"{stem}.json"
+        if path.is_file():
+            read_results(path, expect)
+
+
+class StaleResults(ValueError):
+    """A results file that belongs to another run (other data or parameters)."""
+
+    def __init__(self, path, differing: list[str], other: str):
+        super().__init__(f"{path} does not belong to this run: {'; '.join(differing)} (the file vs {other}). "
+                         f"Run its notebook again with this run's parameters, or remove the file.")
+        self.path, self.differing = path, differing
+
+
+def _recorded(doc: Mapping) -> tuple[str | None, dict]:
+    """(data fingerprint, run parameters) of a results file; files of older versions: their `parameters`."""
+    prov = doc.get("provenance") or {}
+    params = prov.get("parameters") or {k: v for k, v in (doc.get("parameters") or {}).items() if k in RUN_KEYS}
+    return prov.get("data_fingerprint"), params
+
+
+def provenance_mismatch(doc: Mapping, expect: Mapping) -> list[str]:
+    """The differences between a results file's provenance and `expect`, one "key: file value != expected"."""
+    data, params = _recorded(doc)
+    out = []
+    if data and expect.get("data_fingerprint") and data != expect["data_fingerprint"]:
+        out.append(f"data {data} != {expect['data_fingerprint']}")
+    want = expect.get("parameters") or {}
+    out += [f"{k} {params[k]!r} != {want[k]!r}" for k in RUN_KEYS if k in params and k in want
+            and _jsonable(params[k], k) != _jsonable(want[k], k)]
+    return out
+
+
+def check_same_run(docs: Mapping[str, Mapping], expect: Mapping | None = None, folder="results") -> None:
+    """Refuse results files that do not belong together (or to `expect`, the current notebook's provenance).
+
+    Files are compared in order (notebook 01 first): each with `expect`, then with the earlier files for the keys
+    `expect` lacks (e.g. n_folds, or the data fingerprint in the report). A StaleResults names the file and keys.
+    """
+    ref = {"data_fingerprint": (expect or {}).get("data_fingerprint"),
+           "parameters": dict((expect or {}).get("parameters") or {})}
+    source = {k: "this notebook's parameters" for k in ref["parameters"]}
+    ref_data_from = "this notebook's data" if ref["data_fingerprint"] else None
+    for stem, doc in docs.items():
+        name = Path(folder) / f"{stem}.json"
+        differing = provenance_mismatch(doc, ref)
+        if differing:
+            keys = [d.split(" ")[0] for d in differing]
+            others = sorted({ref_data_from if k == "data" else source[k] for k in keys})
+            raise StaleResults(name, differing, " and ".join(others))
+        data, params = _recorded(doc)
+        if data and not ref["data_fingerprint"]:
+            ref["data_fingerprint"], ref_data_from = data, f"{stem}.json"
+        for k, v in params.items():
+            if k not in ref["parameters"]:
+                ref["parameters"][k], source[k] = v, f"{stem}.json"
 
 
 def _fmt_ci(ci) -> str:

@@ -28,6 +28,8 @@ VERSION = "1.2"
 SPACING_SCALE = 0.25  # synthetic matrix = real matrix x 1/4 at the real field of view (Table 1)
 PHASES = ("pre", "post1", "post2", "post3", "post4")
 PHASE_MINUTES = (0.0, 1.5, 3.0, 4.5, 6.0)  # acquisition time of each phase after injection
+TABLE_NAMES = ("Annotation_Boxes.csv", "Clinical_and_Other_Features.xlsx", "synthetic_truth.csv",
+               "synthetic_lesions.csv", "gene_expression.csv")  # what _write_tables writes beside cohort.json
 FAULTS = ("missing_phase", "discordant_slices", "truncated_dicom", "not_dicom", "box_outside", "missing_label")
 KINETIC_CLASSES = ("persistent", "plateau", "washout")
 
@@ -222,8 +224,7 @@ def synthesize(out: str | Path, patients: int = 270, seed: int = 0, effect: floa
               "max_slices": _max_slices}
     if _is_complete(out, params):
         return out
-    if out.exists() and not _replaceable(out):
-        raise FileExistsError(f"{out} exists and is not a synthetic cohort of {GENERATOR}; refusing to overwrite it")
+    check_replaceable(out, GENERATOR, ".dcm", TABLE_NAMES)
     specs = _draw_cohort(patients, seed, float(effect), fault_list, _max_slices)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
@@ -962,6 +963,7 @@ def _write_tables(root: Path, specs: list[PatientSpec], results: list, seed: int
                                "slice_spacing_mm": p.slice_mm} for p in PROTOCOLS if p.name in used},
         "phases": list(PHASES), "phase_minutes": list(PHASE_MINUTES),
         "n_dicom_files": int(sum(n for _, n in results)),
+        "tables": table_checksums(root, TABLE_NAMES),
     }
     (root / "cohort.json").write_text(json.dumps(manifest, indent=2) + "\n")
 
@@ -1027,14 +1029,44 @@ def _is_complete(out: Path, params: dict) -> bool:
     return n == manifest.get("n_dicom_files")
 
 
-def _replaceable(out: Path) -> bool:
-    """An empty folder or an earlier synthetic cohort (ours) may be replaced; anything else is the user's."""
-    if not out.is_dir():
-        return False
-    if not any(out.iterdir()):
-        return True
-    manifest = _read_manifest(out)
-    return bool(manifest) and manifest.get("generator") == GENERATOR
+def check_replaceable(out: Path, generator: str, image_suffix: str, table_names: Sequence[str],
+                      empty_ok: bool = True) -> None:
+    """Refuse (FileExistsError) to replace `out` unless it is absent, empty (if `empty_ok`), or an earlier cohort of
+    `generator` holding only files it wrote: its tables unedited (checksums in cohort.json) and `image_suffix` files
+    in the patient folders. A user's notes, annotations or edited tables are never deleted."""
+    if not out.exists() or (empty_ok and out.is_dir() and not any(out.iterdir())):
+        return
+    manifest = _read_manifest(out) if out.is_dir() else None
+    if not manifest or manifest.get("generator") != generator:
+        raise FileExistsError(f"{out} exists and is not a synthetic cohort of {generator}; refusing to overwrite it")
+    theirs = user_files(out, manifest, image_suffix, table_names)
+    if theirs:
+        shown = ", ".join(theirs[:5]) + (f" and {len(theirs) - 5} more" if len(theirs) > 5 else "")
+        raise FileExistsError(f"{out} holds files the generator did not write ({shown}); refusing to replace it: "
+                              f"move them elsewhere or choose another output folder")
+
+
+def user_files(root: Path, manifest: dict, image_suffix: str, table_names: Sequence[str]) -> list[str]:
+    """Files of a cohort folder its generator did not write, or tables edited since (by their checksums)."""
+    from .cache import file_digest
+    tables = manifest.get("tables") or dict.fromkeys(table_names)  # older manifests: names only
+    out = []
+    for path in sorted(root.rglob("*")):
+        rel = path.relative_to(root).as_posix()
+        if not path.is_file() or rel == "cohort.json":
+            continue
+        if rel in tables:
+            if tables[rel] is not None and file_digest(path) != tables[rel]:
+                out.append(f"{rel} (edited)")
+        elif "/" not in rel or path.suffix != image_suffix:  # images are only written into patient folders
+            out.append(rel)
+    return out
+
+
+def table_checksums(root: Path, table_names: Sequence[str]) -> dict[str, str]:
+    """SHA-256 of each table written (kept in cohort.json, so edits by a user are recognised)."""
+    from .cache import file_digest
+    return {name: file_digest(root / name) for name in table_names if (root / name).is_file()}
 
 
 def _move_into_place(tmp: Path, out: Path) -> None:

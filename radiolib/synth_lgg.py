@@ -18,10 +18,11 @@ import numpy as np
 import pandas as pd
 import tifffile
 
-from .synth import check_cohort_args
+from .synth import check_cohort_args, check_replaceable, table_checksums
 
 GENERATOR = "radiolib.synth_lgg"
 VERSION = "1.0"  # bump whenever the written bytes change, so cached patch sets are not reused
+TABLE_NAMES = ("data.csv", "synthetic_truth.csv")  # what _write_cohort writes beside cohort.json
 FAULTS = ("missing_label", "empty_mask", "unreadable_tiff")
 COC_SHARE = {1: 0.30, 2: 0.45, 3: 0.25}  # roughly TCGA-LGG's IDH-mut codeleted / IDH-mut / IDH-wild-type split
 SITES = ("ZA", "ZB", "ZC", "ZD", "ZE")  # fake tissue-source-site codes (no real TCGA-LGG site)
@@ -42,8 +43,7 @@ def synthesize_lgg(out: str | Path, patients: int = 30, seed: int = 0, effect: f
     root = Path(out) / "kaggle_3m"
     if _manifest(root).get("parameters") == params and _manifest(root).get("version") == VERSION:
         return root
-    if root.exists() and _manifest(root).get("generator") != GENERATOR:
-        raise FileExistsError(f"{root} exists and is not a synthetic cohort of {GENERATOR}; refusing to overwrite it")
+    check_replaceable(root, GENERATOR, ".tif", TABLE_NAMES, empty_ok=False)
     root.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=".kaggle_3m.partial-", dir=root.parent))
     try:
@@ -240,5 +240,6 @@ def _write_cohort(root: Path, params: dict, progress: bool) -> None:
                 "patients": params["patients"], "seed": seed, "effect": effect,
                 "faults": {pat: d["fault"] for pat, d in details.items()}, "fault_details": details,
                 "pixel_spacing_mm": "none (the release has none; radiolib.lgg uses a nominal 1.0 mm)",
-                "channels": ["pre-contrast", "FLAIR", "post-contrast"], "coc_share": COC_SHARE}
+                "channels": ["pre-contrast", "FLAIR", "post-contrast"], "coc_share": COC_SHARE,
+                "tables": table_checksums(root, TABLE_NAMES)}
     (root / "cohort.json").write_text(json.dumps(manifest, indent=2) + "\n")

@@ -1,5 +1,8 @@
-"""Atomic caches: an interrupted build is never reused."""
+"""Atomic caches: an interrupted build is never reused; a damaged one is named and rebuilt."""
 import json
+import os
+import re
+import stat
 
 import pytest
 
@@ -44,3 +47,65 @@ def test_atomic_write_keeps_old_content_on_failure(tmp_path, monkeypatch):
         cache.atomic_write_text(path, json.dumps({"new": 2}))
     assert json.loads(path.read_text()) == {"old": 1}
     assert [p.name for p in tmp_path.iterdir()] == ["r.json"]
+
+
+def test_atomic_write_gives_the_umask_mode_not_0600(tmp_path):
+    old = os.umask(0o022)
+    try:
+        cache.atomic_write_text(tmp_path / "results.json", "{}")
+        with cache.building(tmp_path / "kind" / "k", {}) as tmp:
+            (tmp / "a.txt").write_text("a")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "results.json").stat().st_mode) == 0o644
+    assert stat.S_IMODE((tmp_path / "kind" / "k").stat().st_mode) == 0o755
+    (tmp_path / "results.json").chmod(0o640)  # a file that exists keeps its own mode, as with open()
+    cache.atomic_write_text(tmp_path / "results.json", "{}")
+    assert stat.S_IMODE((tmp_path / "results.json").stat().st_mode) == 0o640
+
+
+def _entry(tmp_path, data: bytes):
+    final = tmp_path / "patches" / "k"
+    with cache.building(final, {}) as tmp:
+        (tmp / "patches_80.bin").write_bytes(data)
+        (tmp / "index.csv").write_text("patient\nA\n")
+    return final
+
+
+def test_a_truncated_file_of_an_entry_is_named_and_the_entry_removed(tmp_path):
+    final = _entry(tmp_path, bytes(range(256)) * 64)
+    assert cache.damaged(final) == [] and cache.usable(final)
+    path = final / "patches_80.bin"
+    path.write_bytes(path.read_bytes()[:1000])
+    assert cache.damaged(final)[0].startswith("patches_80.bin: 1000 bytes, expected 16384")
+    with pytest.warns(UserWarning, match=r"damaged patch cache .*patches_80\.bin: 1000 bytes"):
+        assert not cache.usable(final, "patch cache")
+    assert not final.exists()
+
+
+def test_same_size_garbage_is_caught_by_the_checksum(tmp_path):
+    final = _entry(tmp_path, bytes(range(256)) * 64)
+    path = final / "patches_80.bin"
+    path.write_bytes(bytes(reversed(path.read_bytes())))  # same size, other content
+    assert cache.damaged(final) == ["patches_80.bin: content differs from the checksum written at build "
+                                    "(overwritten or corrupted)"]
+
+
+def test_damaged_memo_file_is_named_and_computed_again(tmp_path):
+    calls = []
+
+    def compute():
+        calls.append(1)
+        return {"auc": 0.75, "folds": list(range(100))}
+    assert cache.memo(tmp_path, "cv", {"a": 1}, compute) == compute()
+    (path,) = (tmp_path / "cv").glob("*.pkl")
+    path.write_bytes(path.read_bytes()[:-40])  # truncated
+    with pytest.warns(UserWarning, match=re.escape(str(path))):
+        assert cache.memo(tmp_path, "cv", {"a": 1}, compute) == {"auc": 0.75, "folds": list(range(100))}
+    assert len(calls) == 3
+    data = bytearray(path.read_bytes())
+    data[-5] ^= 0xFF  # same size, one byte changed: a pickle that may still load, with wrong numbers
+    path.write_bytes(bytes(data))
+    with pytest.warns(UserWarning, match="checksum"):
+        cache.memo(tmp_path, "cv", {"a": 1}, compute)
+    assert len(calls) == 4 and cache.memo(tmp_path, "cv", {"a": 1}, compute)["folds"][-1] == 99

@@ -77,3 +77,84 @@ def test_papermill_parses_every_parameter(stem):
     import papermill
     found = papermill.inspect_notebook(str(ROOT / "notebooks" / f"{stem}.ipynb"))
     assert list(found) == list(params.defaults(stem))
+
+
+# --- values checked before any work ------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("key, value, expected", [
+    ("n_folds", 1, "n_folds = 1: must be an integer >= 2"),
+    ("n_folds", 0, "n_folds = 0: must be an integer >= 2"),
+    ("n_folds", 1000, "n_folds = 1000: more folds than the 24 synthetic patients"),
+    ("seed", -1, "seed = -1: must be an integer >= 0"),
+    ("patch_sizes", [], "patch_sizes = []: must be a non-empty list"),
+    ("networks", ["resnet"], "networks = ['resnet']: has 'resnet', which must be one of cifar, vgg_r"),
+    ("n_jobs", 0, "n_jobs = 0: must be an integer >= 1"),
+    ("train_patch_size", 100, "train_patch_size = 100: must be one of patch_sizes [80, 120]"),
+])
+def test_a_bad_value_is_named_with_what_it_must_be(key, value, expected):
+    problems = params.check_values("02_training_from_scratch", {**params.defaults("02_training_from_scratch"),
+                                                                key: value})
+    assert problems == [expected] or problems[0].startswith(expected)
+    with pytest.raises(ValueError, match=key):
+        params.validate("02_training_from_scratch", {key: value})
+
+
+def test_the_code_accepts_exactly_the_names_the_checks_allow():
+    from radiolib import models, weights
+    assert set(params.SCRATCH_NETWORKS) == set(models.NETWORKS)
+    assert set(params.PRETRAINED_NETWORKS) == set(weights.PRETRAINED)
+    assert set(params.SOURCES) == set(weights.SOURCES)
+
+
+@pytest.mark.parametrize("profile", ["smoke", "demo", "paper", "lgg"])
+def test_the_shipped_profiles_have_no_problem(profile):
+    assert params.check_study(profile, {}, ROOT / "params") == []
+
+
+def _profiles(tmp_path):
+    import shutil
+    return shutil.copytree(ROOT / "params", tmp_path / "params")
+
+
+def test_check_study_gives_one_line_per_problem_naming_notebook_key_or_file(tmp_path):
+    folder = _profiles(tmp_path)
+    (folder / "smoke" / "04_deep_features_svm.yaml").write_text("kernels: [poly\nseed: 0\n")
+    (folder / "smoke" / "03_transfer_learning.yaml").write_text("sources: [imagenet, web]\nbatchsize: 8\n")
+    problems = params.check_study("smoke", {"seed": -1, "n_folds": 1}, folder)
+    assert len(problems) == len(set(problems))
+    text = "\n".join(problems)
+    assert "04_deep_features_svm.yaml: line" in text and "not valid YAML" in text
+    assert "03_transfer_learning.yaml: unknown parameter 'batchsize' (did you mean 'batch_size'?)" in text
+    assert "sources = ['imagenet', 'web']: has 'web', which must be one of imagenet, domain, random " \
+           "(03_transfer_learning)" in problems
+    assert "n_folds = 1: must be an integer >= 2 (02_training_from_scratch, 03_transfer_learning, " \
+           "05_layerwise_analysis)" in problems  # 04 is unreadable: its file is the problem
+    assert sum(p.startswith("seed = -1") for p in problems) == 1
+
+
+def test_malformed_overrides_and_files_name_the_pair_or_file(tmp_path):
+    with pytest.raises(ValueError) as err:
+        params.parse_overrides(["patch_sizes=[80,", "=3", "ok=1"])
+    assert err.value.args[0].splitlines() == [
+        "-p 'patch_sizes=[80,': the value of 'patch_sizes' is not a YAML value (expected the node content, "
+        "but found '<stream end>')", "-p expects key=value, got '=3'"]
+    folder = _profiles(tmp_path)
+    (folder / "smoke" / "01_preprocessing.yaml").write_text("- a list\n- not a mapping\n")
+    with pytest.raises(ValueError, match=r"01_preprocessing.yaml: expected 'key: value' lines"):
+        params.load_profile("smoke", "01_preprocessing", folder)
+
+
+def test_the_cli_refuses_bad_parameters_before_any_work(tmp_path, monkeypatch, capsys):
+    from radiolib import cli, study
+    ran = []
+    monkeypatch.setattr(study, "run_study", lambda *a, **k: ran.append(1))
+    out = tmp_path / "run"
+    rc = cli.main(["study", "--profile", "smoke", "--out", str(out), "-p", "n_folds=1", "-p", "networks=[resnet]",
+                   "-p", "n_jobs=0"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 2 and not ran and not out.exists()
+    assert all(line.startswith("radiolib study: error: ") for line in err) and len(err) == 4
+    assert any("n_folds = 1" in line for line in err) and any("n_jobs = 0" in line for line in err)
+    assert cli.main(["study", "--profile", "smoke", "-p", "seed=[0"]) == 2
+    assert "seed=[0" in capsys.readouterr().err
+    assert cli.main(["study", "--profile", "smoke", "--out", str(out), "-p", "n_folds=2"]) == 0 and ran == [1]
