@@ -6,6 +6,7 @@ misspelled key with the list of valid ones; papermill alone would only log a war
 """
 from __future__ import annotations
 
+import ast
 import difflib
 import types
 from pathlib import Path
@@ -147,9 +148,6 @@ NOTEBOOKS: dict[str, dict[str, Any]] = {
     "06_report": {},
 }
 
-_IPYTHON_NAMES = {"In", "Out", "get_ipython", "exit", "quit", "open"}
-
-
 def parameters_cell(stem: str) -> str:
     """The source of a notebook's `parameters` cell: every key with its default and what it means."""
     lines = []
@@ -203,15 +201,49 @@ def _same_kind(ref: Any, value: Any) -> bool:
 
 
 def bind(namespace: Mapping[str, Any], stem: str) -> types.SimpleNamespace:
-    """Collect the notebook's parameters from its globals, refusing names that are not parameters.
+    """Collect the notebook's parameters from its globals, refusing unknown names papermill injected.
 
-    Called in the cell right after the `parameters` cell (and papermill's injected cell), where the only
-    user-level globals are parameters: anything else is a misspelled or unknown key.
+    Called in the cell after the `parameters` cell (and papermill's injected cell). Only the valid keys are read
+    from the namespace, so a kernel that already ran the notebook (P, paths, cohort, ...) binds again and a
+    parameter edited in the `parameters` cell takes effect. Names from outside the notebook, given with
+    `papermill -p/-f`, arrive in the injected cell (its first line is `# Parameters`): each name it assigns must
+    be a valid key, else the error names it and lists the valid keys (papermill alone would only warn).
     """
-    values = {k: v for k, v in namespace.items()
-              if not k.startswith("_") and k not in _IPYTHON_NAMES
-              and not isinstance(v, types.ModuleType) and not callable(v)}
+    spec = defaults(stem)
+    injected = injected_names(namespace)
+    values = {k: namespace[k] for k in spec if k in namespace}
+    values.update({k: namespace.get(k) for k in injected if k not in spec})
     return types.SimpleNamespace(**validate(stem, values))
+
+
+_INJECTED_HEADER = "# Parameters"
+
+
+def injected_names(namespace: Mapping[str, Any]) -> list[str]:
+    """Names assigned by the latest papermill `injected-parameters` cell this kernel ran (none outside papermill).
+
+    IPython keeps every executed cell's source in `_ih` (alias `In`); papermill's injected cell starts with the
+    line `# Parameters`. A notebook re-run in the same kernel re-runs that cell, so the most recent one is current.
+    """
+    history = namespace.get("_ih") or namespace.get("In") or []
+    for source in reversed(list(history)):
+        if isinstance(source, str) and source.lstrip().startswith(_INJECTED_HEADER):
+            return _assigned_names(source)
+    return []
+
+
+def _assigned_names(source: str) -> list[str]:
+    """Top-level names a cell assigns (`a = 1`, `a: int = 1`, `a = b = 2`), in order."""
+    names: list[str] = []
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return names
+    for node in tree.body:
+        targets = node.targets if isinstance(node, ast.Assign) else \
+            [node.target] if isinstance(node, (ast.AnnAssign, ast.AugAssign)) else []
+        names += [t.id for t in targets if isinstance(t, ast.Name) and t.id not in names]
+    return names
 
 
 def load_profile(profile: str, stem: str, params_dir: Path) -> dict[str, Any]:
