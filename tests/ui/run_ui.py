@@ -30,7 +30,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOK = "01_preprocessing.ipynb"
-CHROMIUM = "/usr/bin/chromium"
+CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")  # Debian's package; any Chromium or Chrome
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 RUN_TIMEOUT_S = 180
@@ -47,6 +47,8 @@ def ensure_chromium() -> None:
     """Install Debian's chromium when /usr/bin/chromium is missing (needs root: apt-get)."""
     if Path(CHROMIUM).exists():
         return
+    if CHROMIUM != "/usr/bin/chromium":
+        sys.exit(f"CHROMIUM={CHROMIUM} does not exist")
     if os.geteuid() != 0:
         sys.exit(f"{CHROMIUM} is missing: run `sudo apt-get update && sudo apt-get install -y chromium`, then again")
     log("installing chromium (apt-get)")
