@@ -214,3 +214,35 @@ def test_live_view_shows_a_short_text_instead_of_the_widget_repr(monkeypatch):
     assert raw and bundle["text/plain"] == widgets.LIVE_TEXT and "VBox" not in str(bundle)
     assert bundle["application/vnd.jupyter.widget-view+json"]["model_id"] == box.model_id
     box.close()
+
+
+def test_widget_cells_build_no_widget_under_papermill(tmp_path, faulty_cohort):
+    """The three views run by papermill itself: each cell shows one static figure, no widget is ever built."""
+    import nbformat
+    import papermill as pm
+    code = nbformat.v4.new_code_cell
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [
+        code(f"cohort, cache = {str(faulty_cohort)!r}, {str(tmp_path / 'cache')!r}"),
+        code("import time\nimport torch\nfrom torch import nn\nfrom ipywidgets.widgets.widget import _instances\n"
+             "from radiolib import widgets\nfrom radiolib.dataset import build_patch_set\n"
+             "ps = build_patch_set(cohort, [80, 120], 4, 0, cache, progress=False)\n"
+             "net = nn.Sequential()\nnet.add_module('conv1', nn.Conv2d(3, 4, 3))\n"
+             "net.add_module('conv3', nn.Conv2d(4, 6, 3))\nseconds = []\nstart = time.perf_counter()"),
+        code("widgets.patch_explorer(ps, cohort)"),
+        code("seconds.append(time.perf_counter() - start); start = time.perf_counter()\n"
+             "widgets.curve_browser({'cifar': [{'epoch': [1, 2], 'train_auc': [0.5, 0.7], 'test_auc': [0.5, 0.6]}]})"),
+        code("seconds.append(time.perf_counter() - start); start = time.perf_counter()\n"
+             "widgets.feature_map_viewer(net, ps, 80, 'googlenet', 32, ('conv1', 'conv3'), 4)"),
+        code("seconds.append(time.perf_counter() - start)\nprint(len(_instances), max(seconds) < 20)"),
+    ]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}
+    nbformat.write(nb, tmp_path / "in.ipynb")
+    pm.execute_notebook(str(tmp_path / "in.ipynb"), str(tmp_path / "out.ipynb"), progress_bar=False,
+                        kernel_name="python3", cwd=str(tmp_path))
+    out = nbformat.read(tmp_path / "out.ipynb", 4)
+    for cell in out.cells[2:5]:
+        kinds = [(o.output_type, sorted(o.get("data", {}))) for o in cell.outputs]
+        assert kinds == [("display_data", ["image/png", "text/plain"])], (cell.source, kinds)
+    assert out.cells[-1].outputs[0]["text"] == "0 True\n"
+    assert "widgets" not in out.metadata
