@@ -199,10 +199,13 @@ class Notebook:
             return
         readout = box.locator(".widget-readout")  # a slider's number, editable as in JupyterLab
         value = int(readout.inner_text().strip())
+        target = str(value - 1 if value > 1 else value + 1)
         readout.click()
         self.page.keyboard.press("Control+a")
-        self.page.keyboard.type(str(value - 1 if value > 1 else value + 1))
+        self.page.keyboard.type(target)
         self.page.keyboard.press("Enter")
+        self.page.wait_for_timeout(500)
+        assert readout.inner_text().strip() == target, f"the {description} slider did not take {target}"
 
     def slider_value(self, description: str) -> str:
         return self.control(description).locator(".widget-readout").inner_text().strip()
@@ -212,6 +215,8 @@ def check_controls(nb: Notebook) -> list[str]:
     """Each explorer control changes the image; returns what was checked."""
     checked = []
     for description in ("patient", "slice", "channel", "patch size"):
+        nb.wait_idle()  # the previous move's redraws (a new patient also moves the slice) have landed
+        nb.page.wait_for_timeout(1000)
         before = nb.explorer_image()
         nb.move(description)
         end = time.time() + CONTROL_TIMEOUT_S
@@ -224,9 +229,19 @@ def check_controls(nb: Notebook) -> list[str]:
     return checked
 
 
+def check_settings(lab: Lab) -> None:
+    """The project's overrides (jupyter/overrides.json, as `make lab` uses them) are the settings' defaults."""
+    def default(plugin: str, key: str):
+        return lab.api(f"/lab/api/settings/{plugin}")["schema"]["properties"][key]["default"]
+    assert default("@jupyter-widgets/jupyterlab-manager:plugin", "saveState") is False
+    assert default("@jupyterlab/apputils-extension:notification", "fetchNews") == "false", \
+        "jupyter/overrides.json was not read"
+
+
 def drive(lab: Lab) -> dict:
     from playwright.sync_api import sync_playwright
     console, report = [], {}
+    check_settings(lab)
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
         try:
