@@ -31,8 +31,10 @@ test-ui: setup
 	$(PY) tests/ui/run_ui.py
 
 # JupyterLab with the project's settings (jupyter/overrides.json: no saved widget state, no news or update checks).
+# More options through LAB_ARGS, e.g. make lab LAB_ARGS="--no-browser --port 8899".
+LAB_ARGS ?=
 lab: setup
-	$(VENV)/bin/jupyter lab --LabApp.app_settings_dir=$(CURDIR)/jupyter notebooks/01_preprocessing.ipynb
+	$(VENV)/bin/jupyter lab --LabApp.app_settings_dir=$(CURDIR)/jupyter $(LAB_ARGS) notebooks/01_preprocessing.ipynb
 
 smoke: setup
 	$(PY) -m radiolib study --profile smoke
