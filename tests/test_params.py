@@ -1,4 +1,5 @@
 """Parameters: notebooks, profiles and validation agree; a misspelled key is refused with the valid ones."""
+import warnings
 from pathlib import Path
 
 import nbformat
@@ -54,7 +55,7 @@ def test_wrong_type_is_refused():
 
 def test_bind_refuses_an_injected_unknown_name():
     injected = "# Parameters\npatchsize = 80\nn_augment = 2\n"
-    ns = {**params.defaults("01_preprocessing"), "_ih": ["", "profile = 'smoke'", injected, "P = bind()"],
+    ns = {**params.defaults("01_preprocessing"), "_ih": ["", params.parameters_cell("01_preprocessing"), injected, "P"],
           "patchsize": 80, "n_augment": 2}
     with pytest.raises(ValueError, match="'patchsize'.*Valid keys: .*n_augment"):
         params.bind(ns, "01_preprocessing")
@@ -75,6 +76,20 @@ def test_injected_names_reads_the_latest_papermill_cell():
     assert params.injected_names({"In": ["", "seed = 3"]}) == [] and params.injected_names({}) == []
 
 
+def test_a_key_a_later_cell_reassigned_binds_the_parameters_cells_value():
+    cell = params.parameters_cell("01_preprocessing").replace("n_augment = 4", "n_augment = 3")
+    ns = {**params.defaults("01_preprocessing"), "n_augment": 3, "data_dir": "/cohort/folder", "target": 3.86,
+          "_ih": ["", cell, "P = bind()", "data_dir = study.data_folder(P)", "x = 1\ntarget = 3.86", "P = bind()"]}
+    with pytest.warns(UserWarning, match=r"'data_dir' was reassigned by a later cell \(`data_dir = study.data_fo"):
+        P = params.bind(ns, "01_preprocessing")
+    assert (P.data_dir, P.target, P.n_augment) == (None, None, 3)
+    ns["_ih"] = ns["_ih"][:-1] + [cell.replace("data_dir = None", "data_dir = '/d'"), "P = bind()"]
+    ns.update(data_dir="/d", target=None)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert params.bind(ns, "01_preprocessing").data_dir == "/d"
+
+
 def _mini_notebook(stem: str):
     """The real parameters and bind cells of a notebook, then a rerun of both with an edited parameter."""
     nb = nbformat.read(ROOT / "notebooks" / f"{stem}.ipynb", as_version=4)
@@ -84,7 +99,8 @@ def _mini_notebook(stem: str):
     code = nbformat.v4.new_code_cell
     nb.cells = [nb.cells[tagged], code(bind), code("paths, cohort, ps = 1, 2, 3\nfirst = P"),
                 code(nb.cells[tagged].source.replace(default, "synth_patients = 9")), code(bind),
-                code("print(first.synth_patients, P.synth_patients)")]
+                code("print(first.synth_patients, P.synth_patients)"),
+                code("data_dir = 'the cohort folder a later cell found'"), code(bind), code("print(P.data_dir)")]
     return nb
 
 
@@ -94,7 +110,8 @@ def test_a_second_run_in_the_same_kernel_binds_and_takes_the_edited_value(tmp_pa
     pm.execute_notebook(str(tmp_path / "in.ipynb"), str(tmp_path / "out.ipynb"), progress_bar=False,
                         kernel_name="python3", cwd=str(ROOT / "notebooks"), parameters={"n_augment": 2})
     out = nbformat.read(tmp_path / "out.ipynb", 4).cells
-    assert out[-1].outputs[0]["text"] == f"{params.COMMON['synth_patients']} 9\n"
+    assert out[-4].outputs[0]["text"] == f"{params.COMMON['synth_patients']} 9\n"
+    assert out[-1].outputs[0]["text"] == "None\n" and "reassigned by a later cell" in str(out[-2].outputs)
     with pytest.raises(pm.PapermillExecutionError, match="'synth_patiens' .*did you mean 'synth_patients'"):
         pm.execute_notebook(str(tmp_path / "in.ipynb"), str(tmp_path / "bad.ipynb"), progress_bar=False,
                             kernel_name="python3", cwd=str(ROOT / "notebooks"), parameters={"synth_patiens": 3})
