@@ -7,7 +7,7 @@ PROFILE ?= demo
 # The CPU-friendly PyTorch releases this project is tested with; override for another platform or a GPU build.
 TORCH_PINS ?= torch==2.14.1 torchvision==0.29.1
 
-.PHONY: setup study test smoke bench notebooks clean
+.PHONY: setup study test test-ui lab smoke bench notebooks clean
 
 setup: $(VENV)/.installed
 
@@ -25,15 +25,28 @@ study: setup
 test: setup
 	$(PY) -m pytest tests notebooks --nbval --nbval-current-env --nbval-sanitize-with notebooks/nbval_sanitize.cfg -p no:cacheprovider
 
+# The browser test: JupyterLab + headless Chromium (Playwright) run notebook 01 and move its explorer's controls.
+# Installs Debian's chromium (apt-get, as root) and the playwright Python package when missing; see README.
+test-ui: setup
+	$(PY) tests/ui/run_ui.py
+
+# JupyterLab with the project's settings (jupyter/overrides.json: no saved widget state, no news or update checks).
+# More options through LAB_ARGS, e.g. make lab LAB_ARGS="--no-browser --port 8899".
+LAB_ARGS ?=
+lab: setup
+	$(VENV)/bin/jupyter lab --LabApp.app_settings_dir=$(CURDIR)/jupyter $(LAB_ARGS) notebooks/01_preprocessing.ipynb
+
 smoke: setup
 	$(PY) -m radiolib study --profile smoke
 
 bench: setup
 	for b in benchmarks/bench_*.py; do $(PY) $$b || exit 1; done
 
-# Re-execute the committed notebooks in place at their defaults (what nbval then compares against).
+# Re-execute the committed notebooks in place at their defaults (what nbval then compares against), then write them
+# as JupyterLab saves them (nbformat, final newline), so opening and saving one in JupyterLab changes nothing.
 notebooks: setup
 	for nb in notebooks/0*.ipynb; do $(PY) -m papermill $$nb $$nb --cwd notebooks --no-progress-bar || exit 1; done
+	$(PY) -c 'import nbformat, sys; [nbformat.write(nbformat.read(f, 4), f) for f in sys.argv[1:]]' notebooks/0*.ipynb
 
 clean:
 	rm -rf runs .pytest_cache

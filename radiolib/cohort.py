@@ -314,7 +314,7 @@ def load_cohort(root: str | Path, progress: bool = True) -> Cohort:
     if not patients:
         raise FileNotFoundError(f"no Breast_MRI_NNN patient folders under the data folder {root.name!r}")
 
-    from tqdm.auto import tqdm
+    from .frontend import tqdm
     rows, qc, series = [], [], {}
     labels = clinical.set_index("patient")["mol_subtype"]
     for patient, pdir in tqdm(patients.items(), desc="scanning series", disable=not progress):

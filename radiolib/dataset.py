@@ -138,7 +138,7 @@ def build_patch_set(data_dir: str | Path, patch_sizes=(80, 120), n_augment: int 
 
 
 def _build(final: Path, data_dir: Path, sizes, n_augment, seed, n_jobs, progress, target, data_key) -> None:
-    from tqdm.auto import tqdm
+    from .frontend import tqdm
     cohort = open_cohort(data_dir, target=target, progress=progress)
     target = cohort.target_spacing
     jobs = (delayed(_patient_patches)(cohort, p, target, sizes, n_augment, seed) for p in cohort.table.patient)

@@ -491,7 +491,7 @@ def _progress_bar(total: int, desc: str | None, enabled: bool):
     """A tqdm bar (notebook-aware) when enabled and tqdm is installed, else a no-op."""
     if enabled:
         try:
-            from tqdm.auto import tqdm
+            from .frontend import tqdm
         except ImportError:
             return _NoBar()
         return tqdm(total=total, desc=desc)

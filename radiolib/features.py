@@ -45,7 +45,7 @@ def extract(model: torch.nn.Module, patches: np.ndarray, net: str, layers: tuple
             batch_size: int = 64, bf16: bool = False, channels_last: bool = True,
             progress: bool = True, desc: str = "features") -> dict[str, np.ndarray]:
     """{layer: (N, length) float32} for every patch, all layers from one forward pass per batch."""
-    from tqdm.auto import tqdm
+    from .frontend import tqdm
     device = models.default_device()
     extractor = weights.layer_extractor(model, layers).to(device)
     if channels_last:
@@ -181,7 +181,7 @@ def cross_validate_svms(settings: dict, n_jobs: int = 1, progress: bool = True, 
     settings; large feature arrays are passed as arguments, which joblib memory-maps instead of copying.
     """
     from joblib import Parallel, delayed
-    from tqdm.auto import tqdm
+    from .frontend import tqdm
     keys = list(settings)
     jobs = (delayed(cross_validate_svm)(**{**settings[k], "n_jobs": 1, "progress": False}) for k in keys)
     out = Parallel(n_jobs=n_jobs, return_as="generator")(jobs)

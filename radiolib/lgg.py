@@ -264,7 +264,7 @@ def read_volume(folder: Path, patient: str | None = None) -> Volume:
 def load_cohort(root: str | Path, target: str | None = DEFAULT_TARGET, progress: bool = True) -> LggCohort:
     """Scan a kaggle_3m folder: labels from `target` ("<data.csv column>==<value>", label 1 when equal), masks
     and slice headers; every patient folder that cannot be used is excluded with a reason."""
-    from tqdm.auto import tqdm
+    from .frontend import tqdm
 
     data_root = find_data_root(root)
     clinical = read_table(data_root / "data.csv")

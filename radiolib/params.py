@@ -6,9 +6,11 @@ misspelled key with the list of valid ones; papermill alone would only log a war
 """
 from __future__ import annotations
 
+import ast
 import difflib
 import math
 import types
+import warnings
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
@@ -338,14 +340,24 @@ def _same_kind(ref: Any, value: Any) -> bool:
 
 
 def bind(namespace: Mapping[str, Any], stem: str) -> types.SimpleNamespace:
-    """Collect the notebook's parameters from its globals, refusing names that are not parameters.
+    """Collect the notebook's parameters from its globals, refusing unknown names papermill injected.
 
-    Called in the cell right after the `parameters` cell (and papermill's injected cell), where the only
-    user-level globals are parameters: anything else is a misspelled or unknown key.
+    Called in the cell after the `parameters` cell (and papermill's injected cell). Only the valid keys are read
+    from the namespace, so a kernel that already ran the notebook (P, paths, cohort, ...) binds again and a
+    parameter edited in the `parameters` cell takes effect. Names from outside the notebook, given with
+    `papermill -p/-f`, arrive in the injected cell (its first line is `# Parameters`): each name it assigns must
+    be a valid key, else the error names it and lists the valid keys (papermill alone would only warn).
+    A key that a later cell reassigned (01 reuses `data_dir` for the cohort folder) takes the value of the latest
+    parameters or injected cell instead, with a warning, so a rerun that starts at this cell binds what was set.
     """
-    values = {k: v for k, v in namespace.items()
-              if not k.startswith("_") and k not in _IPYTHON_NAMES
-              and not isinstance(v, types.ModuleType) and not callable(v)}
+    spec = defaults(stem)
+    history = _history(namespace)
+    values = {k: namespace[k] for k in spec if k in namespace}
+    values.update({k: namespace.get(k) for k in injected_names(namespace) if k not in spec})
+    for key, (value, where) in _shadowed(history, spec).items():
+        warnings.warn(f"parameter {key!r} was reassigned by a later cell ({where}); binding {value!r} from the "
+                      "parameters cell: run that cell to change it", stacklevel=2)
+        values[key] = value
     return types.SimpleNamespace(**validate(stem, values))
 
 
@@ -373,6 +385,84 @@ def read_profile_file(profile: str, stem: str, params_dir: Path) -> dict[str, An
     if not isinstance(values, dict) or not all(isinstance(k, str) for k in values):
         raise ValueError(f"{path}: expected 'key: value' lines, got a {type(values).__name__}")
     return values
+
+
+_INJECTED_HEADER = "# Parameters"
+
+
+def _history(namespace: Mapping[str, Any]) -> list[str]:
+    """Sources of the cells this kernel ran before the running one (IPython's `_ih`, alias `In`); [] elsewhere."""
+    history = namespace.get("_ih") or namespace.get("In") or []
+    return [s for s in list(history)[:-1] if isinstance(s, str)]
+
+
+def injected_names(namespace: Mapping[str, Any]) -> list[str]:
+    """Names assigned by the latest papermill `injected-parameters` cell this kernel ran (none outside papermill).
+
+    IPython keeps every executed cell's source in `_ih` (alias `In`); papermill's injected cell starts with the
+    line `# Parameters`. A notebook re-run in the same kernel re-runs that cell, so the most recent one is current.
+    """
+    for source in reversed(_history(namespace)):
+        if source.lstrip().startswith(_INJECTED_HEADER):
+            return _assigned_names(source)
+    return []
+
+
+def _is_parameters_cell(source: str, names: list[str], spec: Mapping[str, Any]) -> bool:
+    """Papermill's injected cell, or a cell assigning only parameters, at least half of them (the parameters cell)."""
+    if source.lstrip().startswith(_INJECTED_HEADER):
+        return True
+    return bool(names) and set(names) <= set(spec) and len(names) >= len(spec) / 2
+
+
+def _shadowed(history: list[str], spec: Mapping[str, Any]) -> dict[str, tuple[Any, str]]:
+    """Keys last assigned by an ordinary cell: {key: (value in the latest parameters cell or default, that cell)}."""
+    cells = [(source, _assigned_names(source)) for source in history]
+    out = {}
+    for key in spec:
+        latest = next(((src, names) for src, names in reversed(cells) if key in names), None)
+        if latest is None or _is_parameters_cell(latest[0], latest[1], spec):
+            continue
+        value = spec[key]
+        for src, names in reversed(cells):
+            if key in names and _is_parameters_cell(src, names, spec):
+                value = _literal(src, key, spec[key])
+                break
+        out[key] = (value, f"`{_assigning_line(latest[0], key)[:80]}`")
+    return out
+
+
+def _assigning_line(source: str, key: str) -> str:
+    """The source line of the last top-level statement of a cell that assigns `key`."""
+    lines = source.splitlines()
+    found = [node.lineno for node in ast.parse(source).body if key in _assigned_names(ast.unparse(node))]
+    return lines[found[-1] - 1].strip() if found else lines[0].strip()
+
+
+def _literal(source: str, key: str, default: Any) -> Any:
+    """The literal value a parameters cell assigns to `key` (its last assignment); the default if not a literal."""
+    value = default
+    for node in ast.parse(source).body:
+        if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == key for t in node.targets):
+            try:
+                value = ast.literal_eval(node.value)
+            except (ValueError, TypeError, SyntaxError):
+                value = default
+    return value
+
+
+def _assigned_names(source: str) -> list[str]:
+    """Top-level names a cell assigns (`a = 1`, `a: int = 1`, `a = b = 2`, `for a in ...`), in order."""
+    names: list[str] = []
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return names
+    for node in tree.body:
+        targets = node.targets if isinstance(node, ast.Assign) else \
+            [node.target] if isinstance(node, (ast.AnnAssign, ast.AugAssign, ast.For)) else []
+        names += [t.id for t in targets if isinstance(t, ast.Name) and t.id not in names]
+    return names
 
 
 def load_profile(profile: str, stem: str, params_dir: Path) -> dict[str, Any]:

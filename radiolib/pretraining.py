@@ -29,7 +29,7 @@ def auxiliary_task(patch_set, patch_size: int) -> tuple[np.ndarray, np.ndarray, 
 def pretrain(net: str, source_set, patch_size: int, out_dir: Path, cfg: TrainConfig, progress: bool = True,
              source_name: str = "source cohort") -> Path:
     """Train `net` (2-way) on lesion vs normal tissue of `source_set`; save it with its provenance; return dir."""
-    from tqdm.auto import tqdm
+    from .frontend import tqdm
     if cfg.normalize != "imagenet":
         raise ValueError("domain pretraining feeds ImageNet-style input (cfg.normalize='imagenet'), as transfer does")
     rows, y, patients = auxiliary_task(source_set, patch_size)

@@ -913,7 +913,7 @@ class _FileEncoder:
 def _render_all(specs: list[PatientSpec], root: Path, seed: int, cohort_key: str, n_jobs: int, progress: bool
                 ) -> list[tuple[list, int]]:
     """Render and write every patient, in parallel when n_jobs != 1 (each patient has its own random streams)."""
-    from tqdm.auto import tqdm
+    from .frontend import tqdm
     bar = tqdm(total=len(specs), desc="synthesising patients", unit="patient", disable=not progress)
     try:
         if n_jobs == 1:

@@ -224,7 +224,7 @@ def _write_patient(folder: Path, slices: np.ndarray, mask: np.ndarray, fault: st
 
 
 def _write_cohort(root: Path, params: dict, progress: bool) -> None:
-    from tqdm.auto import tqdm
+    from .frontend import tqdm
     seed, effect = params["seed"], params["effect"]
     plan = _plan(params["patients"], seed, params["faults"])
     truth, details = [], {}

@@ -1,4 +1,5 @@
 """Parameters: notebooks, profiles and validation agree; a misspelled key is refused with the valid ones."""
+import warnings
 from pathlib import Path
 
 import nbformat
@@ -53,11 +54,67 @@ def test_wrong_type_is_refused():
 
 
 def test_bind_refuses_an_injected_unknown_name():
-    ns = {**params.defaults("01_preprocessing"), "In": [], "_i1": "", "patchsize": 80}
-    with pytest.raises(ValueError, match="patchsize"):
+    injected = "# Parameters\npatchsize = 80\nn_augment = 2\n"
+    ns = {**params.defaults("01_preprocessing"), "_ih": ["", params.parameters_cell("01_preprocessing"), injected, "P"],
+          "patchsize": 80, "n_augment": 2}
+    with pytest.raises(ValueError, match="'patchsize'.*Valid keys: .*n_augment"):
         params.bind(ns, "01_preprocessing")
-    ns.pop("patchsize")
-    assert params.bind(ns, "01_preprocessing").patch_sizes == [80, 120]
+    ns["_ih"][2] = "# Parameters\nn_augment = 2\n"
+    assert params.bind(ns, "01_preprocessing").n_augment == 2
+
+
+def test_bind_ignores_the_other_variables_of_a_kernel_that_ran_the_notebook():
+    ns = {**params.defaults("01_preprocessing"), "In": ["", "x"], "P": object(), "paths": {}, "cohort": [1],
+          "synth_patients": 7, "_": None}
+    P = params.bind(ns, "01_preprocessing")
+    assert P.synth_patients == 7 and not hasattr(P, "paths") and P.patch_sizes == [80, 120]
+
+
+def test_injected_names_reads_the_latest_papermill_cell():
+    history = ["", "# Parameters\nn_augmnt = 2\n", "a = 1", "# Parameters\nseed = 3\nx: int = 1\n", "P = b()"]
+    assert params.injected_names({"_ih": history}) == ["seed", "x"]
+    assert params.injected_names({"In": ["", "seed = 3"]}) == [] and params.injected_names({}) == []
+
+
+def test_a_key_a_later_cell_reassigned_binds_the_parameters_cells_value():
+    cell = params.parameters_cell("01_preprocessing").replace("n_augment = 4", "n_augment = 3")
+    ns = {**params.defaults("01_preprocessing"), "n_augment": 3, "data_dir": "/cohort/folder", "target": 3.86,
+          "_ih": ["", cell, "P = bind()", "data_dir = study.data_folder(P)", "x = 1\ntarget = 3.86", "P = bind()"]}
+    with pytest.warns(UserWarning, match=r"'data_dir' was reassigned by a later cell \(`data_dir = study.data_fo"):
+        P = params.bind(ns, "01_preprocessing")
+    assert (P.data_dir, P.target, P.n_augment) == (None, None, 3)
+    ns["_ih"] = ns["_ih"][:-1] + [cell.replace("data_dir = None", "data_dir = '/d'"), "P = bind()"]
+    ns.update(data_dir="/d", target=None)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert params.bind(ns, "01_preprocessing").data_dir == "/d"
+
+
+def _mini_notebook(stem: str):
+    """The real parameters and bind cells of a notebook, then a rerun of both with an edited parameter."""
+    nb = nbformat.read(ROOT / "notebooks" / f"{stem}.ipynb", as_version=4)
+    tagged = next(i for i, c in enumerate(nb.cells) if "parameters" in c.metadata.get("tags", []))
+    bind = next(c.source for c in nb.cells[tagged:] if "params.bind(globals()" in c.source)
+    default = f"synth_patients = {params.COMMON['synth_patients']}"
+    code = nbformat.v4.new_code_cell
+    nb.cells = [nb.cells[tagged], code(bind), code("paths, cohort, ps = 1, 2, 3\nfirst = P"),
+                code(nb.cells[tagged].source.replace(default, "synth_patients = 9")), code(bind),
+                code("print(first.synth_patients, P.synth_patients)"),
+                code("data_dir = 'the cohort folder a later cell found'"), code(bind), code("print(P.data_dir)")]
+    return nb
+
+
+def test_a_second_run_in_the_same_kernel_binds_and_takes_the_edited_value(tmp_path):
+    import papermill as pm
+    nbformat.write(_mini_notebook("01_preprocessing"), tmp_path / "in.ipynb")
+    pm.execute_notebook(str(tmp_path / "in.ipynb"), str(tmp_path / "out.ipynb"), progress_bar=False,
+                        kernel_name="python3", cwd=str(ROOT / "notebooks"), parameters={"n_augment": 2})
+    out = nbformat.read(tmp_path / "out.ipynb", 4).cells
+    assert out[-4].outputs[0]["text"] == f"{params.COMMON['synth_patients']} 9\n"
+    assert out[-1].outputs[0]["text"] == "None\n" and "reassigned by a later cell" in str(out[-2].outputs)
+    with pytest.raises(pm.PapermillExecutionError, match="'synth_patiens' .*did you mean 'synth_patients'"):
+        pm.execute_notebook(str(tmp_path / "in.ipynb"), str(tmp_path / "bad.ipynb"), progress_bar=False,
+                            kernel_name="python3", cwd=str(ROOT / "notebooks"), parameters={"synth_patiens": 3})
 
 
 def test_overrides_are_typed():
