@@ -103,7 +103,8 @@ def curve_browser(named_curves: dict[str, list[dict]]):
 
 
 def feature_map_viewer(model, patch_set, patch_size: int, net: str, size: int, layers, n_channels: int = 16):
-    """Pick a layer and a patch of each class; see that layer's feature maps (un-pooled activations)."""
+    """Pick a layer and a patch of each class (named by the patch set's descriptor); see that layer's feature maps
+    (un-pooled activations)."""
     import ipywidgets as w
 
     from .features import feature_maps
@@ -112,13 +113,14 @@ def feature_map_viewer(model, patch_set, patch_size: int, net: str, size: int, l
     idx = patch_set.index
     rows = {c: idx.index[(idx.role == "test") & (idx.label == c)].to_numpy() for c in (1, 0)}
     layer = w.Dropdown(options=list(layers), description="layer")
-    pick = {c: w.IntSlider(description="luminal A" if c else "other", min=0, max=max(len(r) - 1, 0))
+    names = patch_set.descriptor.class_names
+    pick = {c: w.IntSlider(description=names[c], min=0, max=max(len(r) - 1, 0))
             for c, r in rows.items()}
     out = w.Output()
     patches = patch_set.patches(patch_size)
 
     def draw(change=None):
-        chosen = {("luminal A" if c else "other") + f" #{pick[c].value}": rows[c][pick[c].value] for c in rows}
+        chosen = {f"{names[c]} #{pick[c].value}": rows[c][pick[c].value] for c in rows}
         maps = feature_maps(model, np.asarray(patches[list(chosen.values())]), net, layer.value, size)
         with out:
             out.clear_output(wait=True)
