@@ -14,7 +14,8 @@ import numpy as np
 import pandas as pd
 import SimpleITK as sitk
 
-from .descriptor import NO_GRADE, NO_SUBTYPE, DUKE_CHANNELS, Descriptor, duke_columns, duke_descriptor, duke_labels
+from .descriptor import (DUKE_CHANNELS, NO_GRADE, NO_SUBTYPE, Descriptor, check_column, duke_columns, duke_descriptor,
+                         duke_labels)
 
 BOX_COLUMNS = ["Patient ID", "Start Row", "End Row", "Start Column", "End Column", "Start Slice", "End Slice"]
 PHASES = ("pre", "post1", "post2", "post3")  # the study uses the pre-contrast and the first three post-contrast
@@ -135,15 +136,15 @@ def read_clinical(path: Path, columns=()) -> pd.DataFrame:
     names = [str(c).strip() for c in raw.iloc[h]]
     if "Mol Subtype" not in names:
         raise ValueError(f"{Path(path).name}: no 'Mol Subtype' column (found {names[:8]}...)")
-    from .descriptor import parse_target
-    wanted = {c: parse_target(f"{c}==1", [n for n in names if n != "nan"], Path(path).name)[0] for c in columns}
+    for column in columns:
+        check_column(column, [n for n in names if n != "nan"], Path(path).name)
     table = raw.iloc[h + 1:]
     table = table[table.iloc[:, 0].astype(str).str.match(PATIENT_DIR.pattern[:-1])]
     out = pd.DataFrame({"patient": table.iloc[:, 0].astype(str).values})
     for name, ours in CLINICAL_COLUMNS.items():
         if name in names:
             out[ours] = pd.to_numeric(table.iloc[:, names.index(name)], errors="coerce").values
-    for name in wanted:
+    for name in columns:
         out[name] = table.iloc[:, names.index(name)].values
     return out.reset_index(drop=True)
 
@@ -265,7 +266,8 @@ def _check_patient(patient: str, pdir: Path, labels: pd.DataFrame, boxes: pd.Dat
                 return (f"{REASONS['box_outside']}: lesion {b.lesion} {axis.lower()}s {lo}-{hi} "
                         f"of 1-{n}"), None
     series[patient] = {p: phases[p]["dir"] for p in PHASES}
-    row = {"patient": patient, "label": int(target.label), "mol_subtype": None if pd.isna(target.mol_subtype) else int(target.mol_subtype),
+    subtype = None if pd.isna(target.mol_subtype) else int(target.mol_subtype)
+    row = {"patient": patient, "label": int(target.label), "mol_subtype": subtype,
            "manufacturer": pre["manufacturer"], "model": pre["model"], "field_strength": pre["field_strength"],
            "rows": pre["rows"], "columns": pre["columns"], "slices": counts["pre"],
            "pixel_spacing": round(pre["pixel_spacing"], 4), "n_boxes": len(pboxes)}

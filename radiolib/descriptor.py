@@ -108,12 +108,17 @@ def split_target(target: str, table: str, example: str) -> tuple[str, str]:
 def parse_target(target: str, columns, table: str = "data.csv", example: str = LGG_DEFAULT) -> tuple[str, str]:
     """(column, value) of "<column>==<value>"; the column must be one of `columns` (named once)."""
     column, value = split_target(target, table, example)
+    check_column(column, columns, table)
+    return column, value
+
+
+def check_column(column: str, columns, table: str) -> None:
+    """Refuse a target column that `table` lacks or names more than once (which one would be meant?)."""
     columns = [str(c) for c in columns]
     if column not in columns:
         raise ValueError(f"target column {column!r} is not in {table}; its columns are: {', '.join(columns)}")
     if columns.count(column) > 1:
         raise ValueError(f"target column {column!r} appears {columns.count(column)} times in {table}: ambiguous")
-    return column, value
 
 
 def target_labels(values: pd.Series, column: str, wanted: str) -> pd.Series:

@@ -19,7 +19,7 @@ from scipy import ndimage
 
 from . import descriptor
 from .cohort import Cohort
-from .descriptor import LGG_CHANNELS, LGG_DEFAULT, lgg_descriptor, target_labels  # noqa: F401 - shared parsing
+from .descriptor import LGG_CHANNELS, LGG_DEFAULT, Descriptor, lgg_descriptor, target_labels  # noqa: F401 (shared)
 from .imaging import UnreadableSeries, Volume
 
 DEFAULT_TARGET = LGG_DEFAULT  # Buda et al. 2020: cluster-of-clusters 2 vs the others
@@ -55,6 +55,7 @@ class LggCohort(Cohort):
     1-based like Annotation_Boxes.csv), `exclude`, `flow`, `target_spacing`, `volume`; `series` stays empty."""
 
     target: str = DEFAULT_TARGET
+    descriptor: Descriptor = field(default_factory=lambda: lgg_descriptor(*DEFAULT_TARGET.split("==")))
     folders: dict[str, Path] = field(repr=False, default_factory=dict)
     channel_names = LGG_CHANNELS
     clinical: pd.DataFrame = field(repr=False, default_factory=pd.DataFrame)

@@ -205,7 +205,8 @@ def layerwise(table: pd.DataFrame, paper_test: dict | None = None, title: str = 
         ax.plot(x, rows.test_auc, "o-", color=color, label=f"{source}: test")
         ax.plot(x, rows.train_auc, "o:", color=color, alpha=0.5, label=f"{source}: train")
     if paper_test:
-        ax.plot(x, [paper_test.get(layer, np.nan) for layer in layers], "s--", color="#c44e52", label=f"{reference}: test")
+        ax.plot(x, [paper_test.get(layer, np.nan) for layer in layers], "s--", color="#c44e52",
+                label=f"{reference}: test")
     ax.axhline(0.5, color="gray", lw=0.8, ls=":")
     ax.set_xticks(x, layers, rotation=35, ha="right", fontsize=8)
     ax.set_ylim(0.3, 1.02)

@@ -72,6 +72,7 @@ def test_synthetic_clinical_table_follows_the_real_coding(faulty_cohort):
     clinical = cohort.read_clinical(faulty_cohort / "Clinical_and_Other_Features.xlsx")
     _receptor_coding_holds(clinical)
     assert set(clinical.nottingham_grade.dropna()) <= {1, 2, 3}
+    assert 0 < clinical.nottingham_grade.isna().sum() < len(clinical) / 2  # blank as for 284 of 922 real patients
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -112,6 +113,8 @@ def test_luminal_a_surrogate_excludes_patients_without_grade_with_a_reason(fault
     for row in c.table.itertuples():
         expected = truth.loc[row.patient, "mol_subtype"] == 0 and grades.nottingham_grade[row.patient] <= 2
         assert row.label == int(expected), row.patient
+    natural = set(grades.index[grades.nottingham_grade.isna() & grades.mol_subtype.notna()])
+    assert natural and all(qc[p] == descriptor.NO_GRADE for p in natural)  # the generator's own blank grades
     assert c.descriptor.target == "luminal_a_surrogate" and c.descriptor.positive == "luminal A surrogate"
     assert f"excluded: {descriptor.NO_GRADE}" in set(c.flow().step), "the cohort flow names the exclusion"
 
