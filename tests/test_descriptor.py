@@ -68,6 +68,16 @@ def test_real_table_column_targets():
         cohort.read_clinical(REAL_CLINICAL, columns=("Ki67",))
 
 
+@needs_real
+def test_synthetic_header_copies_the_real_names_and_legends_of_the_target_columns():
+    from radiolib.synth import _CLINICAL_COLUMNS
+    raw = pd.read_excel(REAL_CLINICAL, sheet_name="Data", header=None, nrows=3)
+    real = {str(n).strip(): legend for n, legend in zip(raw.iloc[1], raw.iloc[2])}
+    ours = {n: legend for n, legend in _CLINICAL_COLUMNS if n}
+    for name in cohort.CLINICAL_COLUMNS:
+        assert ours[name] == real[name], name
+
+
 def test_synthetic_clinical_table_follows_the_real_coding(faulty_cohort):
     clinical = cohort.read_clinical(faulty_cohort / "Clinical_and_Other_Features.xlsx")
     _receptor_coding_holds(clinical)
