@@ -14,6 +14,9 @@ import numpy as np
 import pandas as pd
 import SimpleITK as sitk
 
+from .descriptor import (DUKE_CHANNELS, NO_GRADE, NO_SUBTYPE, Descriptor, check_column, duke_columns, duke_descriptor,
+                         duke_labels)
+
 BOX_COLUMNS = ["Patient ID", "Start Row", "End Row", "Start Column", "End Column", "Start Slice", "End Slice"]
 PHASES = ("pre", "post1", "post2", "post3")  # the study uses the pre-contrast and the first three post-contrast
 PATIENT_DIR = re.compile(r"^Breast_MRI_\d{3,}$")
@@ -32,7 +35,8 @@ _SLICE_TAGS = ["InstanceNumber", "ImagePositionPatient", "ImageOrientationPatien
 
 # Stable exclusion reasons (the QC table's `reason` column begins with one of these).
 REASONS = {
-    "no_label": "missing label (Mol Subtype blank)",
+    "no_label": NO_SUBTYPE,  # "missing label (Mol Subtype blank)"
+    "no_grade": NO_GRADE,  # target luminal_a_surrogate only
     "not_in_clinical": "not in the clinical table",
     "no_box": "no annotation box",
     "missing_phase": "missing sequence",
@@ -148,7 +152,8 @@ class Cohort:
     qc: pd.DataFrame
     boxes: pd.DataFrame
     series: dict[str, dict[str, PhaseSeries]] = field(repr=False, default_factory=dict)
-    channel_names = ("post1 - pre", "post2 - pre", "post3 - pre")  # the three subtraction channels
+    descriptor: Descriptor = field(default_factory=duke_descriptor)  # what `label` means (see descriptor.py)
+    channel_names = DUKE_CHANNELS  # the three subtraction channels
 
     @property
     def target_spacing(self) -> float:
@@ -204,8 +209,16 @@ def read_boxes(path: Path) -> pd.DataFrame:
     return boxes
 
 
-def read_clinical(path: Path) -> pd.DataFrame:
-    """Clinical_and_Other_Features.xlsx, sheet 'Data' with three header rows -> patient, mol_subtype, scanner."""
+CLINICAL_COLUMNS = {"Mol Subtype": "mol_subtype", "ER": "er", "PR": "pr", "HER2": "her2",
+                    "Nottingham grade": "nottingham_grade"}  # real names (header row 2) -> our names
+
+
+def read_clinical(path: Path, columns=()) -> pd.DataFrame:
+    """Clinical_and_Other_Features.xlsx, sheet 'Data' with three header rows (category, column name, code legend).
+
+    Returns patient, mol_subtype and, where the file has them, er, pr, her2, nottingham_grade (numbers as coded in
+    the legend; blank -> NaN), plus the raw `columns` asked for by their header names (e.g. a target's column).
+    """
     try:
         raw = pd.read_excel(path, sheet_name="Data", header=None)
     except Exception as err:  # noqa: BLE001
@@ -214,13 +227,19 @@ def read_clinical(path: Path) -> pd.DataFrame:
     if len(header_rows) == 0:
         raise ValueError(f"{Path(path).name}: no header row starting with 'Patient ID' in sheet 'Data'")
     h = header_rows[0]
-    table = raw.iloc[h + 1:].copy()
-    table.columns = [str(c).strip() for c in raw.iloc[h]]
-    if "Mol Subtype" not in table.columns:
-        raise ValueError(f"{Path(path).name}: no 'Mol Subtype' column (found {list(table.columns)[:8]}...)")
-    table = table[table["Patient ID"].astype(str).str.match(PATIENT_DIR.pattern[:-1])]
-    out = pd.DataFrame({"patient": table["Patient ID"].astype(str).values,
-                        "mol_subtype": pd.to_numeric(table["Mol Subtype"], errors="coerce").values})
+    names = [str(c).strip() for c in raw.iloc[h]]
+    if "Mol Subtype" not in names:
+        raise ValueError(f"{Path(path).name}: no 'Mol Subtype' column (found {names[:8]}...)")
+    for column in columns:
+        check_column(column, [n for n in names if n != "nan"], Path(path).name)
+    table = raw.iloc[h + 1:]
+    table = table[table.iloc[:, 0].astype(str).str.match(PATIENT_DIR.pattern[:-1])]
+    out = pd.DataFrame({"patient": table.iloc[:, 0].astype(str).values})
+    for name, ours in CLINICAL_COLUMNS.items():
+        if name in names:
+            out[ours] = pd.to_numeric(table.iloc[:, names.index(name)], errors="coerce").values
+    for name in columns:
+        out[name] = table.iloc[:, names.index(name)].values
     return out.reset_index(drop=True)
 
 
@@ -302,21 +321,22 @@ def _split_shared(phases: dict[str, dict]) -> dict[str, dict]:
             for phase, g in zip(names, groups)}
 
 
-def load_cohort(root: str | Path, progress: bool = True) -> Cohort:
-    """Scan a Duke-layout folder: labels, boxes, series headers; exclude what cannot be used, with reasons."""
+def load_cohort(root: str | Path, progress: bool = True, target: str | None = None) -> Cohort:
+    """Scan a Duke-layout folder: labels of `target` (see descriptor.py; default luminal_like), boxes, series
+    headers; exclude what cannot be used, with reasons."""
     root = Path(root)
     if not root.is_dir():
         raise FileNotFoundError(f"data folder not found: {root.name!r} (expected a Duke-Breast-Cancer-MRI download "
                                 "with Breast_MRI_NNN folders, Annotation_Boxes.csv and Clinical_and_Other_Features.xlsx)")
     box_file, clin_file = _find_file(root, "Annotation_Boxes.csv"), _find_file(root, "Clinical_and_Other_Features.xlsx")
-    boxes, clinical = read_boxes(box_file), read_clinical(clin_file)
+    boxes, clinical = read_boxes(box_file), read_clinical(clin_file, duke_columns(target))
     patients = find_patient_dirs(root)
     if not patients:
         raise FileNotFoundError(f"no Breast_MRI_NNN patient folders under the data folder {root.name!r}")
 
     from .frontend import tqdm
     rows, qc, series = [], [], {}
-    labels = clinical.set_index("patient")["mol_subtype"]
+    labels = duke_labels(clinical, target).assign(mol_subtype=clinical.mol_subtype.values)
     for patient, pdir in tqdm(patients.items(), desc="scanning series", disable=not progress):
         reason, row = _check_patient(patient, pdir, labels, boxes, series)
         if reason:
@@ -328,7 +348,8 @@ def load_cohort(root: str | Path, progress: bool = True) -> Cohort:
     qc_df = pd.DataFrame(qc, columns=["patient", "reason"])
     kept = boxes[boxes.patient.isin(table.patient)].reset_index(drop=True)
     return Cohort(root=root, table=table, qc=qc_df, boxes=kept,
-                  series={p: s for p, s in series.items() if p in set(table.patient)})
+                  series={p: s for p, s in series.items() if p in set(table.patient)},
+                  descriptor=duke_descriptor(target))
 
 
 def _find_file(root: Path, name: str) -> Path:
@@ -339,12 +360,12 @@ def _find_file(root: Path, name: str) -> Path:
     raise FileNotFoundError(f"{name} not found in the data folder {root.name!r} or below it")
 
 
-def _check_patient(patient: str, pdir: Path, labels: pd.Series, boxes: pd.DataFrame, series: dict):
+def _check_patient(patient: str, pdir: Path, labels: pd.DataFrame, boxes: pd.DataFrame, series: dict):
     if patient not in labels.index:
         return REASONS["not_in_clinical"], None
-    subtype = labels.loc[patient]
-    if pd.isna(subtype):
-        return REASONS["no_label"], None
+    target = labels.loc[patient]  # label, reason (why the label is missing), mol_subtype
+    if pd.isna(target.label):
+        return target.reason, None
     pboxes = boxes[boxes.patient == patient]
     if pboxes.empty:
         return REASONS["no_box"], None
@@ -370,14 +391,10 @@ def _check_patient(patient: str, pdir: Path, labels: pd.Series, boxes: pd.DataFr
                 return (f"{REASONS['box_outside']}: lesion {b.lesion} {axis.lower()}s {lo}-{hi} "
                         f"of 1-{n}"), None
     series[patient] = {p: phases[p]["series"] for p in PHASES}
-    row = {"patient": patient, "label": int(subtype == 0), "mol_subtype": int(subtype),
+    subtype = None if pd.isna(target.mol_subtype) else int(target.mol_subtype)
+    row = {"patient": patient, "label": int(target.label), "mol_subtype": subtype,
            "manufacturer": pre["manufacturer"], "model": pre["model"], "field_strength": pre["field_strength"],
            "rows": pre["rows"], "columns": pre["columns"], "slices": counts["pre"],
            "pixel_spacing": round(pre["pixel_spacing"], 4), "n_boxes": len(pboxes)}
     return None, row
 
-
-def subtype_name(code: float) -> str:
-    """The Mol Subtype legend of the clinical table."""
-    return {0: "luminal A", 1: "ER/PR+ HER2+", 2: "HER2", 3: "triple negative"}.get(int(code), "unknown") \
-        if not np.isnan(code) else "missing"

@@ -15,10 +15,12 @@ import pandas as pd
 from joblib import Parallel, delayed
 
 from . import cache
+from .descriptor import Descriptor
 from .imaging import UnreadableSeries, unreadable_reason
 from .patches import extract, normal_layout, patch_pixels, test_layout, training_layout
 
-VERSION = 4  # bump when patch geometry changes, so old caches are not reused (4: box slices by InstanceNumber)
+VERSION = 5  # bump when patch geometry changes, so old caches are not reused (4: box slices by InstanceNumber,
+#              5: the target's descriptor in the meta)
 MAX_NORMAL = 20  # normal-tissue patches per patient, for the label-free in-domain pretraining task
 
 
@@ -48,6 +50,11 @@ class PatchSet:
     @property
     def patients(self) -> pd.DataFrame:
         return self.table[["patient", "label"]]
+
+    @property
+    def descriptor(self) -> Descriptor:
+        """What `label` means: class names, target definition, channels, the reference paper (descriptor.py)."""
+        return Descriptor.from_dict(self.meta["descriptor"])
 
     def counts(self) -> dict:
         by_role = self.index.role.value_counts().to_dict()
@@ -92,15 +99,14 @@ def data_identity(entries: list[tuple]) -> str:
 
 
 def open_cohort(data_dir: Path, target: str | None = None, progress: bool = True):
-    """The cohort of a data folder, by its layout: lgg-mri-segmentation or Duke-Breast-Cancer-MRI."""
+    """The cohort of a data folder, by its layout: lgg-mri-segmentation or Duke-Breast-Cancer-MRI; `target` as
+    descriptor.py describes (None: luminal_like for Duke, COCCluster==2 for LGG). Its `descriptor` names the classes."""
     from .lgg import is_lgg_layout
     if is_lgg_layout(data_dir):
         from .lgg import load_cohort as load_lgg
         return load_lgg(data_dir, **({"target": target} if target else {}), progress=progress)
-    if target not in (None, "Mol Subtype==0"):
-        raise ValueError(f"target {target!r}: the Duke loader predicts luminal A (Mol Subtype==0) only")
     from .cohort import load_cohort
-    return load_cohort(data_dir, progress=progress)
+    return load_cohort(data_dir, progress=progress, target=target)
 
 
 def _patient_patches(cohort, patient: str, target: float, sizes, n_augment: int, seed: int):
@@ -156,7 +162,7 @@ def _build(final: Path, data_dir: Path, sizes, n_augment, seed, n_jobs, progress
     index = index.merge(cohort.table[["patient", "label"]], on="patient", how="left")
     meta = {"target_spacing_mm": target, "patch_sizes": sizes, "data_fingerprint": data_key,
             "patch_pixels": {str(s): patch_pixels(s, target) for s in sizes},
-            "n_augment": n_augment, "seed": seed, "version": VERSION}
+            "n_augment": n_augment, "seed": seed, "version": VERSION, "descriptor": cohort.descriptor.to_dict()}
     with cache.building(final, meta) as tmp:
         for s in sizes:
             np.save(tmp / f"patches_{s}.npy", np.concatenate(arrays[s]))

@@ -17,12 +17,14 @@ import pandas as pd
 import tifffile
 from scipy import ndimage
 
+from . import descriptor
 from .cohort import Cohort
+from .descriptor import LGG_CHANNELS, LGG_DEFAULT, Descriptor, lgg_descriptor, target_labels  # noqa: F401 (shared)
 from .imaging import UnreadableSeries, Volume
 
-DEFAULT_TARGET = "COCCluster==2"  # Buda et al. 2020: cluster-of-clusters 2 vs the others
+DEFAULT_TARGET = LGG_DEFAULT  # Buda et al. 2020: cluster-of-clusters 2 vs the others
 NOMINAL_SPACING_MM = 1.0  # not in the release; a nominal value so patch sizes have a meaning
-CHANNELS = ("pre-contrast", "FLAIR", "post-contrast")  # the TIFF channel order
+CHANNELS = LGG_CHANNELS  # the TIFF channel order: pre-contrast, FLAIR, post-contrast
 PATIENT_DIR = re.compile(r"^(TCGA_[A-Za-z0-9]+_[A-Za-z0-9]+)(?:_(\d{8}))?$")  # id, then the scan date
 _SLICE_FILE = re.compile(r"^(?P<stem>.+)_(?P<k>\d+)(?P<mask>_mask)?\.tiff?$", re.I)
 REGION_COLUMNS = ["lesion", "slice", "cy", "cx", "h", "w", "area"]
@@ -53,8 +55,9 @@ class LggCohort(Cohort):
     1-based like Annotation_Boxes.csv), `exclude`, `flow`, `target_spacing`, `volume`; `series` stays empty."""
 
     target: str = DEFAULT_TARGET
+    descriptor: Descriptor = field(default_factory=lambda: lgg_descriptor(*DEFAULT_TARGET.split("==")))
     folders: dict[str, Path] = field(repr=False, default_factory=dict)
-    channel_names = ("pre-contrast", "FLAIR", "post-contrast")
+    channel_names = LGG_CHANNELS
     clinical: pd.DataFrame = field(repr=False, default_factory=pd.DataFrame)
 
     def volume(self, patient: str, target_spacing: float = NOMINAL_SPACING_MM) -> Volume:
@@ -69,32 +72,7 @@ class LggCohort(Cohort):
 
 def parse_target(target: str | None, columns) -> tuple[str, str]:
     """Split "<column>==<value>" into (column, value); the column must be one of `columns` (data.csv's)."""
-    target = DEFAULT_TARGET if target is None else target
-    m = re.fullmatch(r"\s*([^=]*?)\s*==\s*(.*?)\s*", str(target))
-    if not m or not m.group(1) or not m.group(2):
-        raise ValueError(f"target {target!r} is not of the form '<column>==<value>', e.g. {DEFAULT_TARGET!r}")
-    column, value = m.groups()
-    if column not in columns:
-        raise ValueError(f"target column {column!r} is not in data.csv; its columns are: "
-                         f"{', '.join(map(str, columns))}")
-    return column, value
-
-
-def target_labels(values: pd.Series, column: str, wanted: str) -> pd.Series:
-    """1.0 where `values` equals `wanted`, 0.0 where not, NaN where blank (numeric columns compare as numbers)."""
-    present = values.notna() & (values.astype(str).str.strip() != "")
-    numbers = pd.to_numeric(values, errors="coerce")
-    if present.any() and numbers[present].notna().all():
-        try:
-            equal = numbers == float(wanted)
-        except ValueError:
-            raise ValueError(f"target {column}=={wanted}: {column} holds numbers, {wanted!r} is not one") from None
-    else:
-        equal = values.astype(str).str.strip() == wanted
-    if present.any() and not equal[present].any():
-        seen = ", ".join(sorted(values[present].astype(str).str.strip().unique())[:12])
-        raise ValueError(f"target {column}=={wanted}: no patient has this value (values found: {seen})")
-    return equal.astype(float).where(present)
+    return descriptor.parse_target(DEFAULT_TARGET if target is None else target, columns, "data.csv", DEFAULT_TARGET)
 
 
 def _layout_candidates(root: Path):
@@ -308,4 +286,4 @@ def load_cohort(root: str | Path, target: str | None = DEFAULT_TARGET, progress:
     qc_df = pd.DataFrame(qc, columns=["patient", "reason"]).sort_values("patient").reset_index(drop=True)
     box_df = pd.concat(boxes, ignore_index=True) if boxes else pd.DataFrame(columns=BOX_COLUMNS)
     return LggCohort(root=data_root, table=table, qc=qc_df, boxes=box_df, target=f"{column}=={value}",
-                     folders=kept, clinical=clinical)
+                     folders=kept, clinical=clinical, descriptor=lgg_descriptor(column, value))

@@ -1,7 +1,12 @@
-"""The numbers of Zhu et al. 2019 that this study is compared with (STUDY.md), keyed like our results rows."""
+"""The reference papers' numbers that stand beside our results rows (STUDY.md): Zhu et al. 2019 for the Duke
+breast cohort (Tables 3 to 6, Figure 2), Buda et al. 2020 for TCGA-LGG (the AUCs of its abstract). Which paper, and
+whether its numbers apply at all, comes from the run's dataset descriptor (descriptor.py).
+"""
 from __future__ import annotations
 
 import pandas as pd
+
+from .descriptor import BUDA, ZHU, Descriptor, duke_descriptor
 
 # Table 3: training from scratch. (train AUC, test AUC, 95% CI)
 TABLE3 = {
@@ -32,8 +37,14 @@ TABLE6_TRAIN = (0.80, 0.90, 0.94, 0.93, 0.90, 0.86, 0.88, 0.88, 0.91, 0.88, 0.89
 TABLE6_TEST = (0.60, 0.63, 0.61, 0.59, 0.58, 0.52, 0.54, 0.56, 0.58, 0.58, 0.60, 0.65)
 
 
-def paper_value(row: dict) -> tuple | None:
-    """The paper's (train AUC, test AUC, CI) for one of our results rows, or None where it has no such row."""
+# Buda et al. 2020 (seeds/002, abstract): cluster-of-clusters 2 vs others. No train AUC is given.
+BUDA_SCRATCH = (None, 0.680, (0.538, 0.811))
+BUDA_TRANSFER = {"domain": (None, 0.730, (0.605, 0.844)),  # pretrained on glioblastoma MRI (in-domain)
+                 "imagenet": (None, 0.640, (0.521, 0.763))}
+DIGITS = {ZHU: 2, BUDA: 3}  # as each paper reports them
+
+
+def _zhu_value(row: dict) -> tuple | None:
     approach, net = row.get("approach"), row.get("network")
     if approach == "scratch":
         return TABLE3.get(net)
@@ -47,10 +58,59 @@ def paper_value(row: dict) -> tuple | None:
     return None
 
 
-def beside(table: pd.DataFrame, rows: list[dict]) -> pd.DataFrame:
-    """A results table with the paper's test AUC (and CI; ImageNet weights) in a column beside ours."""
-    paper = [paper_value(r) for r in rows]
+def _buda_value(row: dict) -> tuple | None:
+    if row.get("approach") == "scratch":
+        return BUDA_SCRATCH
+    if row.get("approach") == "transfer":
+        return BUDA_TRANSFER.get(row.get("source"))
+    return None
+
+
+def paper_value(row: dict, descriptor: Descriptor | None = None) -> tuple | None:
+    """The reference paper's (train AUC, test AUC, CI) for one of our results rows, or None where it has no such row
+    or the run's target is not the paper's task. `descriptor` None: the Duke default (Zhu et al.)."""
+    d = descriptor or duke_descriptor()
+    if d.table_of(row.get("approach")) is None:
+        return None
+    return {ZHU: _zhu_value, BUDA: _buda_value}.get(d.reference, lambda r: None)(row)
+
+
+def column_name(rows: list[dict], descriptor: Descriptor | None = None) -> str:
+    """Header of the reference column, e.g. "Zhu et al. 2019 test AUC (ImageNet)"."""
+    d = descriptor or duke_descriptor()
+    imagenet = d.reference == ZHU and any(r.get("source") not in (None, "none") for r in rows)
+    return f"{d.reference} test AUC" + (" (ImageNet)" if imagenet else "")
+
+
+def _fmt(p: tuple | None, digits: int) -> str:
+    if not p:
+        return "-"
+    return f"{p[1]:.{digits}f}" + (f" [{p[2][0]:.{digits}f}, {p[2][1]:.{digits}f}]" if p[2] else "")
+
+
+def beside(table: pd.DataFrame, rows: list[dict], descriptor: Descriptor | None = None) -> pd.DataFrame:
+    """A results table with the reference paper's test AUC (and CI) in a column beside ours; no column when the
+    paper has no table for the run's target."""
+    d = descriptor or duke_descriptor()
     out = table.copy()
-    out["paper test AUC (ImageNet)" if any(r.get("source") not in (None, "none") for r in rows) else "paper test AUC"] = [f"{p[1]:.2f}" + (f" [{p[2][0]:.2f}, {p[2][1]:.2f}]" if p[2] else "") if p else "-"
-                             for p in paper]
+    if not any(d.table_of(r.get("approach")) for r in rows):
+        return out
+    out[column_name(rows, d)] = [_fmt(paper_value(r, d), DIGITS.get(d.reference, 2)) for r in rows]
     return out
+
+
+def beside_sweep(table: pd.DataFrame, approach: str, rates: list[float], descriptor: Descriptor | None = None):
+    """A learning-rate sweep table with the reference's Figure 2 test AUC per rate, where the paper has one."""
+    d = descriptor or duke_descriptor()
+    sweeps = {"scratch": LR_SWEEP_SCRATCH, "transfer": LR_SWEEP_TRANSFER} if d.reference == ZHU else {}
+    if d.table_of(approach) is None or approach not in sweeps:
+        return table
+    return table.assign(**{f"{d.reference} test AUC": [sweeps[approach].get(lr, float("nan")) for lr in rates]})
+
+
+def layerwise_test(descriptor: Descriptor | None = None) -> dict | None:
+    """The reference's test AUC per GoogLeNet layer (Table 6), or None where it has none for this target."""
+    d = descriptor or duke_descriptor()
+    if d.reference != ZHU or d.table_of("layerwise") is None:
+        return None
+    return dict(zip(TABLE6_LAYERS, TABLE6_TEST))

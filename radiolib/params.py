@@ -37,7 +37,7 @@ COMMON: dict[str, Any] = {
 DOC: dict[str, str] = {
     "profile": "name of the params/ profile this run comes from",
     "data_dir": "a Duke or LGG download; None: the synthetic cohort below",
-    "target": "the label; None: luminal A (Duke), COCCluster 2 (LGG); README: other targets",
+    "target": "the label; None: luminal_like (Duke), COCCluster 2 (LGG); or luminal_a_surrogate, a column and value",
     "synth_format": "synthetic cohort layout: duke (breast DCE-MRI) or lgg (glioma, kaggle_3m)",
     "synth_patients": "synthetic cohort: number of patients",
     "synth_seed": "synthetic cohort: seed (same seed, same bytes)",

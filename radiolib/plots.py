@@ -8,8 +8,10 @@ import numpy as np
 import pandas as pd
 from matplotlib.patches import Rectangle
 
-CLASS_NAMES = {1: "luminal A", 0: "other subtypes"}
-CHANNEL_NAMES = ("post1 - pre", "post2 - pre", "post3 - pre")
+from .descriptor import DUKE_CHANNELS
+
+CLASS_NAMES = {1: "label 1", 0: "label 0"}  # neutral: pass the run's `descriptor.class_names` instead
+CHANNEL_NAMES = DUKE_CHANNELS
 
 
 def save(fig, figures_dir: Path, name: str) -> None:
@@ -59,8 +61,9 @@ def channels(vol_channels: np.ndarray, z: int, box=None, title: str = "", names=
     return fig
 
 
-def montage(patches: np.ndarray, labels, n_per_class: int = 8, title: str = ""):
-    """A grid of patches, one row per class (RGB = the three subtraction channels)."""
+def montage(patches: np.ndarray, labels, n_per_class: int = 8, title: str = "", class_names=None):
+    """A grid of patches, one row per class named by `class_names` (the descriptor's; RGB = the three channels)."""
+    class_names = class_names or CLASS_NAMES
     labels = np.asarray(labels)
     fig, axes = plt.subplots(2, n_per_class, figsize=(1.4 * n_per_class, 3.4))
     for row, cls in enumerate((1, 0)):
@@ -70,7 +73,7 @@ def montage(patches: np.ndarray, labels, n_per_class: int = 8, title: str = ""):
             ax.axis("off")
             if j < len(idx):
                 ax.imshow(to_rgb(patches[idx[j]]))
-        axes[row, 0].set_title(CLASS_NAMES[cls], loc="left", fontsize=9)
+        axes[row, 0].set_title(class_names[cls], loc="left", fontsize=9)
     fig.suptitle(title)
     return fig
 
@@ -106,13 +109,14 @@ def test_layout(vol_channels: np.ndarray, layout: pd.DataFrame, px: int, title: 
     return fig
 
 
-def class_balance(table: pd.DataFrame, index: pd.DataFrame):
-    """Patients and patches per class."""
+def class_balance(table: pd.DataFrame, index: pd.DataFrame, class_names=None):
+    """Patients and patches per class, named by `class_names` (the run's descriptor)."""
+    class_names = class_names or CLASS_NAMES
     fig, axes = plt.subplots(1, 2, figsize=(8, 3))
-    pats = table.label.map(CLASS_NAMES).value_counts()
+    pats = table.label.map(class_names).value_counts()
     axes[0].bar(pats.index, pats.values, color=["#4c72b0", "#dd8452"][:len(pats)])
     axes[0].set_title("patients")
-    counts = index.assign(cls=index.label.map(CLASS_NAMES)).groupby(["role", "cls"]).size().unstack(fill_value=0)
+    counts = index.assign(cls=index.label.map(class_names)).groupby(["role", "cls"]).size().unstack(fill_value=0)
     counts.plot.bar(ax=axes[1], rot=0)
     axes[1].set_title("patches per role")
     axes[1].set_xlabel("")
@@ -190,8 +194,9 @@ def auc_bars(table: pd.DataFrame, label_col: str, title: str = "", paper: dict |
     return fig
 
 
-def layerwise(table: pd.DataFrame, paper_test: dict | None = None, title: str = ""):
-    """Figure 3 style: train and test AUC per GoogLeNet layer for each pretraining source, the paper's test AUC."""
+def layerwise(table: pd.DataFrame, paper_test: dict | None = None, title: str = "", reference: str = "paper"):
+    """Figure 3 style: train and test AUC per GoogLeNet layer for each pretraining source, the `reference` paper's
+    test AUC (`paper_test`, layer -> AUC) where given."""
     fig, ax = plt.subplots(figsize=(9, 3.8))
     layers = list(dict.fromkeys(table.layer))
     x = np.arange(len(layers))
@@ -200,7 +205,8 @@ def layerwise(table: pd.DataFrame, paper_test: dict | None = None, title: str = 
         ax.plot(x, rows.test_auc, "o-", color=color, label=f"{source}: test")
         ax.plot(x, rows.train_auc, "o:", color=color, alpha=0.5, label=f"{source}: train")
     if paper_test:
-        ax.plot(x, [paper_test.get(layer, np.nan) for layer in layers], "s--", color="#c44e52", label="paper: test")
+        ax.plot(x, [paper_test.get(layer, np.nan) for layer in layers], "s--", color="#c44e52",
+                label=f"{reference}: test")
     ax.axhline(0.5, color="gray", lw=0.8, ls=":")
     ax.set_xticks(x, layers, rotation=35, ha="right", fontsize=8)
     ax.set_ylim(0.3, 1.02)

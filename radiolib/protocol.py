@@ -4,9 +4,13 @@ from __future__ import annotations
 from types import SimpleNamespace
 
 
-def deviations(P: SimpleNamespace, stem: str) -> list[str]:
-    """Every way these parameters differ from Zhu et al. 2019's protocol, as sentences."""
-    out = []
+def deviations(P: SimpleNamespace, stem: str, patch_set=None) -> list[str]:
+    """Every way these parameters differ from Zhu et al. 2019's protocol, as sentences.
+
+    With the run's `patch_set`, the first sentence states the target used (its descriptor's definition) and its
+    prevalence among the included patients, beside the reference paper's task.
+    """
+    out = [target_statement(patch_set)] if patch_set is not None else []
     has = lambda key: hasattr(P, key)  # noqa: E731
     if not P.data_dir and getattr(P, "synth_format", "duke") == "lgg":
         out.append("synthetic cohort in the lgg-mri-segmentation layout instead of the TCGA-LGG images")
@@ -52,3 +56,8 @@ def deviations(P: SimpleNamespace, stem: str) -> list[str]:
         out.append(f"SVM trained on at most {P.svm_max_train} class-balanced patches per fold "
                    f"(roles: {', '.join(P.svm_train_roles)}; paper: all)")
     return out
+
+
+def target_statement(patch_set) -> str:
+    """The target's definition and prevalence, computed from the patch set's included patients."""
+    return patch_set.descriptor.statement(patch_set.table.label)

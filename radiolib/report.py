@@ -14,6 +14,7 @@ import pandas as pd
 
 from . import __version__, paper
 from .cache import atomic_write_text
+from .descriptor import Descriptor, duke_descriptor, lgg_descriptor
 from .evaluation import delong
 from .results import check_same_run, results_table
 from .results import provenance as provenance_of
@@ -22,6 +23,8 @@ APPROACH_NOTEBOOKS = {"scratch": "02_training_from_scratch", "transfer": "03_tra
                       "features": "04_deep_features_svm", "layerwise": "05_layerwise_analysis"}
 TABLE_TITLES = {"scratch": "Table 3: training from scratch", "transfer": "Table 4: transfer learning",
                 "features": "Table 5: deep features + SVM", "layerwise": "Table 6: layer-wise GoogLeNet features"}
+APPROACH_TITLES = {"scratch": "training from scratch", "transfer": "transfer learning",
+                   "features": "deep features + SVM", "layerwise": "layer-wise GoogLeNet features"}
 
 
 def load_run(run_dir, P=None) -> dict[str, dict]:
@@ -42,13 +45,33 @@ def main_rows(doc: dict) -> list[dict]:
     return [r for r in doc.get("rows", []) if "sweep" not in r]
 
 
+def descriptor(docs: dict) -> Descriptor:
+    """The run's dataset descriptor (the `descriptor` entry of its results files). Files written before it existed:
+    the default target of the layout their parameters name."""
+    for doc in docs.values():
+        if doc.get("descriptor"):
+            return Descriptor.from_dict(doc["descriptor"])
+    lgg = any(doc.get("parameters", {}).get("synth_format") == "lgg" for doc in docs.values())
+    return lgg_descriptor("COCCluster", "2") if lgg else duke_descriptor()
+
+
+def table_title(approach: str, d: Descriptor) -> str:
+    """"Table 3: training from scratch" beside Zhu et al.; "Training from scratch (Buda et al. 2020, abstract)"."""
+    name, label = APPROACH_TITLES[approach], d.table_of(approach)
+    if label and label.startswith("Table"):
+        return f"{label}: {name}"
+    return name[0].upper() + name[1:] + (f" ({d.reference}, {label})" if label else "")
+
+
 def tables(docs: dict) -> dict[str, pd.DataFrame]:
-    """The paper's Tables 3 to 6 from this run, each row with our AUC, CI and the paper's number beside it."""
+    """The approach tables of this run, each row with our AUC, CI and the reference paper's number beside it (where
+    the paper has that table for the run's target)."""
+    d = descriptor(docs)
     out = {}
     for approach, stem in APPROACH_NOTEBOOKS.items():
         if stem in docs:
             rows = main_rows(docs[stem])
-            out[TABLE_TITLES[approach]] = paper.beside(results_table(rows), rows)
+            out[table_title(approach, d)] = paper.beside(results_table(rows), rows, d)
     return out
 
 
@@ -130,8 +153,13 @@ def figures(run_dir) -> list[Path]:
 def to_html(run_dir) -> str:
     """The whole report as one HTML page with the figures embedded (base64), no external resources."""
     docs = load_run(run_dir)
-    parts = ["<h1>Deep learning for radiogenomics of breast cancer: a reproduction of Zhu et al. 2019</h1>",
-             "<p>Our results beside the paper's, from the results files of one run.</p>",
+    d = descriptor(docs)
+    disease = {"duke": "breast cancer", "lgg": "lower-grade glioma"}.get(d.dataset, d.dataset)
+    parts = [f"<h1>Deep learning for radiogenomics of {disease}: {html.escape(d.positive)} vs "
+             f"{html.escape(d.negative)}, beside {d.reference}</h1>",
+             f"<p>Target {html.escape(d.target)}: {html.escape(d.definition)}. {d.reference}: "
+             f"{html.escape(d.reference_task)}. Our results beside the paper's where it has the same task, from the "
+             "results files of one run.</p>",
              "<h2>Cohort flow</h2>", cohort_flow(docs).to_html(index=False)]
     for title, table in tables(docs).items():
         parts += [f"<h2>{html.escape(title)}</h2>", table.to_html(index=False, na_rep="")]

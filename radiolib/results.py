@@ -187,10 +187,12 @@ def provenance(P, patch_set=None) -> dict:
 def write_summary(path: str | os.PathLike, P, deviations: Iterable = (), rows=None, patch_set=None, **top) -> dict:
     """write_results plus the run's public parameters and provenance; returns the document as written.
 
-    Give `patch_set` (the notebook's PatchSet) so the file records the data it came from.
+    Give `patch_set` (the notebook's PatchSet) so the file records the data it came from and what its label
+    means (`target` and `descriptor`, see descriptor.py).
     """
+    described = patch_set.descriptor.entries() if patch_set is not None else {}
     write_results(path, rows=rows, deviations=deviations, parameters=public_parameters(P),
-                  provenance=provenance(P, patch_set), **top)
+                  provenance=provenance(P, patch_set), **{**described, **top})
     return read_results(path)
 
 

@@ -103,6 +103,7 @@ PROTOCOLS: tuple[Protocol, ...] = (
 # non-luminal, and the ER/PR combinations within subtypes 0 and 1 (HER2 is 0 for subtype 0, 1 for 1 and 2).
 _NONLUMINAL_COUNTS = {1: 104, 2: 59, 3: 164}
 _ER_PR_COUNTS = {0: {(1, 1): 508, (1, 0): 77, (0, 1): 10}, 1: {(1, 1): 77, (1, 0): 24, (0, 1): 3}}
+_GRADE_BLANK = 284 / 922  # Nottingham grade is blank for 284 of the 922 patients (as often in every subtype)
 # Log-normal fit of the real Annotation_Boxes.csv (922 boxes): log-mean/log-sd of height, width (px at ~0.8 mm)
 # and slices (~1 mm), and the correlation of the three log sizes. Converted to mm below.
 _BOX_LOG_MEAN_MM = np.array([3.03, 3.72 + np.log(0.8), 3.58 + np.log(0.8)])  # (z, y, x)
@@ -487,7 +488,7 @@ def _draw_clinical(spec: PatientSpec, rng: np.random.Generator) -> dict[str, obj
     fov = spec.protocol.fov_cm * 10
     dx = spec.protocol.pixel_mm
     x0 = y0 = -fov / 2 + dx / 2
-    return {
+    row = {
         "Patient ID": spec.patient,
         "Days to MRI (From the Date of Diagnosis)": int(rng.integers(1, 60)),
         **spec.protocol.codes,
@@ -510,6 +511,9 @@ def _draw_clinical(spec: PatientSpec, rng: np.random.Generator) -> dict[str, obj
         "Multicentric/Multifocal": int(len(spec.lesions) > 1),
         "Contralateral Breast Involvement": int(any(les.side != index_lesion.side for les in spec.lesions)),
     }
+    if rng.random() < _GRADE_BLANK:  # drawn last, so every other column keeps its value
+        row["Nottingham grade"] = None
+    return row
 
 
 # ----------------------------------------------------------------------------------------------------------------

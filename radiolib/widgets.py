@@ -156,17 +156,19 @@ def curve_browser(named_curves: dict[str, list[dict]]) -> None:
 
 def feature_map_viewer(model, patch_set, patch_size: int, net: str, size: int, layers,
                        n_channels: int = 16) -> None:
-    """Pick a layer and a test patch of each class; see that layer's feature maps (un-pooled activations)."""
+    """Pick a layer and a test patch of each class (named by the patch set's descriptor); see that layer's feature
+    maps (un-pooled activations)."""
     from .features import feature_maps
     from .plots import feature_maps as draw_maps
 
     idx = patch_set.index
     rows = {c: idx.index[(idx.role == "test") & (idx.label == c)].to_numpy() for c in (1, 0)}
+    names = patch_set.descriptor.class_names
     patches = patch_set.patches(patch_size)
 
     def figure(layer, numbers):
         """`numbers`: the 1-based test patch number of each class."""
-        chosen = {("luminal A" if c else "other") + f" #{numbers[c]}": rows[c][numbers[c] - 1] for c in rows}
+        chosen = {f"{names[c]} #{numbers[c]}": rows[c][numbers[c] - 1] for c in rows}
         maps = feature_maps(model, np.asarray(patches[list(chosen.values())]), net, layer, size)
         return draw_maps(dict(zip(chosen, maps)), layer, n_channels)
 
@@ -175,7 +177,7 @@ def feature_map_viewer(model, patch_set, patch_size: int, net: str, size: int, l
 
     import ipywidgets as w
     layer = w.Dropdown(options=list(layers), description="layer")
-    pick = {c: w.IntSlider(description="luminal A" if c else "other", min=1, max=max(len(r), 1))
+    pick = {c: w.IntSlider(description=names[c], min=1, max=max(len(r), 1))
             for c, r in rows.items()}
     out = w.Output()
 

@@ -39,6 +39,33 @@ def test_the_runner_writes_notebook_results_and_figures(smoke_run):
     assert json.loads((out / "run.json").read_text())["notebooks"] == ["01_preprocessing"]
 
 
+def test_the_results_name_the_target_and_its_prevalence(smoke_run):
+    out, _ = smoke_run
+    doc = json.loads((out / "results" / "01_preprocessing.json").read_text())
+    share = sum(p["label"] for p in doc["included"]) / len(doc["included"])
+    assert doc["target"] == "luminal_like" and doc["descriptor"]["positive"] == "luminal-like"
+    assert doc["deviations"][0].startswith("target luminal_like (Mol Subtype 0: ER or PR positive, HER2 negative): "
+                                           f"luminal-like in {share:.0%} of {len(doc['included'])} included patients")
+
+
+@pytest.fixture(scope="module")
+def lgg_run(tmp_path_factory):
+    home = tmp_path_factory.mktemp("lgg-study")
+    return study.run_study("smoke", out=str(home / "run"), notebooks=["01_preprocessing", "06_report"],
+                           overrides={"synth_format": "lgg", "synth_patients": 8, "cache_dir": str(home / "cache")})
+
+
+def test_an_lgg_run_never_says_luminal_and_names_buda(lgg_run):
+    doc = json.loads((lgg_run / "results" / "01_preprocessing.json").read_text())
+    assert doc["target"] == "COCCluster==2" and doc["descriptor"]["reference"] == "Buda et al. 2020"
+    assert doc["deviations"][0].startswith("target COCCluster==2 (COCCluster 2 in data.csv")
+    page = (lgg_run / "report.html").read_text()
+    assert "Buda et al. 2020" in page and "COC 2 vs other clusters" in page
+    texts = [p.read_text() for p in (lgg_run / "results").glob("*.json")] + [page]
+    texts += [json.dumps([c.get("outputs", []) for c in nbformat.read(nb, 4).cells]) for nb in lgg_run.glob("*.ipynb")]
+    assert len(texts) == 4 and not [t for t in texts if "luminal" in t.lower()]
+
+
 def test_no_fake_identity_or_machine_path_in_any_output(smoke_run):
     out, cache_dir = smoke_run
     cohort = next((cache_dir / "cohorts").glob("synthetic-*"))

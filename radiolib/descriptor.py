@@ -1,0 +1,235 @@
+"""What a run predicts: the dataset descriptor (class names, target definition, channels, the reference paper and
+its tables that stand beside our results), and the targets each loader accepts.
+
+Duke-Breast-Cancer-MRI targets (`target` parameter):
+- `luminal_like` (default): public "Mol Subtype" 0, i.e. ER or PR positive and HER2 negative. This is *not* Zhu et
+  al.'s luminal A (90 of 270, 33%): 595 of the 922 public patients (65%) are luminal-like.
+- `luminal_a_surrogate`: luminal-like and Nottingham grade 1-2, a stricter surrogate of luminal A (Ki-67 is not in
+  the public table). Every patient without a grade is excluded with a reason, whatever its subtype, so that the
+  exclusion does not depend on the class.
+- `<column>==<value>`: any column of Clinical_and_Other_Features.xlsx (row-2 names), label 1 where equal, as for
+  LGG's data.csv (e.g. `Mol Subtype==3` for triple negative).
+TCGA-LGG (lgg-mri-segmentation): `<data.csv column>==<value>`, default `COCCluster==2` (Buda et al. 2020).
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass
+
+import pandas as pd
+
+DUKE_CHANNELS = ("post1 - pre", "post2 - pre", "post3 - pre")
+LGG_CHANNELS = ("pre-contrast", "FLAIR", "post-contrast")
+ZHU = "Zhu et al. 2019"
+BUDA = "Buda et al. 2020"
+ZHU_TASK = "luminal A vs other subtypes: 90 luminal A of 270 patients (33%)"
+BUDA_TASK = "cluster-of-clusters 2 vs other clusters, 110 patients"
+ZHU_TABLES = (("scratch", "Table 3"), ("transfer", "Table 4"), ("features", "Table 5"), ("layerwise", "Table 6"))
+BUDA_TABLES = (("scratch", "abstract"), ("transfer", "abstract"))  # the AUCs of the abstract (seeds/002)
+
+LUMINAL_LIKE = "luminal_like"
+LUMINAL_A_SURROGATE = "luminal_a_surrogate"
+DUKE_TARGETS = (LUMINAL_LIKE, LUMINAL_A_SURROGATE)
+DUKE_DEFAULT = LUMINAL_LIKE
+LGG_DEFAULT = "COCCluster==2"
+# The legend of "Mol Subtype" in the clinical table's third header row.
+MOL_SUBTYPES = {0: "luminal-like", 1: "ER/PR+ HER2+", 2: "HER2-enriched", 3: "triple negative"}
+MOL_LEGEND = {0: "ER or PR positive, HER2 negative", 1: "ER or PR positive, HER2 positive",
+              2: "ER and PR negative, HER2 positive", 3: "ER, PR and HER2 negative"}
+# Exclusion reasons of the targets (the QC table's `reason` begins with one of these).
+NO_SUBTYPE = "missing label (Mol Subtype blank)"
+NO_GRADE = "missing label (Nottingham grade blank, needed by luminal_a_surrogate)"
+
+
+@dataclass(frozen=True)
+class Descriptor:
+    """The classes a run predicts and what stands beside its results.
+
+    `tables` pairs each approach with the reference paper's table shown beside our rows; it is empty when the
+    target is not the reference paper's task (its numbers would then answer another question).
+    """
+
+    dataset: str  # "duke" or "lgg"
+    target: str  # canonical target, e.g. "luminal_like" or "COCCluster==2"
+    definition: str  # what label 1 means, in the data's own terms
+    positive: str  # name of label 1
+    negative: str  # name of label 0
+    channels: tuple[str, ...]
+    reference: str  # the paper this dataset's study reproduces
+    reference_task: str  # that paper's task and class balance
+    tables: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def class_names(self) -> dict[int, str]:
+        return {1: self.positive, 0: self.negative}
+
+    def table_of(self, approach: str) -> str | None:
+        """The reference paper's table standing beside our rows of `approach`, or None."""
+        return dict(self.tables).get(approach)
+
+    def prevalence(self, labels) -> str:
+        """E.g. "61% of 264 included patients" (label 1 among the given labels)."""
+        y = pd.Series(labels, dtype=float).dropna()
+        share = f"{y.mean():.0%}" if len(y) else "n/a"
+        return f"{share} of {len(y)} included patients"
+
+    def statement(self, labels) -> str:
+        """The deviations-list sentence: the definition used, its prevalence here, and the reference's task."""
+        return (f"target {self.target} ({self.definition}): {self.positive} in {self.prevalence(labels)}; "
+                f"{self.reference}: {self.reference_task}")
+
+    def entries(self) -> dict:
+        """The top-level entries of a results file: `target` (the canonical string) and `descriptor` (all fields)."""
+        return {"target": self.target, "descriptor": self.to_dict()}
+
+    def to_dict(self) -> dict:
+        return {k: list(map(list, v)) if k == "tables" else list(v) if k == "channels" else v
+                for k, v in asdict(self).items()}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Descriptor":
+        d = dict(d)
+        return cls(**{**d, "channels": tuple(d["channels"]), "tables": tuple(tuple(t) for t in d.get("tables", ()))})
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# `column==value` targets, shared by the Duke and LGG loaders
+
+
+def split_target(target: str, table: str, example: str) -> tuple[str, str]:
+    """Split "<column>==<value>" into (column, value); `table` and `example` only word the error."""
+    m = re.fullmatch(r"\s*([^=]*?)\s*==\s*(.*?)\s*", str(target))
+    if not m or not m.group(1) or not m.group(2):
+        raise ValueError(f"target {target!r} is not of the form '<column>==<value>' (a column of {table}), "
+                         f"e.g. {example!r}")
+    return m.group(1), m.group(2)
+
+
+def parse_target(target: str, columns, table: str = "data.csv", example: str = LGG_DEFAULT) -> tuple[str, str]:
+    """(column, value) of "<column>==<value>"; the column must be one of `columns` (named once)."""
+    column, value = split_target(target, table, example)
+    check_column(column, columns, table)
+    return column, value
+
+
+def check_column(column: str, columns, table: str) -> None:
+    """Refuse a target column that `table` lacks or names more than once (which one would be meant?)."""
+    columns = [str(c) for c in columns]
+    if column not in columns:
+        raise ValueError(f"target column {column!r} is not in {table}; its columns are: {', '.join(columns)}")
+    if columns.count(column) > 1:
+        raise ValueError(f"target column {column!r} appears {columns.count(column)} times in {table}: ambiguous")
+
+
+def target_labels(values: pd.Series, column: str, wanted: str) -> pd.Series:
+    """1.0 where `values` equals `wanted`, 0.0 where not, NaN where blank (numeric columns compare as numbers)."""
+    present = values.notna() & (values.astype(str).str.strip() != "")
+    numbers = pd.to_numeric(values, errors="coerce")
+    if present.any() and numbers[present].notna().all():
+        try:
+            equal = numbers == float(wanted)
+        except ValueError:
+            raise ValueError(f"target {column}=={wanted}: {column} holds numbers, {wanted!r} is not one") from None
+    else:
+        equal = values.astype(str).str.strip() == wanted
+    if present.any() and not equal[present].any():
+        seen = ", ".join(sorted(values[present].astype(str).str.strip().unique())[:12])
+        raise ValueError(f"target {column}=={wanted}: no patient has this value (values found: {seen})")
+    return equal.astype(float).where(present)
+
+
+def _number(value: str) -> float | None:
+    try:
+        return float(value)
+    except ValueError:
+        return None
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Duke
+
+
+def duke_target(target: str | None) -> str:
+    """The canonical Duke target: luminal_like (also for None and "Mol Subtype==0"), luminal_a_surrogate, or a
+    "<column>==<value>" string; anything else is refused with the choices."""
+    if target is None or str(target).strip() in (LUMINAL_LIKE, ""):
+        return LUMINAL_LIKE
+    target = str(target).strip()
+    if target in DUKE_TARGETS:
+        return target
+    if "==" not in target:
+        raise ValueError(f"target {target!r}: the Duke loader accepts {', '.join(DUKE_TARGETS)} or "
+                         "'<column>==<value>' (a column of Clinical_and_Other_Features.xlsx, e.g. 'Mol Subtype==3')")
+    column, value = split_target(target, "Clinical_and_Other_Features.xlsx", "Mol Subtype==3")
+    if column == "Mol Subtype" and _number(value) == 0:
+        return LUMINAL_LIKE
+    return f"{column}=={value}"
+
+
+def duke_descriptor(target: str | None = None) -> Descriptor:
+    """The descriptor of a Duke target (see `duke_target`)."""
+    target = duke_target(target)
+    common = dict(dataset="duke", target=target, channels=DUKE_CHANNELS, reference=ZHU, reference_task=ZHU_TASK)
+    if target == LUMINAL_LIKE:
+        return Descriptor(definition=f"Mol Subtype 0: {MOL_LEGEND[0]}", positive="luminal-like",
+                          negative="other subtypes", tables=ZHU_TABLES, **common)
+    if target == LUMINAL_A_SURROGATE:
+        return Descriptor(definition=f"Mol Subtype 0 ({MOL_LEGEND[0]}) and Nottingham grade 1-2; patients without "
+                          "grade excluded", positive="luminal A surrogate", negative="other",
+                          tables=ZHU_TABLES, **common)
+    column, value = split_target(target, "Clinical_and_Other_Features.xlsx", "Mol Subtype==3")
+    code = _number(value)
+    if column == "Mol Subtype" and code in MOL_SUBTYPES:
+        return Descriptor(definition=f"Mol Subtype {int(code)}: {MOL_LEGEND[int(code)]}",
+                          positive=MOL_SUBTYPES[int(code)], negative="other subtypes", **common)
+    return Descriptor(definition=f"clinical column {column!r} equal to {value}", positive=f"{column} = {value}",
+                      negative=f"{column} other than {value}", **common)
+
+
+def duke_columns(target: str | None) -> tuple[str, ...]:
+    """The raw clinical columns a Duke target reads besides the standard ones (the `column` of column==value)."""
+    target = duke_target(target)
+    if target in DUKE_TARGETS:
+        return ()
+    return (split_target(target, "Clinical_and_Other_Features.xlsx", "Mol Subtype==3")[0],)
+
+
+def duke_labels(clinical: pd.DataFrame, target: str | None) -> pd.DataFrame:
+    """Per patient (index): `label` (1.0, 0.0 or NaN) and `reason` (the exclusion reason where NaN, else "").
+
+    `clinical` is `cohort.read_clinical`'s table: patient, mol_subtype, er, pr, her2, nottingham_grade and the raw
+    columns of `duke_columns(target)`.
+    """
+    target = duke_target(target)
+    sub = clinical["mol_subtype"]
+    if target == LUMINAL_LIKE:
+        label, reason = (sub == 0).astype(float).where(sub.notna()), pd.Series(NO_SUBTYPE, index=clinical.index)
+    elif target == LUMINAL_A_SURROGATE:
+        if "nottingham_grade" not in clinical:
+            raise ValueError("target luminal_a_surrogate needs the 'Nottingham grade' column of the clinical table")
+        grade = clinical["nottingham_grade"]
+        label = ((sub == 0) & grade.isin([1, 2])).astype(float).where(sub.notna() & grade.notna())
+        reason = pd.Series(NO_GRADE, index=clinical.index).where(sub.notna(), NO_SUBTYPE)
+    else:
+        column, value = split_target(target, "Clinical_and_Other_Features.xlsx", "Mol Subtype==3")
+        label = target_labels(clinical[column], column, value)
+        reason = pd.Series(NO_SUBTYPE if column == "Mol Subtype" else f"missing label ({column} blank)",
+                           index=clinical.index)
+    out = pd.DataFrame({"label": label.values, "reason": reason.where(label.isna(), "").values},
+                       index=clinical["patient"].values)
+    return out
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# LGG
+
+
+def lgg_descriptor(column: str, value: str) -> Descriptor:
+    """The descriptor of an LGG `column==value` target; Buda et al.'s numbers stand beside COCCluster==2 only."""
+    common = dict(dataset="lgg", target=f"{column}=={value}", channels=LGG_CHANNELS, reference=BUDA,
+                  reference_task=BUDA_TASK)
+    if column == "COCCluster" and _number(value) == 2:
+        return Descriptor(definition="COCCluster 2 in data.csv (TCGA cluster-of-clusters)",
+                          positive="COC 2", negative="other clusters", tables=BUDA_TABLES, **common)
+    return Descriptor(definition=f"data.csv column {column!r} equal to {value}", positive=f"{column} {value}",
+                      negative=f"{column} other than {value}", **common)

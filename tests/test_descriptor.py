@@ -1,0 +1,253 @@
+"""The dataset descriptor: targets on the real Duke table, class names in plots, reference papers beside results."""
+import json
+import shutil
+from pathlib import Path
+from types import SimpleNamespace
+
+import matplotlib
+import numpy as np
+import openpyxl
+import pandas as pd
+import pytest
+
+from radiolib import cohort, dataset, descriptor, lgg, paper, params, plots, protocol, report, results
+from radiolib.evaluation import CVResult
+
+matplotlib.use("Agg")
+# ../shared/data beside the checkout (or beside the folder of worktrees holding it)
+SHARED_DATA = next((p / "shared" / "data" for p in Path(__file__).resolve().parents
+                    if (p / "shared" / "data" / "duke").is_dir()), Path("/nonexistent"))
+REAL_CLINICAL = SHARED_DATA / "duke" / "Clinical_and_Other_Features.xlsx"
+needs_real = pytest.mark.skipif(not REAL_CLINICAL.is_file(), reason="../shared/data/duke not present")
+ZHU_NUMBERS = ("0.56 [0.51, 0.60]", "0.60 [0.55, 0.66]", "0.65 [0.57, 0.71]")  # Tables 3, 4, 5
+
+
+def _receptor_coding_holds(clinical: pd.DataFrame) -> None:
+    """The real legend: Mol Subtype 0 = ER or PR positive and HER2 negative, 1 = ER/PR+ HER2+, 2 = HER2+ only,
+    3 = triple negative; receptors coded 0 = neg, 1 = pos."""
+    c = clinical.dropna(subset=["mol_subtype", "er", "pr", "her2"])
+    hormone, her2 = (c.er == 1) | (c.pr == 1), c.her2 == 1
+    expected = np.select([hormone & ~her2, hormone & her2, ~hormone & her2], [0, 1, 2], 3)
+    assert set(c.er) <= {0, 1} and set(c.pr) <= {0, 1} and set(c.her2) <= {0, 1, 2}
+    assert (c.mol_subtype.to_numpy() == expected).all()
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The real clinical table
+
+
+@needs_real
+def test_real_table_luminal_like_is_595_of_922_and_follows_the_receptors():
+    clinical = cohort.read_clinical(REAL_CLINICAL)
+    assert {"er", "pr", "her2", "nottingham_grade"} <= set(clinical.columns) and len(clinical) == 922
+    _receptor_coding_holds(clinical)
+    labels = descriptor.duke_labels(clinical, None)
+    assert labels.label.sum() == 595 and labels.label.notna().sum() == 922  # 65%, not the paper's 33%
+    assert descriptor.duke_descriptor(None).positive == "luminal-like"
+
+
+@needs_real
+def test_real_table_luminal_a_surrogate_counts_and_exclusions():
+    clinical = cohort.read_clinical(REAL_CLINICAL)
+    assert set(clinical.nottingham_grade.dropna()) == {1, 2, 3}
+    labels = descriptor.duke_labels(clinical, "luminal_a_surrogate")
+    excluded = labels[labels.label.isna()]
+    assert len(excluded) == 284 and (excluded.reason == descriptor.NO_GRADE).all()  # no grade recorded
+    assert labels.label.sum() == 331 and (labels.label == 0).sum() == 307  # luminal-like with grade 1-2: 331 of 638
+    assert (labels.reason[labels.label.notna()] == "").all()
+
+
+@needs_real
+def test_real_table_column_targets():
+    clinical = cohort.read_clinical(REAL_CLINICAL, columns=("Mol Subtype", "HER2"))
+    assert descriptor.duke_labels(clinical, "Mol Subtype==2").label.sum() == 59
+    assert descriptor.duke_labels(clinical, "HER2==1").label.sum() == 163
+    with pytest.raises(ValueError, match="'Shape' appears 2 times"):
+        cohort.read_clinical(REAL_CLINICAL, columns=("Shape",))
+    with pytest.raises(ValueError, match="'Ki67' is not in Clinical_and_Other_Features.xlsx"):
+        cohort.read_clinical(REAL_CLINICAL, columns=("Ki67",))
+
+
+@needs_real
+def test_synthetic_header_copies_the_real_names_and_legends_of_the_target_columns():
+    from radiolib.synth import _CLINICAL_COLUMNS
+    raw = pd.read_excel(REAL_CLINICAL, sheet_name="Data", header=None, nrows=3)
+    real = {str(n).strip(): legend for n, legend in zip(raw.iloc[1], raw.iloc[2])}
+    ours = {n: legend for n, legend in _CLINICAL_COLUMNS if n}
+    for name in cohort.CLINICAL_COLUMNS:
+        assert ours[name] == real[name], name
+
+
+def test_synthetic_clinical_table_follows_the_real_coding(faulty_cohort):
+    clinical = cohort.read_clinical(faulty_cohort / "Clinical_and_Other_Features.xlsx")
+    _receptor_coding_holds(clinical)
+    assert set(clinical.nottingham_grade.dropna()) <= {1, 2, 3}
+    assert 0 < clinical.nottingham_grade.isna().sum() < len(clinical) / 2  # blank as for 284 of 922 real patients
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Targets of the Duke loader
+
+
+def test_unknown_targets_are_refused_with_the_choices():
+    with pytest.raises(ValueError, match="luminal_like, luminal_a_surrogate or '<column>==<value>'"):
+        descriptor.duke_target("luminal_a")
+    assert descriptor.duke_target("Mol Subtype==0") == descriptor.duke_target(None) == "luminal_like"
+    assert descriptor.duke_target(" Mol Subtype == 3 ") == "Mol Subtype==3"
+
+
+def _without_grade(src: Path, dest: Path, patients: set[str]) -> Path:
+    """A copy of a synthetic Duke cohort whose clinical table has a blank Nottingham grade for `patients`."""
+    out = Path(shutil.copytree(src, dest))
+    path = out / "Clinical_and_Other_Features.xlsx"
+    wb = openpyxl.load_workbook(path)
+    ws = wb["Data"]
+    names = [c.value for c in ws[2]]
+    grade, pid = names.index("Nottingham grade") + 1, names.index("Patient ID") + 1
+    for row in range(4, ws.max_row + 1):
+        if ws.cell(row, pid).value in patients:
+            ws.cell(row, grade).value = None
+    wb.save(path)
+    return out
+
+
+def test_luminal_a_surrogate_excludes_patients_without_grade_with_a_reason(faulty_cohort, tmp_path):
+    truth = pd.read_csv(faulty_cohort / "synthetic_truth.csv").set_index("patient")
+    blank = {"Breast_MRI_001", "Breast_MRI_002", "Breast_MRI_003"}
+    c = cohort.load_cohort(_without_grade(faulty_cohort, tmp_path / "duke", blank), progress=False,
+                           target="luminal_a_surrogate")
+    qc = c.qc.set_index("patient").reason
+    assert all(qc[p] == descriptor.NO_GRADE for p in blank)
+    assert blank.isdisjoint(c.table.patient)
+    grades = cohort.read_clinical(faulty_cohort / "Clinical_and_Other_Features.xlsx").set_index("patient")
+    for row in c.table.itertuples():
+        expected = truth.loc[row.patient, "mol_subtype"] == 0 and grades.nottingham_grade[row.patient] <= 2
+        assert row.label == int(expected), row.patient
+    natural = set(grades.index[grades.nottingham_grade.isna() & grades.mol_subtype.notna()])
+    assert natural and all(qc[p] == descriptor.NO_GRADE for p in natural)  # the generator's own blank grades
+    assert c.descriptor.target == "luminal_a_surrogate" and c.descriptor.positive == "luminal A surrogate"
+    assert f"excluded: {descriptor.NO_GRADE}" in set(c.flow().step), "the cohort flow names the exclusion"
+
+
+def test_a_mol_subtype_column_target_works_on_duke(faulty_cohort):
+    truth = pd.read_csv(faulty_cohort / "synthetic_truth.csv").set_index("patient")
+    c = dataset.open_cohort(faulty_cohort, "Mol Subtype==3", progress=False)
+    assert len(c.table) > 0 and c.table.label.sum() > 0
+    for row in c.table.itertuples():
+        assert row.label == int(truth.loc[row.patient, "mol_subtype"] == 3)
+    assert c.descriptor.positive == "triple negative" and not c.descriptor.tables  # not Zhu's task
+    assert c.qc.reason.str.startswith("missing label (Mol Subtype blank)").sum() == 1
+
+
+def test_any_clinical_column_is_a_target(faulty_cohort):
+    clinical = cohort.read_clinical(faulty_cohort / "Clinical_and_Other_Features.xlsx", columns=("Tumor Location",))
+    c = cohort.load_cohort(faulty_cohort, progress=False, target="Tumor Location==L")
+    side = clinical.set_index("patient")["Tumor Location"]
+    assert (c.table.label == (side[c.table.patient].to_numpy() == "L")).all()
+    assert c.descriptor.positive == "Tumor Location = L"
+    with pytest.raises(ValueError, match="'Ki67' is not in Clinical_and_Other_Features.xlsx"):
+        cohort.load_cohort(faulty_cohort, progress=False, target="Ki67==1")
+
+
+def test_the_default_duke_patch_set_carries_its_descriptor(patch_set):
+    d = patch_set.descriptor
+    assert d.target == "luminal_like" and d.class_names == {1: "luminal-like", 0: "other subtypes"}
+    assert d.channels == descriptor.DUKE_CHANNELS and d.reference == "Zhu et al. 2019"
+    assert descriptor.Descriptor.from_dict(json.loads(json.dumps(d.to_dict()))) == d
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Deviations, plots, results files
+
+
+def test_the_deviations_state_the_target_and_its_prevalence_from_the_cohort(patch_set):
+    P = params.bind(params.defaults("02_training_from_scratch"), "02_training_from_scratch")
+    first = protocol.deviations(P, "02_training_from_scratch", patch_set)[0]
+    y = patch_set.table.label
+    assert first.startswith("target luminal_like (Mol Subtype 0: ER or PR positive, HER2 negative): luminal-like in "
+                            f"{y.mean():.0%} of {len(y)} included patients")
+    assert "Zhu et al. 2019: luminal A vs other subtypes: 90 luminal A of 270 patients (33%)" in first
+    other = SimpleNamespace(descriptor=patch_set.descriptor, table=pd.DataFrame({"label": [1, 1, 1, 0]}))
+    assert "luminal-like in 75% of 4 included patients" in protocol.target_statement(other)
+
+
+def test_plot_class_names_come_from_the_descriptor():
+    d = lgg.lgg_descriptor("COCCluster", "2")
+    patches = np.random.default_rng(0).random((4, 3, 8, 8)).astype(np.float32)
+    fig = plots.montage(patches, [1, 0, 1, 0], 2, "", d.class_names)
+    titles = {ax.get_title(loc="left") for ax in fig.axes}
+    assert {"COC 2", "other clusters"} <= titles
+    index = pd.DataFrame({"role": ["train", "test"], "label": [1, 0]})
+    fig = plots.class_balance(pd.DataFrame({"label": [1, 0, 0]}), index, d.class_names)
+    assert {t.get_text() for t in fig.axes[0].get_xticklabels()} == {"COC 2", "other clusters"}
+    assert "luminal" not in json.dumps(plots.CLASS_NAMES).lower()
+
+
+def test_results_files_gain_target_and_descriptor_entries(tmp_path):
+    d = descriptor.duke_descriptor("luminal_a_surrogate")
+    path = results.write_results(tmp_path / "01_x.json", [], deviations=["x"], **d.entries())
+    doc = results.read_results(path)
+    assert list(doc)[:3] == ["notebook", "rows", "deviations"]
+    assert doc["target"] == "luminal_a_surrogate" and descriptor.Descriptor.from_dict(doc["descriptor"]) == d
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The reference paper beside our results
+
+
+def _cv(auc: float) -> CVResult:
+    oof = pd.Series([0.2, 0.8, 0.4, 0.6], index=["P1", "P2", "P3", "P4"])
+    folds = [{"repeat": 0, "fold": f, "train_patients": ["P3", "P4"] if f == 0 else ["P1", "P2"],
+              "test_patients": ["P1", "P2"] if f == 0 else ["P3", "P4"], "auc": auc, "train_auc": 0.9}
+             for f in range(2)]
+    return CVResult(folds=folds, repeat_aucs=[auc], repeat_train_aucs=[0.9], median_repeat=0, train_auc=0.9,
+                    test_auc=auc, ci95=(auc - 0.1, auc + 0.1), oof_scores=oof,
+                    oof_labels=pd.Series([0, 1, 0, 1], index=oof.index), curves=[None] * 2)
+
+
+def _run(folder: Path, d: descriptor.Descriptor) -> Path:
+    """A run folder with results files of every approach, labelled by `d`."""
+    (folder / "results").mkdir(parents=True)
+    included = [{"patient": p, "label": y} for p, y in zip(["P1", "P2", "P3", "P4"], [0, 1, 0, 1])]
+    rows = {"02_training_from_scratch": [results.make_row("scratch", "googlenet", cv=_cv(0.61), oof={})],
+            "03_transfer_learning": [results.make_row("transfer", "googlenet", s, 80, cv=_cv(0.62), oof={})
+                                     for s in ("imagenet", "domain", "random")],
+            "04_deep_features_svm": [results.make_row("features", "googlenet", "imagenet", 120, kernel="poly",
+                                                      layer="fc", cv=_cv(0.63), oof={})],
+            "05_layerwise_analysis": [results.make_row("layerwise", "googlenet", "imagenet", 120, kernel="poly",
+                                                       layer="conv3", cv=_cv(0.64), oof={})]}
+    results.write_results(folder / "results" / "01_preprocessing.json", [], ["x"], included=included, excluded=[],
+                          **d.entries())
+    for stem, r in rows.items():
+        results.write_results(folder / "results" / f"{stem}.json", r, ["x"], **d.entries())
+    return folder
+
+
+def test_an_lgg_report_shows_buda_not_zhu_and_never_luminal(tmp_path):
+    page = report.to_html(_run(tmp_path / "lgg", lgg.lgg_descriptor("COCCluster", "2")))
+    assert "luminal" not in page.lower() and "Zhu" not in page and "Table 3" not in page
+    assert not [n for n in ZHU_NUMBERS if n in page]
+    assert "Buda et al. 2020" in page and "COC 2" in page
+    for number in ("0.680 [0.538, 0.811]", "0.730 [0.605, 0.844]", "0.640 [0.521, 0.763]"):
+        assert number in page
+    docs = report.load_run(tmp_path / "lgg")
+    transfer = report.tables(docs)["Transfer learning (Buda et al. 2020, abstract)"]
+    assert list(transfer["Buda et al. 2020 test AUC"]) == ["0.640 [0.521, 0.763]", "0.730 [0.605, 0.844]", "-"]
+
+
+def test_a_duke_report_shows_zhu_beside_the_luminal_like_rows(tmp_path):
+    page = report.to_html(_run(tmp_path / "duke", descriptor.duke_descriptor()))
+    assert "Table 3: training from scratch" in page and "luminal-like vs other subtypes" in page
+    assert all(n in page for n in ZHU_NUMBERS) and "Buda" not in page
+    assert "luminal A vs other subtypes: 90 luminal A of 270" in page  # the paper's task, named as such
+
+
+def test_no_reference_numbers_beside_a_target_the_paper_did_not_study(tmp_path):
+    docs = report.load_run(_run(tmp_path / "her2", descriptor.duke_descriptor("Mol Subtype==2")))
+    for table in report.tables(docs).values():
+        assert not [c for c in table.columns if "Zhu" in c]
+    rows = [{"approach": "scratch", "network": "cifar"}]
+    d = lgg.lgg_descriptor("IDH1", "1")
+    assert paper.paper_value(rows[0], d) is None and list(paper.beside(pd.DataFrame({"a": [1]}), rows, d)) == ["a"]
+    sweep = paper.beside_sweep(pd.DataFrame({"a": [1]}), "scratch", [1e-4], lgg.lgg_descriptor("COCCluster", "2"))
+    assert list(sweep) == ["a"] and paper.layerwise_test(lgg.lgg_descriptor("COCCluster", "2")) is None
