@@ -190,7 +190,8 @@ def write_summary(path: str | os.PathLike, P, deviations: Iterable = (), rows=No
     Give `patch_set` (the notebook's PatchSet) so the file records the data it came from and what its label
     means (`target` and `descriptor`, see descriptor.py).
     """
-    described = patch_set.descriptor.entries() if patch_set is not None else {}
+    descriptor = getattr(patch_set, "descriptor", None)
+    described = descriptor.entries() if descriptor is not None else {}
     write_results(path, rows=rows, deviations=deviations, parameters=public_parameters(P),
                   provenance=provenance(P, patch_set), **{**described, **top})
     return read_results(path)

@@ -140,7 +140,7 @@ def test_widget_cells_of_01_02_05_return_at_once_with_their_static_figure(batch,
         figures = shown["displayed"][displayed:]
         assert len(figures) == 1 and isinstance(figures[0], matplotlib.figure.Figure), name
     explorer, browser, viewer = shown["displayed"]
-    assert "slice" in titles(explorer) and "cifar" in titles(browser) and "luminal A #1" in titles(viewer)
+    assert "slice" in titles(explorer) and "cifar" in titles(browser) and "luminal-like #1" in titles(viewer)
     assert not matplotlib.pyplot.get_fignums(), "static figures must be closed after display"
 
 
@@ -197,10 +197,10 @@ def test_curve_browser_fold_slider_is_1_based_and_off_while_all_folds(live, show
 def test_feature_map_viewer_patch_numbers_are_1_based(live, shown, patch_set):
     widgets.feature_map_viewer(TinyNet(), patch_set, 80, "googlenet", 32, ("conv1", "conv3"), 4)
     c = controls(shown["live"][0])
-    lum = c["luminal A"]
-    assert lum.min == 1 and lum.value == 1 and "luminal A #1" in titles(shown["drawn"][-1])
+    lum = c["luminal-like"]
+    assert lum.min == 1 and lum.value == 1 and "luminal-like #1" in titles(shown["drawn"][-1])
     lum.value = 2
-    assert "luminal A #2" in titles(shown["drawn"][-1])
+    assert "luminal-like #2" in titles(shown["drawn"][-1])
     c["layer"].value = "conv3"
     assert "conv3" in titles(shown["drawn"][-1])
 
