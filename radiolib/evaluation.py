@@ -22,7 +22,7 @@ from sklearn.model_selection import StratifiedKFold
 # Folds and patient scores
 
 
-VERSION = 2  # bump when a CVResult changes meaning, so cached cross-validations are not reused
+VERSION = 3  # bump when a CVResult changes meaning, so cached cross-validations are not reused
 
 def patient_folds(
     patients: Sequence[str], labels: Sequence[int], n_folds: int = 10, repeats: int = 5, seed: int = 0
@@ -186,6 +186,88 @@ def fold_mean_bootstrap_ci(per_fold: list[tuple], n_boot: int = 1000, seed: int 
     return (float(low), float(high))
 
 
+def fold_mean_auc(per_fold: Sequence[tuple]) -> float:
+    """Mean over folds of the per-fold test AUCs (folds with a single class left out): what the tables report."""
+    aucs = [auc(y, s) for y, s in per_fold]
+    aucs = [a for a in aucs if np.isfinite(a)]
+    return float(np.mean(aucs)) if aucs else float("nan")
+
+
+def _fold_arrays(per_fold: Sequence[tuple], where: str) -> list[tuple[pd.Index, np.ndarray, np.ndarray]]:
+    """(patients, labels, scores) of each fold, the patients from the score Series' index."""
+    out = []
+    for y, s in per_fold:
+        if not (isinstance(y, pd.Series) and isinstance(s, pd.Series)):
+            raise TypeError(f"{where}: give each fold as (labels, scores) pandas Series indexed by patient")
+        yv, sv = _binary_arrays(y, s, where=where)
+        out.append((pd.Index(y.index.map(str)), yv, sv))
+    return out
+
+
+def _resample_weights(strata: list[np.ndarray], n_patients: int, n_boot: int,
+                      rng: np.random.Generator) -> np.ndarray:
+    """(n_boot, n_patients) draw counts: each stratum's patients resampled with replacement within the stratum."""
+    w = np.zeros((n_boot, n_patients))
+    for members in strata:
+        k = len(members)
+        if k:
+            w[:, members] = rng.multinomial(k, np.full(k, 1.0 / k), size=n_boot)
+    return w
+
+
+def paired_fold_mean_bootstrap(per_fold_a: Sequence[tuple], per_fold_b: Sequence[tuple], n_boot: int = 1000,
+                               seed: int = 0, alpha: float = 0.05) -> dict:
+    """Paired bootstrap test of the difference of two fold-mean AUCs (the statistic the tables report).
+
+    `per_fold_a` / `per_fold_b`: (labels, scores) Series per test fold of each row, indexed by patient, scored out of
+    fold. Every resample draws patients with replacement -- within each test fold when both rows share the same
+    folds, else over the whole cohort -- and applies the SAME draw counts to both rows: each row's fold AUCs are
+    recomputed with those weights and averaged, and the difference of the two fold means is kept. Resamples where
+    a fold of either row has a single class are dropped. Returns auc_a, auc_b (the fold means as in the tables),
+    diff = auc_a - auc_b, ci95 (percentile CI of the difference), p (two-sided: the share of null-centred
+    differences at least as large as the observed one, (1 + count) / (1 + resamples)) and n_boot (valid resamples).
+    """
+    fa = _fold_arrays(per_fold_a, "paired_fold_mean_bootstrap")
+    fb = _fold_arrays(per_fold_b, "paired_fold_mean_bootstrap")
+    patients = sorted({p for pats, _, _ in fa + fb for p in pats})
+    pos = {p: i for i, p in enumerate(patients)}
+    same = sorted(map(tuple, (sorted(f[0]) for f in fa))) == sorted(map(tuple, (sorted(f[0]) for f in fb)))
+    strata = ([np.array([pos[p] for p in pats]) for pats, _, _ in fa] if same
+              else [np.arange(len(patients))])
+    w = _resample_weights(strata, len(patients), n_boot, np.random.default_rng(seed))
+
+    def fold_means(folds):
+        cols = [weighted_auc(yv, sv, w[:, [pos[p] for p in pats]]) for pats, yv, sv in folds]
+        return np.stack(cols, axis=1).mean(axis=1)  # nan when any fold of the resample has one class
+
+    ma, mb = fold_means(fa), fold_means(fb)
+    ok = np.isfinite(ma) & np.isfinite(mb)
+    d = (ma - mb)[ok]
+    a, b = fold_mean_auc(per_fold_a), fold_mean_auc(per_fold_b)
+    diff = a - b
+    if len(d) == 0:
+        return {"auc_a": a, "auc_b": b, "diff": diff, "ci95": (float("nan"), float("nan")), "p": float("nan"),
+                "n_boot": 0, "strata": "folds" if same else "cohort"}
+    low, high = np.quantile(d, [alpha / 2, 1 - alpha / 2])
+    extreme = np.abs(d - diff) >= abs(diff) - 1e-12
+    p = float((1 + extreme.sum()) / (1 + len(d)))
+    return {"auc_a": a, "auc_b": b, "diff": float(diff), "ci95": (float(low), float(high)), "p": min(1.0, p),
+            "n_boot": int(len(d)), "strata": "folds" if same else "cohort"}
+
+
+def holm(p_values: Sequence[float]) -> np.ndarray:
+    """Holm's step-down adjustment of several p-values (family-wise error); nan p-values stay nan, others in [0, 1]."""
+    p = np.asarray(p_values, dtype=float)
+    out = np.full(p.shape, np.nan)
+    idx = np.flatnonzero(np.isfinite(p))
+    m = len(idx)
+    running = 0.0
+    for rank, i in enumerate(idx[np.argsort(p[idx], kind="stable")]):
+        running = max(running, min(1.0, (m - rank) * p[i]))
+        out[i] = running
+    return out
+
+
 def bootstrap_ci(y, s, n_boot: int = 1000, seed: int = 0, alpha: float = 0.05) -> tuple[float, float]:
     """Percentile bootstrap (1 - alpha) CI of the AUC over patients; single-class resamples are skipped (not redrawn).
 
@@ -270,7 +352,8 @@ class CVResult:
     `folds`: one dict per fold (repeat, fold, train_patients, test_patients, auc, train_auc);
     `repeat_aucs` / `repeat_train_aucs`: mean over folds per repeat (repeats in ascending order);
     `train_auc`, `test_auc`: fold means of the median repeat; `ci95`: bootstrap CI of that fold-mean AUC; `oof_scores` / `oof_labels`: patient -> out-of-fold score / label of that repeat;
-    `curves`: the per-fold curves returned by fit_predict, aligned with `folds`.
+    `curves`: the per-fold curves returned by fit_predict, aligned with `folds`;
+    `tied_folds`: names ("repeat r fold f") of folds whose test scores are all equal (their AUC, 0.5, means nothing).
     """
 
     folds: list[dict]
@@ -283,6 +366,7 @@ class CVResult:
     oof_scores: pd.Series
     oof_labels: pd.Series
     curves: list = field(default_factory=list)
+    tied_folds: list[str] = field(default_factory=list)
 
     def fold_table(self) -> pd.DataFrame:
         """One row per fold: repeat, fold, patient counts, test and train AUC."""
@@ -415,7 +499,7 @@ def cross_validate(
             outputs.append(out)
             bar.update(1)
 
-    rows, curves = [], []
+    rows, curves, tied = [], [], []
     oof_by_repeat: dict[int, list[tuple[pd.Series, pd.Series]]] = {}
     for fold, out in zip(folds, outputs, strict=True):
         lab = _fold_labels(fold, labels)
@@ -439,6 +523,10 @@ def cross_validate(
                 )
             train_auc = auc(_labels_for(lab, train.index, fold), train)
         fold_auc = auc(y_test, test)
+        if len(test) > 1 and np.ptp(test.to_numpy()) == 0:
+            tied.append(_fold_name(fold))
+            warnings.warn(f"{_fold_name(fold)}: all {len(test)} test scores are tied (AUC {fold_auc:.2f} by "
+                          "construction); flagged in tied_folds", stacklevel=2)
         if np.isnan(fold_auc):
             msg = f"{_fold_name(fold)}: test AUC undefined (one class only); left out of the fold mean"
             warnings.warn(msg, stacklevel=2)
@@ -473,6 +561,7 @@ def cross_validate(
         oof_scores=oof_scores,
         oof_labels=oof_labels,
         curves=curves,
+        tied_folds=tied,
     )
 
 

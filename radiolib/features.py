@@ -131,17 +131,19 @@ def svm_fit_predict(features: np.ndarray, index: pd.DataFrame, kernel: str, max_
 
 def cross_validate_svm(feats: np.ndarray, index: pd.DataFrame, folds: list[dict], kernel: str,
                        max_train: int | None, train_roles=("train",), seed: int = 0, n_jobs: int = 1,
-                       progress: bool = True, desc: str = "", feature_id: str | None = None, cache_dir=None):
-    """The patient-level protocol for one SVM setting (CVResult); cached when `feature_id` names the features."""
+                       progress: bool = True, desc: str = "", feature_id: str | None = None, cache_dir=None,
+                       n_boot: int = 1000):
+    """The patient-level protocol for one SVM setting (CVResult); cached when `feature_id` names the features
+    (`n_boot`, the CI's bootstrap resamples, is part of the key)."""
     from .evaluation import VERSION, cross_validate
 
     def run():
         fit = svm_fit_predict(feats, index, kernel, max_train, seed=seed, train_roles=train_roles)
-        return cross_validate(folds, fit, n_jobs=n_jobs, progress=progress, desc=desc)
+        return cross_validate(folds, fit, n_jobs=n_jobs, progress=progress, desc=desc, n_boot=n_boot)
     if feature_id is None:
         return run()
-    parts = {"evaluation": VERSION, "features": feature_id, "kernel": kernel, "max_train": max_train, "roles": list(train_roles),
-             "seed": seed, "folds": folds}
+    parts = {"evaluation": VERSION, "features": feature_id, "kernel": kernel, "max_train": max_train,
+             "roles": list(train_roles), "seed": seed, "folds": folds, "n_boot": n_boot}
     return cache.memo(cache_dir, "cv", parts, run)
 
 
@@ -152,18 +154,24 @@ def feature_id(patch_set, patch_size: int, net: str, source: str, layer: str, si
             + ",".join(sorted(roles)))
 
 
-def best_setting(results_dir, default=(120, "poly")) -> tuple[int, str, str]:
-    """(patch size, kernel, why) of the best GoogLeNet row of notebook 04's results; the paper's when absent."""
-    import json
-    path = Path(results_dir) / "04_deep_features_svm.json"
-    if path.is_file():
-        rows = [r for r in json.loads(path.read_text())["rows"]
-                if r["network"] == "googlenet" and r["skipped"] is None and r["test_auc"] is not None]
-        if rows:
-            best = max(rows, key=lambda r: r["test_auc"])
-            return best["patch_size"], best["kernel"], (f"best GoogLeNet row of notebook 04 ({best['source']}, "
-                                                         f"test AUC {best['test_auc']:.2f})")
-    return default[0], default[1], "the paper's best Table 5 setting (notebook 04 has no GoogLeNet result here)"
+LAYERWISE_SETTING = (120, "poly")  # Table 6: its FC1 row (0.84 / 0.65) is Table 5's GoogLeNet 120 px poly row
+
+
+def layerwise_setting(patch_size: int | None = None, kernel: str | None = None,
+                      patch_sizes=None) -> tuple[int, str, str]:
+    """(patch size, kernel, why) of the layer-wise analysis, fixed before any test fold is seen.
+
+    The paper's pre-specified setting (120 px, polynomial kernel) unless the parameters set one; never chosen from
+    another notebook's test AUCs. Raises ValueError when the patch size is not among the run's `patch_sizes`.
+    """
+    size = patch_size or LAYERWISE_SETTING[0]
+    kern = kernel or LAYERWISE_SETTING[1]
+    if patch_sizes is not None and size not in list(patch_sizes):
+        raise ValueError(f"layer-wise patch size {size} is not among the run's patch_sizes {list(patch_sizes)}; "
+                         "add it to patch_sizes or set layer_patch_size")
+    why = ("set by parameters" if (patch_size or kernel) else
+           "pre-specified: the paper's Table 6 setting (120 px, poly), chosen before seeing any test fold")
+    return size, kern, why
 
 
 @torch.no_grad()

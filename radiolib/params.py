@@ -75,8 +75,8 @@ DOC: dict[str, str] = {
     "kernels": "SVM kernels",
     "svm_train_roles": "patches the SVM trains on: train (originals), augmented",
     "svm_max_train": "class-balanced cap on SVM training patches per fold; None: all",
-    "layer_patch_size": "patch size of the layer-wise SVMs; None: the best GoogLeNet row of notebook 04 (paper: 120)",
-    "kernel": "SVM kernel of the layer-wise analysis; None: the best GoogLeNet row of notebook 04 (paper: poly)",
+    "layer_patch_size": "patch size of the layer-wise SVMs; None: the paper's pre-specified 120",
+    "kernel": "SVM kernel of the layer-wise analysis; None: the paper's pre-specified poly",
     "maps_channels": "feature maps shown per layer in the viewer",
 }
 

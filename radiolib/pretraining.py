@@ -26,6 +26,22 @@ def auxiliary_task(patch_set, patch_size: int) -> tuple[np.ndarray, np.ndarray, 
     return rows, y.astype(np.int64), sorted(idx.patient.unique())
 
 
+HELD_OUT_FRACTION = 0.1  # patients of the source cohort held out to report the auxiliary task's accuracy
+
+
+def held_out_patients(patients, fraction: float = HELD_OUT_FRACTION, rng=None) -> list[str]:
+    """A random `fraction` of the distinct patients (at least one when there are two or more), sorted.
+
+    Whole patients are held out, so no held-out patch has a sibling patch (same lesion) in the training set.
+    """
+    rng = rng if rng is not None else np.random.default_rng(0)
+    distinct = sorted({str(p) for p in patients})
+    if len(distinct) < 2:
+        return []
+    k = min(len(distinct) - 1, max(1, int(round(fraction * len(distinct)))))
+    return sorted(rng.choice(distinct, k, replace=False).tolist())
+
+
 def pretrain(net: str, source_set, patch_size: int, out_dir: Path, cfg: TrainConfig, progress: bool = True,
              source_name: str = "source cohort") -> Path:
     """Train `net` (2-way) on lesion vs normal tissue of `source_set`; save it with its provenance; return dir."""
@@ -42,7 +58,9 @@ def pretrain(net: str, source_set, patch_size: int, out_dir: Path, cfg: TrainCon
         model = models.to_channels_last(model)
     scorer = PatchScorer(model, cfg, None, None)
     opt = torch.optim.Adam(models.l2_param_groups(model, cfg.weight_decay, cfg.lr))
-    held = rng.random(len(y)) < 0.1  # a held-out tenth to report how well the auxiliary task was learned
+    row_patients = source_set.index.patient.to_numpy().astype(str)[rows]
+    held_patients = held_out_patients(row_patients, rng=rng)  # to report how well the auxiliary task was learned
+    held = np.isin(row_patients, held_patients)
     train_idx = np.flatnonzero(~held)
     for epoch in tqdm(range(cfg.epochs), desc=f"domain pretraining {net}", disable=not progress, leave=False):
         model.train()
@@ -59,7 +77,8 @@ def pretrain(net: str, source_set, patch_size: int, out_dir: Path, cfg: TrainCon
     accuracy = float(((probs > 0.5) == y[held]).mean()) if held.any() else float("nan")
     meta = {"task": "lesion vs normal-tissue patches (no subtype labels)", "patients": patients,
             "source": source_name, "patch_size": patch_size, "input_size": cfg.input_size, "epochs": cfg.epochs,
-            "patches": int(len(y)), "held_out_accuracy": round(accuracy, 4)}
+            "patches": int(len(y)), "held_out_accuracy": round(accuracy, 4),
+            "held_out_patients": held_patients, "held_out_patches": int(held.sum())}
     weights.save_domain_checkpoint(model.to("cpu").to(memory_format=torch.contiguous_format), out_dir, net, meta)
     return out_dir
 
@@ -68,7 +87,8 @@ def domain_checkpoint(net: str, source_set, patch_size: int, cfg: TrainConfig, c
                       progress: bool = True, source_name: str = "source cohort") -> Path:
     """The cached domain folder holding `net`'s checkpoint for this source and recipe (trained on first use)."""
     key = cache.key_of(source=source_set.path.name, net=net, patch_size=patch_size, input=cfg.input_size,
-                       epochs=cfg.epochs, per_epoch=cfg.patches_per_epoch, lr=cfg.lr, seed=cfg.seed)
+                       epochs=cfg.epochs, per_epoch=cfg.patches_per_epoch, lr=cfg.lr, seed=cfg.seed,
+                       held_out="patients")
     final = cache.cache_root(cache_dir) / "domain" / key
     if not cache.is_complete(final):
         with cache.building(final, {"net": net, "source": source_name}) as tmp:

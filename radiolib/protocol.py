@@ -31,10 +31,24 @@ def deviations(P: SimpleNamespace, stem: str, patch_set=None) -> list[str]:
     if has("input_scale") and P.input_scale != 1.0:
         out.append(f"network inputs at {P.input_scale:g} of Table 2's sides (e.g. CIFAR "
                    f"{max(32, round(80 * P.input_scale))} px instead of 80)")
+    nets = getattr(P, "networks", ())
+    if stem == "02_training_from_scratch" and "googlenet_r" in nets:
+        out.append("GoogLeNet_R conv1 stride 2: the paper's text says stride 1, but Table 2's 388.77M MACC is only "
+                   "reached with stride 2 (stride 1 gives 1.66G); we follow Table 2")
+    if stem == "02_training_from_scratch" and "vgg_r" in nets:
+        out.append("VGG_R read from Table 2's counts, not the text's '2 conv + all FC layers': VGG16's first 3 convs "
+                   "and fully connected layers of width 4 (fc6, fc7), since 2 convs give 247M MACC and VGG16's "
+                   "4096-wide FCs >200M params (Table 2: 365.16M MACC, 317.38K params)")
+    if stem == "05_layerwise_analysis":
+        size, kern = getattr(P, "layer_patch_size", None) or 120, getattr(P, "kernel", None) or "poly"
+        if (size, kern) != (120, "poly"):
+            out.append(f"layer-wise SVMs at patch {size}, {kern} kernel (paper's Table 6 setting: 120 px, poly)")
     if stem in ("02_training_from_scratch", "03_transfer_learning"):
         out.append("optimiser Adam with the paper's learning rates (the paper's Caffe solver is not stated); "
                    "L2 weight decay 5e-4 on conv weights")
         out.append("train AUC from 60 randomly chosen training patients per fold (their 25 test-layout patches)")
+        out.append("patients scored by the mean class-1 log-odds (logit difference) of their test patches; the "
+                   "paper does not say how patch outputs were combined (softmax probabilities saturate and tie)")
     if stem == "03_transfer_learning" and "vgg16" not in P.networks:
         out.append("VGG16 not fine-tuned in this profile: its 138M-parameter classifier trains at about 17 patches/s "
                    "on 2 CPU cores (see the paper profile)")

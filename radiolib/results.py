@@ -24,6 +24,7 @@ APPROACHES = ("scratch", "transfer", "features", "layerwise")
 SOURCES = ("imagenet", "domain", "random", "none")
 FOLD_KEYS = ("repeat", "fold", "train_patients", "test_patients", "auc")
 SIGNIFICANT_DIGITS = 6  # generic float rounding at write time; AUCs are already rounded to 4 decimals
+UNROUNDED_KEYS = ("oof",)  # patient scores: written at full precision (rounding them would tie patients)
 
 
 def _r4(x) -> float | None:
@@ -48,7 +49,9 @@ def make_row(
     """One results row with every ROW_KEYS key (AUCs rounded to 4 decimals), then any `extra` keys.
 
     Give either `cv` (a finished cross-validation) or `skipped` (the reason the setting was not run, e.g. a
-    missing package); a skipped row has null numbers and empty folds.
+    missing package); a skipped row has null numbers and empty folds. A row from `cv` also carries `oof` (patient ->
+    out-of-fold score of the median repeat, unrounded), `median_repeat` and `tied_folds` (folds whose test scores
+    are all tied, so that their AUC of 0.5 is not read as a result); `extra` may override them.
     """
     _check_choice("approach", approach, APPROACHES, "make_row")
     _check_choice("source", source, SOURCES, "make_row")
@@ -82,6 +85,9 @@ def make_row(
             folds=[{"repeat": int(f["repeat"]), "fold": int(f["fold"]),
                     "train_patients": list(f["train_patients"]), "test_patients": list(f["test_patients"]),
                     "auc": _r4(f["auc"])} for f in cv.folds],
+            oof={str(k): float(v) for k, v in cv.oof_scores.items()},
+            median_repeat=int(cv.median_repeat),
+            tied_folds=list(getattr(cv, "tied_folds", [])),
         )
     row.update(extra)
     return row
@@ -132,10 +138,34 @@ def _jsonable(obj, where: str):
     elif isinstance(obj, np.ndarray):
         obj = obj.tolist()
     if isinstance(obj, Mapping):
-        return {str(k): _jsonable(v, f"{where}.{k}") for k, v in obj.items()}
+        return {str(k): (_exact(v, f"{where}.{k}") if k in UNROUNDED_KEYS else _jsonable(v, f"{where}.{k}"))
+                for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
         return [_jsonable(v, f"{where}[{i}]") for i, v in enumerate(obj)]
     raise TypeError(f"write_results: cannot store {type(obj).__name__} at {where}")
+
+
+def _exact(scores, where: str):
+    """Patient -> score as JSON without rounding (Python floats round-trip exactly); nan/inf written as None."""
+    if scores is None:
+        return None
+    if isinstance(scores, pd.Series):
+        scores = scores.to_dict()
+    if not isinstance(scores, Mapping):
+        raise TypeError(f"write_results: {where} must map patients to scores, got {type(scores).__name__}")
+    return {str(k): (float(v) if v is not None and math.isfinite(float(v)) else None) for k, v in scores.items()}
+
+
+def tied_fold_warnings(rows: Sequence[Mapping]) -> list[str]:
+    """One sentence per row with tied folds (every test score equal: an AUC of 0.5 by construction, not a result)."""
+    out = []
+    for row in rows:
+        tied = row.get("tied_folds") or []
+        if tied:
+            name = " ".join(str(row[k]) for k in ("network", "source", "patch_size", "kernel", "layer") if row.get(k))
+            out.append(f"WARNING {row['approach']} {name}: {len(tied)} fold(s) with all test scores tied "
+                       f"(AUC 0.5 by construction): {', '.join(tied)}")
+    return out
 
 
 def write_results(path: str | os.PathLike, rows: Sequence[Mapping] | None = None, deviations: Iterable = (),

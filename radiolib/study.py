@@ -140,11 +140,28 @@ def pretrained_input(P: SimpleNamespace) -> int:
 
 
 def domain_source_set(P: SimpleNamespace, progress: bool = True):
-    """The pretraining data: `domain_data_dir` (other patients), else a synthetic cohort of another seed."""
+    """The pretraining data: `domain_data_dir` (other patients), else a synthetic cohort of another seed.
+
+    A `domain_data_dir` sharing any patient with the study cohort (`data_dir`) is refused (ValueError naming them).
+    """
     src = SimpleNamespace(**{**vars(P), "data_dir": P.domain_data_dir, "target": None,
                              "synth_patients": P.domain_patients,
                              "synth_seed": P.synth_seed + 1000, "synth_faults": False})
-    return patch_set(src, progress)
+    source = patch_set(src, progress)
+    if P.domain_data_dir and P.data_dir:
+        domain_check_disjoint(patch_set(P, progress), source)
+    return source
+
+
+def domain_check_disjoint(study_set, source_set) -> None:
+    """Raise ValueError naming the patients found in both the study cohort and the in-domain source cohort."""
+    def found(ps):
+        return set(ps.table.patient.astype(str)) | (set(ps.qc.patient.astype(str)) if "patient" in ps.qc else set())
+    shared = sorted(found(study_set) & found(source_set))
+    if shared:
+        raise ValueError(f"domain_data_dir shares {len(shared)} patient(s) with the study cohort (data_dir): "
+                         f"{', '.join(shared[:10])}{' ...' if len(shared) > 10 else ''}; in-domain pretraining "
+                         "must use other patients than the study's")
 
 
 def source_status(net: str, P: SimpleNamespace) -> dict[str, str | None]:

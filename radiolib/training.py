@@ -1,8 +1,9 @@
 """End-to-end training on patches, scored per patient (STUDY.md approaches 1 and 2).
 
 Patch-level training on each fold's training patients (their original and augmented lesion patches), patient-level
-scoring: a patient's score is the mean class-1 probability over its 25 test patches. Learning curves record train
-and test AUC after every epoch (Figure 2).
+scoring: a patient's score is the mean over its 25 test patches of the logit difference (class-1 logit minus
+class-0 logit, i.e. the log-odds of class 1), which still ranks patients whose softmax probabilities saturate.
+Learning curves record train and test AUC after every epoch (Figure 2).
 """
 from __future__ import annotations
 
@@ -87,14 +88,30 @@ class PatchScorer:
         return models.autocast(self.device, self.cfg.bf16) if self.cfg.bf16 else contextlib.nullcontext()
 
     @torch.no_grad()
-    def probabilities(self, x: np.ndarray, batch_size: int = 256) -> np.ndarray:
+    def logits(self, x: np.ndarray, batch_size: int = 256) -> np.ndarray:
+        """(N, classes) float64 network outputs of the patches (evaluation mode)."""
         self.model.eval()
         out = []
         for i in range(0, len(x), batch_size):
             with self.autocast():
-                logits = self.model(self.batch(x[i:i + batch_size]))
-            out.append(torch.softmax(logits.float(), 1)[:, 1].cpu().numpy())
-        return np.concatenate(out) if out else np.zeros(0)
+                out.append(self.model(self.batch(x[i:i + batch_size])).float().cpu().numpy().astype(np.float64))
+        return np.concatenate(out) if out else np.zeros((0, 2))
+
+    def log_odds(self, x: np.ndarray, batch_size: int = 256) -> np.ndarray:
+        """Class-1 logit minus class-0 logit per patch: the log-odds of class 1, never saturated like softmax."""
+        return logit_difference(self.logits(x, batch_size))
+
+    def probabilities(self, x: np.ndarray, batch_size: int = 256) -> np.ndarray:
+        """Softmax probability of class 1 per patch (saturates at 0 or 1 for confident patches)."""
+        return 1.0 / (1.0 + np.exp(-self.log_odds(x, batch_size)))
+
+
+def logit_difference(logits: np.ndarray) -> np.ndarray:
+    """Class-1 minus class-0 logit of (N, 2) outputs: the patch score patients are ranked by."""
+    logits = np.asarray(logits, dtype=np.float64)
+    if logits.ndim != 2 or logits.shape[1] != 2:
+        raise ValueError(f"logit_difference: expected (N, 2) logits of a 2-way head, got shape {logits.shape}")
+    return logits[:, 1] - logits[:, 0]
 
 
 def _epoch_indices(labels: np.ndarray, n: int | None, rng: np.random.Generator) -> np.ndarray:
@@ -107,10 +124,9 @@ def _epoch_indices(labels: np.ndarray, n: int | None, rng: np.random.Generator) 
 
 
 def score_patients(scorer: PatchScorer, patches: np.ndarray, index: pd.DataFrame, patients) -> pd.Series:
-    """Patient score = mean class-1 probability over its test patches."""
+    """Patient score = mean over its test patches of the class-1 log-odds (logit difference), unrounded."""
     rows = index.index[index.role.eq("test") & index.patient.isin(list(patients))].to_numpy()
-    probs = scorer.probabilities(patches[rows])
-    return patient_scores(index.patient.to_numpy()[rows], probs)
+    return patient_scores(index.patient.to_numpy()[rows], scorer.log_odds(patches[rows]))
 
 
 def train_fold(model: nn.Module, patches: np.ndarray, index: pd.DataFrame, fold: dict, cfg: TrainConfig,
@@ -164,11 +180,12 @@ def train_fold(model: nn.Module, patches: np.ndarray, index: pd.DataFrame, fold:
 
 def cross_validate_net(patch_set, patch_size: int, folds: list[dict], make_model: Callable[[], nn.Module],
                        cfg: TrainConfig, n_jobs: int = 1, progress: bool = True, desc: str = "",
-                       model_id: str | None = None, cache_dir=None):
+                       model_id: str | None = None, cache_dir=None, n_boot: int = 1000):
     """The paper's protocol for one network: train a fresh model per fold, patient-level AUCs (CVResult).
 
     With `model_id` (what `make_model` builds, e.g. "scratch/cifar" or "transfer/googlenet/domain/<checkpoint>")
     the finished cross-validation is cached: a re-run or a resumed run reads it back instead of training again.
+    `n_boot` (bootstrap resamples of the CI) is part of the cache key.
     """
     from dataclasses import asdict
 
@@ -180,11 +197,11 @@ def cross_validate_net(patch_set, patch_size: int, folds: list[dict], make_model
         return train_fold(make_model(), patches, index, fold, cfg)
 
     def run():
-        return cross_validate(folds, fit_predict, n_jobs=n_jobs, progress=progress, desc=desc)
+        return cross_validate(folds, fit_predict, n_jobs=n_jobs, progress=progress, desc=desc, n_boot=n_boot)
     if model_id is None:
         return run()
     parts = {"evaluation": VERSION, "patches": patch_set.path.name, "patch_size": patch_size, "model": model_id,
-             "cfg": {k: v for k, v in asdict(cfg).items() if k != "device"}, "folds": folds}
+             "cfg": {k: v for k, v in asdict(cfg).items() if k != "device"}, "folds": folds, "n_boot": n_boot}
     return memo(cache_dir, "cv", parts, run)
 
 

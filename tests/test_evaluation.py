@@ -364,3 +364,92 @@ def test_the_ci_surrounds_the_reported_fold_mean_auc():
     mean_auc = np.mean([auc(y, s) for y, s in per_fold])
     low, high = fold_mean_bootstrap_ci(per_fold, n_boot=500, seed=0)
     assert low < mean_auc < high and high - low < 0.4
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Tests of the statistic the tables report (issue 8, part 4)
+
+
+def _scaled_folds(signal: float, seed: int, n_folds: int = 4, per_class: int = 12):
+    """Per-fold (labels, scores) Series whose score scale and offset differ per fold (as different folds' models)."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for f in range(n_folds):
+        pats = [f"F{f}P{i:02d}" for i in range(2 * per_class)]
+        y = pd.Series(np.repeat([0, 1], per_class), index=pats)
+        scale, shift = 10.0 ** (f - 1), 20.0 * (f - 1.5)
+        out.append((y, pd.Series(scale * (signal * y.to_numpy() + rng.normal(size=len(y))) + shift, index=pats)))
+    return out
+
+
+def test_paired_bootstrap_tests_the_fold_mean_even_when_pooled_auc_is_chance():
+    good = _scaled_folds(2.0, seed=1)  # strong within each fold, fold scales and offsets differ
+    noise = [(y, pd.Series(np.random.default_rng(9 + i).normal(size=len(y)), index=y.index))
+             for i, (y, _) in enumerate(good)]
+    fold_mean = np.mean([ev.auc(y, s) for y, s in good])
+    pooled = ev.auc(pd.concat([y for y, _ in good]), pd.concat([s for _, s in good]))
+    assert fold_mean > 0.85 and abs(pooled - 0.5) < 0.2  # the issue's 0.838 in the table vs 0.532 pooled
+    out = ev.paired_fold_mean_bootstrap(good, noise, n_boot=400, seed=0)
+    assert out["auc_a"] == pytest.approx(fold_mean)  # the statistic of the tables, not the pooled AUC
+    assert out["auc_b"] == pytest.approx(np.mean([ev.auc(y, s) for y, s in noise]))
+    assert out["diff"] == pytest.approx(out["auc_a"] - out["auc_b"])
+    assert out["p"] < 0.01 and out["ci95"][0] > 0 and out["strata"] == "folds"
+    back = ev.paired_fold_mean_bootstrap(noise, good, n_boot=400, seed=0)  # same resamples: a mirror image
+    assert back["diff"] == pytest.approx(-out["diff"]) and back["p"] == pytest.approx(out["p"])
+    assert back["ci95"][1] == pytest.approx(-out["ci95"][0])
+
+
+def test_paired_bootstrap_of_a_row_against_itself_is_no_difference():
+    rows = _scaled_folds(0.5, seed=2)
+    out = ev.paired_fold_mean_bootstrap(rows, rows, n_boot=200, seed=0)
+    assert out["diff"] == 0 and out["p"] == 1.0 and out["ci95"] == (0.0, 0.0)
+
+
+def test_paired_bootstrap_pairs_the_resamples():
+    """Two highly correlated rows with a small consistent gap: paired resampling detects it, unpaired would not."""
+    a = _scaled_folds(1.0, seed=3)
+    rng = np.random.default_rng(5)
+    b = [(y, s + 0.15 * s.std() * rng.normal(size=len(s))) for y, s in a]
+    out = ev.paired_fold_mean_bootstrap(a, b, n_boot=400, seed=0)
+    width_paired = out["ci95"][1] - out["ci95"][0]
+    la, ha = ev.fold_mean_bootstrap_ci(a, n_boot=400, seed=0)
+    assert width_paired < (ha - la) / 2  # the difference of paired resamples varies far less than one AUC
+
+
+def test_paired_bootstrap_with_different_fold_partitions_resamples_the_cohort():
+    a = _scaled_folds(1.5, seed=4, n_folds=2)
+    pooled_y = pd.concat([y for y, _ in a])
+    pooled_s = pd.concat([s for _, s in a])
+    halves = [pooled_y.index[::2], pooled_y.index[1::2]]  # another partition of the same patients
+    b = [(pooled_y[h], pooled_s[h]) for h in halves]
+    out = ev.paired_fold_mean_bootstrap(a, b, n_boot=200, seed=0)
+    assert out["strata"] == "cohort" and out["n_boot"] > 150 and np.isfinite(out["p"])
+
+
+def test_holm_adjustment():
+    adjusted = ev.holm([0.01, 0.04, 0.03, 0.005])
+    # sorted: 0.005*4 = 0.02, 0.01*3 = 0.03, 0.03*2 = 0.06, 0.04*1 = 0.04 -> monotone 0.06
+    np.testing.assert_allclose(adjusted, [0.03, 0.06, 0.06, 0.02])
+    np.testing.assert_allclose(ev.holm([0.5, 0.9]), [1.0, 1.0])
+    out = ev.holm([0.01, float("nan"), 0.02])
+    assert np.isnan(out[1]) and out[0] == pytest.approx(0.02) and out[2] == pytest.approx(0.02)
+
+
+def test_a_fold_whose_test_scores_are_all_tied_is_flagged():
+    patients, labels = cohort(10, 20)
+    folds = ev.patient_folds(patients, labels, n_folds=3, repeats=1)
+
+    def constant_on_fold_1(fold):
+        y = np.asarray(fold["test_labels"], dtype=float)
+        s = np.full(len(y), 0.7) if fold["fold"] == 1 else y + np.linspace(0, 0.1, len(y))
+        return ev.FoldOutput(None, pd.Series(s, index=fold["test_patients"]))
+
+    with pytest.warns(UserWarning, match="repeat 0 fold 1: all .* test scores are tied"):
+        res = ev.cross_validate(folds, constant_on_fold_1, progress=False)
+    assert res.tied_folds == ["repeat 0 fold 1"]
+    assert res.folds[1]["auc"] == 0.5  # the number itself is what roc_auc_score gives; the flag says what it means
+    from radiolib import results as rs
+    row = rs.make_row("scratch", "cifar", cv=res)
+    assert row["tied_folds"] == ["repeat 0 fold 1"]
+    warned = rs.tied_fold_warnings([row])
+    assert len(warned) == 1 and "repeat 0 fold 1" in warned[0] and warned[0].startswith("WARNING")

@@ -39,7 +39,9 @@ def rows():
 def test_make_row_keys_rounding_and_folds():
     row = rs.make_row("scratch", "CIFAR", cv=small_cv(), lr=1e-4, epochs=40)
     assert tuple(row)[:len(rs.ROW_KEYS)] == rs.ROW_KEYS
-    assert list(row)[len(rs.ROW_KEYS):] == ["lr", "epochs"]
+    assert list(row)[len(rs.ROW_KEYS):] == ["oof", "median_repeat", "tied_folds", "lr", "epochs"]
+    assert row["oof"] == {"P1": 0.2, "P2": 0.8, "P3": 0.4, "P4": 0.6} and row["median_repeat"] == 0
+    assert row["tied_folds"] == []
     assert row["train_auc"] == 0.9346 and row["test_auc"] == 0.5612
     assert row["ci95"] == [0.5105, 0.6001]
     assert row["repeat_aucs"] == [0.55, 0.6235]
@@ -169,3 +171,15 @@ def test_row_from_real_cross_validation_roundtrips(tmp_path):
     assert back == row
     assert back["test_auc"] == round(cv.test_auc, 4)
     assert len(back["folds"]) == 15
+
+
+def test_oof_scores_are_stored_unrounded(tmp_path):
+    cv = small_cv()
+    cv.oof_scores = pd.Series([0.123456789012345, 12.000000123456, -3.3333333333333335, 1e-9 + 0.5],
+                              index=["P1", "P2", "P3", "P4"])
+    row = rs.make_row("scratch", "CIFAR", cv=cv)
+    rs.write_results(tmp_path / "r.json", [row])
+    back = rs.read_results(tmp_path / "r.json")["rows"][0]
+    assert back["oof"] == cv.oof_scores.to_dict()  # exact: no 4-decimal or 6-significant-digit rounding
+    assert back["test_auc"] == 0.5612  # the displayed AUCs stay rounded
+    assert len(set(back["oof"].values())) == 4

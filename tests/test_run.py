@@ -69,7 +69,7 @@ def test_one_command_runs_01_to_06_and_points_to_the_report(first_run):
 def test_the_report_holds_every_table_and_figure(first_run):
     home, _, _ = first_run
     page = (home / "run" / "report.html").read_text()
-    for heading in ("Cohort flow", "Table 3", "Table 4", "Table 5", "Table 6", "DeLong",
+    for heading in ("Cohort flow", "Table 3", "Table 4", "Table 5", "Table 6", "paired bootstrap", "Holm",
                     "Deviations from the paper", "Provenance"):
         assert heading in page, heading
     figures = sorted((home / "run" / "figures").glob("*.png"))

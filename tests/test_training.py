@@ -1,6 +1,7 @@
 """Approaches end to end on small synthetic cohorts: a planted signal is found, a null cohort gives chance."""
 import numpy as np
 import pytest
+import torch
 
 from radiolib import evaluation, features, models, pretraining, training, weights
 from radiolib.dataset import build_patch_set
@@ -59,7 +60,7 @@ def test_a_fold_is_trained_on_its_training_patients_and_scored_on_its_test_patie
     assert list(out.test_scores.index) == sorted(fold["test_patients"])
     assert set(out.train_scores.index) <= set(fold["train_patients"]) and len(out.train_scores) == 5
     assert out.curves["epoch"] == [1, 2] and len(out.curves["test_auc"]) == 2
-    assert ((out.test_scores >= 0) & (out.test_scores <= 1)).all()
+    assert np.isfinite(out.test_scores).all() and out.test_scores.dtype == np.float64  # log-odds: any real value
 
 
 def test_transfer_input_is_cropped_at_random_to_the_network_side():
@@ -95,3 +96,81 @@ def test_svm_settings_in_parallel_give_the_same_results_as_in_sequence():
     assert list(two) == list(settings)
     for k in settings:
         assert one[k].test_auc == two[k].test_auc and one[k].ci95 == two[k].ci95 and one[k].test_auc > 0.7
+
+
+class _FixedLogits(torch.nn.Module):
+    """Logits (0, 100 * mean of the patch): confident enough that softmax saturates to 1.0."""
+
+    def forward(self, x):
+        z = 100.0 * x.mean(dim=(1, 2, 3))
+        return torch.stack([torch.zeros_like(z), z], dim=1)
+
+
+def test_patients_are_scored_by_log_odds_not_saturated_probabilities():
+    import pandas as pd
+    cfg = training.TrainConfig(input_size=8, channels_last=False, device="cpu")
+    scorer = training.PatchScorer(_FixedLogits(), cfg, torch.zeros(1, 3, 1, 1), torch.ones(1, 3, 1, 1))
+    patches = np.concatenate([np.full((2, 3, 8, 8), 0.3), np.full((2, 3, 8, 8), 0.4)]).astype(np.float32)
+    index = pd.DataFrame({"patient": ["A", "A", "B", "B"], "role": ["test"] * 4, "label": [0, 0, 1, 1]})
+    probs = scorer.probabilities(patches)
+    assert np.round(probs, 6).tolist() == [1.0] * 4  # both patients' probabilities round to 1.0
+    scores = training.score_patients(scorer, patches, index, ["A", "B"])
+    assert scores["A"] == pytest.approx(30.0, rel=1e-5) and scores["B"] == pytest.approx(40.0, rel=1e-5)
+    assert evaluation.auc([0, 1], scores.values) == 1.0  # not a tie at 0.5
+    with pytest.raises(ValueError, match="2-way"):
+        training.logit_difference(np.zeros((3, 3)))
+
+
+def _svm_setting(tmp_path):
+    import pandas as pd
+    rng = np.random.default_rng(0)
+    patients = [f"p{i:02d}" for i in range(20)]
+    index = pd.DataFrame({"patient": np.repeat(patients, 6), "role": (["train"] * 3 + ["test"] * 3) * 20,
+                          "label": np.repeat(np.arange(20) % 2, 6)})
+    feats = rng.normal(size=(len(index), 8)) + index.label.to_numpy()[:, None] * 0.4
+    folds = evaluation.patient_folds(patients, list(np.arange(20) % 2), 3, 1, 0)
+    return dict(feats=feats, index=index, folds=folds, kernel="linear", max_train=None, progress=False,
+                feature_id="test-features", cache_dir=tmp_path)
+
+
+def test_n_boot_reaches_the_ci_and_the_cache_key(tmp_path):
+    few = features.cross_validate_svm(**_svm_setting(tmp_path), n_boot=20)
+    many = features.cross_validate_svm(**_svm_setting(tmp_path), n_boot=2000)
+    assert few.test_auc == many.test_auc and few.ci95 != many.ci95
+    assert len(list((tmp_path / "cv").glob("*.pkl"))) == 2  # one cache entry per n_boot
+    again = features.cross_validate_svm(**_svm_setting(tmp_path), n_boot=20)
+    assert again.ci95 == few.ci95
+
+
+def test_layerwise_setting_is_pre_specified_not_read_from_test_results(tmp_path):
+    import json
+    rows = [{"network": "googlenet", "skipped": None, "test_auc": 0.99, "patch_size": 80, "kernel": "rbf",
+             "source": "imagenet"}]
+    (tmp_path / "04_deep_features_svm.json").write_text(json.dumps({"rows": rows}))
+    assert not hasattr(features, "best_setting")  # nothing reads notebook 04's test AUCs any more
+    size, kernel, why = features.layerwise_setting(patch_sizes=[80, 120])
+    assert (size, kernel) == (120, "poly") and "pre-specified" in why
+    assert features.layerwise_setting(80, "rbf", [80, 120])[:2] == (80, "rbf")
+    with pytest.raises(ValueError, match="120 is not among the run's patch_sizes"):
+        features.layerwise_setting(patch_sizes=[80])
+
+
+def test_domain_pretraining_holds_out_whole_patients(strong, tmp_path, monkeypatch):
+    saved = {}
+    monkeypatch.setattr(weights, "save_domain_checkpoint", lambda model, out, net, meta: saved.update(meta))
+    cfg = training.TrainConfig(input_size=80, epochs=1, patches_per_epoch=32, normalize="imagenet",
+                               channels_last=False, seed=0, device="cpu")
+    pretraining.pretrain("cifar", strong, 80, tmp_path, cfg, progress=False)
+    held = saved["held_out_patients"]
+    rows, _, patients = pretraining.auxiliary_task(strong, 80)
+    row_patients = strong.index.patient.to_numpy().astype(str)[rows]
+    assert 0 < len(held) < len(patients)
+    assert saved["held_out_patches"] == int(np.isin(row_patients, held).sum())  # every patch of those patients
+    assert np.isfinite(saved["held_out_accuracy"])
+
+
+def test_held_out_patients_never_split_a_patient():
+    pats = np.repeat([f"p{i}" for i in range(30)], 7)
+    held = pretraining.held_out_patients(pats, 0.1, np.random.default_rng(0))
+    assert len(held) == 3 and set(held) <= set(pats)
+    assert pretraining.held_out_patients(["a", "a"]) == []
