@@ -147,6 +147,16 @@ NOTEBOOKS: dict[str, dict[str, Any]] = {
     "06_report": {},
 }
 
+# Settings of the study runner (radiolib.study), not of a notebook: they change how a run is watched, never what it
+# computes, so they are neither in a parameters cell nor in a results file. Profiles set them in
+# `params/<profile>/study.yaml`; `-p key=value` overrides them like any parameter.
+RUNNER: dict[str, Any] = {
+    "cell_timeout": 600,
+}
+RUNNER_DOC: dict[str, str] = {
+    "cell_timeout": "seconds one notebook cell may run before the runner stops the notebook and retries it once",
+}
+
 _IPYTHON_NAMES = {"In", "Out", "get_ipython", "exit", "quit", "open"}
 
 
