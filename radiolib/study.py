@@ -174,10 +174,10 @@ def _attempt(path_in: Path, path_out: Path, parameters: dict, timeout: float, cw
         return failure("timeout", f"did not finish within {timeout:g} s (cell_timeout)")
     except DeadKernelError:
         return failure("dead kernel", "the kernel died (killed, e.g. out of memory)")
-    except RuntimeError as err:
-        if "Kernel didn't respond" not in str(err):
+    except RuntimeError as err:  # the kernel did not start: "Kernel died before replying", "didn't respond"
+        if "kernel" not in str(err).lower():
             raise
-        return failure("kernel start", str(err))
+        return failure("kernel start", str(err)[:300])
     return None
 
 
@@ -228,13 +228,16 @@ def _comparable(plan: dict) -> dict:
 
 
 def parameter_differences(old: dict, new: dict) -> list[str]:
-    """`key (stem): old -> new` for every parameter that differs in a notebook both plans hold."""
+    """`key (stem): old -> new` for every parameter of a notebook that differs from the earlier run's: all its
+    parameters when the earlier run had that notebook, else those every notebook shares (data, cohort, patches)."""
     old, new = _comparable(old), _comparable(new)
+    shared = {k: v for k, v in next(iter(old.values()), {}).items() if k in params.COMMON}
     out = []
-    for stem in (s for s in new if s in old):
-        for key in sorted(set(old[stem]) | set(new[stem])):
-            if old[stem].get(key, "<absent>") != new[stem].get(key, "<absent>"):
-                out.append(f"{key} ({stem}): {old[stem].get(key)!r} -> {new[stem].get(key)!r}")
+    for stem, values in new.items():
+        before = old.get(stem, shared)
+        for key in sorted(set(before) | (set(values) if stem in old else set())):
+            if before.get(key, "<absent>") != values.get(key, "<absent>"):
+                out.append(f"{key} ({stem}): {before.get(key)!r} -> {values.get(key)!r}")
     return out
 
 
@@ -246,7 +249,10 @@ def open_run_folder(run_dir: Path, plan: dict, fresh: bool = False) -> dict:
     run_dir = Path(run_dir)
     if fresh:
         for path in run_outputs(run_dir):
-            shutil.rmtree(path) if path.is_dir() else path.unlink()
+            if path.is_dir():
+                shutil.rmtree(path)
+            else:
+                path.unlink()
     old = {}
     if (run_dir / RUN_FILE).is_file():
         with contextlib.suppress(ValueError):
@@ -363,7 +369,8 @@ def _run_notebooks(stems, plan, nb_dir: Path, run_dir: Path, timeout: float, ret
                    record: RunRecord) -> None:
     first = SimpleNamespace(**plan[stems[0]])
     if not first.data_dir:
-        print(f"Synthetic cohort: {first.synth_patients} patients (seed {first.synth_seed}, effect {first.synth_effect})")
+        print(f"Synthetic cohort: {first.synth_patients} patients (seed {first.synth_seed}, "
+              f"effect {first.synth_effect})")
         data_folder(first)
     for stem in stems:
         print(f"Running {stem} ({plan[stem]['profile']})", flush=True)

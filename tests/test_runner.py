@@ -163,3 +163,12 @@ def test_a_folder_with_run_files_but_no_run_json_is_refused(tmp_path):
         study.open_run_folder(tmp_path, {"01_preprocessing": {"seed": 0}})
     assert study.open_run_folder(tmp_path, {"01_preprocessing": {"seed": 0}}, fresh=True) == {}
     assert not (tmp_path / "results").exists() and (tmp_path / "notes.txt").read_text() == "mine"
+
+
+def test_a_run_of_other_notebooks_on_another_cohort_is_refused():
+    old = {"01_preprocessing": {"synth_patients": 24, "seed": 0, "run_dir": "/a"}}
+    moved = {"01_preprocessing": {"synth_patients": 24, "seed": 0, "run_dir": "/b"}}  # where: not a parameter
+    assert study.parameter_differences(old, moved) == []
+    assert study.parameter_differences(old, {"02_training_from_scratch": {"synth_patients": 24, "seed": 0, "epochs": 3}}) == []
+    assert study.parameter_differences(old, {"02_training_from_scratch": {"synth_patients": 50, "seed": 0, "epochs": 3}}) == \
+        ["synth_patients (02_training_from_scratch): 24 -> 50"]
