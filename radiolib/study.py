@@ -114,7 +114,7 @@ IOPUB_TIMEOUT = 60  # s to wait for a cell's last output messages after its repl
 class Failure:
     """Why one attempt at a notebook stopped, and at which cell (index in the executed notebook)."""
 
-    kind: str  # "timeout", "lost output", "dead kernel", "kernel start" or "error"
+    kind: str  # "timeout", "lost output", "lost reply", "dead kernel", "kernel start" or "error"
     cell: int | None
     line: str  # first line of that cell
     detail: str
@@ -174,6 +174,8 @@ def _attempt(path_in: Path, path_out: Path, parameters: dict, timeout: float, cw
         return failure("timeout", f"did not finish within {timeout:g} s (cell_timeout)")
     except DeadKernelError:
         return failure("dead kernel", "the kernel died (killed, e.g. out of memory)")
+    except (TimeoutError, AssertionError):  # nbclient's wait for a reply outside a cell (final kernel_info)
+        return failure("lost reply", f"the kernel did not reply within {timeout:g} s")
     except RuntimeError as err:  # the kernel did not start: "Kernel died before replying", "didn't respond"
         if "kernel" not in str(err).lower():
             raise
