@@ -151,7 +151,7 @@ NOTEBOOKS: dict[str, dict[str, Any]] = {
 # computes, so they are neither in a parameters cell nor in a results file. Profiles set them in
 # `params/<profile>/study.yaml`; `-p key=value` overrides them like any parameter.
 RUNNER: dict[str, Any] = {
-    "cell_timeout": 600,
+    "cell_timeout": 1800,
 }
 RUNNER_DOC: dict[str, str] = {
     "cell_timeout": "seconds one notebook cell may run before the runner stops the notebook and retries it once",

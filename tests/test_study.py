@@ -38,7 +38,7 @@ def test_the_runner_writes_notebook_results_and_figures(smoke_run):
     assert len(list((out / "figures").glob("01_*.png"))) >= 6
     run = json.loads((out / "run.json").read_text())
     assert run["notebooks"] == ["01_preprocessing"] and run["status"] == "done"
-    assert run["state"]["01_preprocessing"]["status"] == "done" and run["cell_timeout"] == 600  # smoke profile
+    assert run["state"]["01_preprocessing"]["status"] == "done" and run["cell_timeout"] == 1800  # smoke profile
 
 
 def test_no_fake_identity_or_machine_path_in_any_output(smoke_run):
