@@ -284,7 +284,7 @@ class RunRecord:
         self.path = Path(run_dir) / RUN_FILE
         state = dict(old.get("state", {}))
         state.update({s: {"status": "not started"} for s in plan})
-        self.doc = {**old, **fields, "status": "running", "message": None, "started": _now(),
+        self.doc = {**old, **fields, "status": "running", "message": None, "resume": None, "started": _now(),
                     "parameters": {**old.get("parameters", {}), **plan}, "state": state,
                     "seconds": {s: v for s, v in old.get("seconds", {}).items() if s not in plan}}
         self.doc["notebooks"] = [s for s in NOTEBOOK_ORDER if s in self.doc["state"]] + \
