@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 
 
@@ -25,6 +26,8 @@ def _parser() -> argparse.ArgumentParser:
                    help="override a parameter for every notebook that has it (repeatable)")
     r.add_argument("--notebooks", nargs="+", help="run only these notebook stems")
     r.add_argument("--params", help="a folder of profiles to use instead of the project's params/")
+    r.add_argument("--fresh", action="store_true",
+                   help="delete the run folder's earlier notebooks, results/, figures/ and run.json first")
     return ap
 
 
@@ -37,12 +40,7 @@ def main(argv: list[str] | None = None) -> int:
                              faults=list(FAULTS) if args.faults else [], n_jobs=args.jobs)
             print(f"synthetic cohort written to {out}")
         else:
-            from .study import run_study
-            overrides = _checked_overrides(args)
-            if overrides is None:
-                return 2
-            run_study(args.profile, data=args.data, out=args.out, overrides=overrides,
-                      notebooks=args.notebooks, params_dir=args.params)
+            return _study(args)
     except (ValueError, TypeError, FileNotFoundError, KeyError) as err:
         print(f"radiolib {args.command}: error: {err}", file=sys.stderr)
         return 2
@@ -66,3 +64,25 @@ def _checked_overrides(args) -> dict | None:
     for problem in problems:
         print(f"radiolib study: error: {problem}", file=sys.stderr)
     return None if problems else overrides
+
+
+def _study(args) -> int:
+    """Run the study; 1 when a notebook failed (the message names it, its cell and the command to resume)."""
+    from .study import NotebookFailed, run_study
+    overrides = _checked_overrides(args)
+    if overrides is None:
+        return 2
+    before = signal.signal(signal.SIGTERM, _terminated)  # a scheduler's stop: run.json records it, kernel shut down
+    try:
+        run_study(args.profile, data=args.data, out=args.out, overrides=overrides,
+                  notebooks=args.notebooks, params_dir=args.params, fresh=args.fresh)
+    except NotebookFailed as err:
+        print(f"radiolib study: error: {err}", file=sys.stderr)
+        return 1
+    finally:
+        signal.signal(signal.SIGTERM, before)
+    return 0
+
+
+def _terminated(signum, frame):
+    raise SystemExit(128 + signum)

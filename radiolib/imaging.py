@@ -179,14 +179,24 @@ def unreadable_reason(err: Exception) -> str:
     return f"{REASONS['unreadable']}: {err}"
 
 
-def resampling_example(cohort: Cohort, target_spacing: float):
+def resampling_example(cohort: Cohort, target_spacing: float, patients=None):
     """(pre-contrast slice before, after, spacing before, patient, slice) for a patient whose scan is resampled;
-    None when every scan already has the target spacing (or the data has no DICOM series)."""
-    moved = cohort.table[cohort.table.pixel_spacing.round(4) != round(target_spacing, 4)]
+    None when every scan already has the target spacing (or the data has no DICOM series).
+
+    The patient is drawn from `patients` (pass the included ones: preprocessing excludes a patient whose pixel data
+    cannot be read, which the header scan of `cohort` does not know), default all of `cohort.table`; a patient
+    whose series cannot be read is passed over for the next one.
+    """
+    table = cohort.table if patients is None else cohort.table[cohort.table.patient.isin(list(patients))]
+    moved = table[table.pixel_spacing.round(4) != round(target_spacing, 4)]
     if moved.empty or not cohort.series:
         return None
-    patient = moved.patient.iloc[0]
-    pre = read_series(cohort.series[patient]["pre"])
-    z = pre.GetSize()[2] // 2
-    after = resample_inplane(pre, target_spacing)
-    return (sitk.GetArrayFromImage(pre)[z], sitk.GetArrayFromImage(after)[z], pre.GetSpacing()[0], patient, z)
+    for patient in moved.patient:
+        try:
+            pre = read_series(cohort.series[patient]["pre"])
+        except UnreadableSeries:
+            continue
+        z = pre.GetSize()[2] // 2
+        after = resample_inplane(pre, target_spacing)
+        return (sitk.GetArrayFromImage(pre)[z], sitk.GetArrayFromImage(after)[z], pre.GetSpacing()[0], patient, z)
+    return None

@@ -150,6 +150,17 @@ NOTEBOOKS: dict[str, dict[str, Any]] = {
     "06_report": {},
 }
 
+# Settings of the study runner (radiolib.study), not of a notebook: they change how a run is watched, never what it
+# computes, so they are neither in a parameters cell nor in a results file. Profiles set them in
+# `params/<profile>/study.yaml`; `-p key=value` overrides them like any parameter.
+RUNNER: dict[str, Any] = {
+    "cell_timeout": 1800,
+}
+RUNNER_DOC: dict[str, str] = {
+    "cell_timeout": "seconds one notebook cell may run before the runner stops the notebook and retries it once",
+}
+
+
 # --- Value checks, one per key (beside the defaults): each returns None or what the value must be. -------------
 
 
@@ -252,6 +263,7 @@ CHECKS: dict[str, Callable[[Any], str | None]] = {
     "layer_patch_size": _optional(_int(8, 512)),
     "kernel": _optional(_choice(*KERNELS)),
     "maps_channels": _int(1),
+    "cell_timeout": _int(1),
 }
 CHECKS_BY_NOTEBOOK: dict[str, dict[str, Callable[[Any], str | None]]] = {
     "02_training_from_scratch": {"networks": _list(_choice(*SCRATCH_NETWORKS)),
@@ -510,9 +522,11 @@ def check_study(profile: str, overrides: Mapping[str, Any], params_dir: Path, no
     for s in unknown_stems:
         found.setdefault(f"unknown notebook {s!r}; known: {', '.join(NOTEBOOKS)}", [])
     stems = [s for s in stems if s in NOTEBOOKS]
-    unknown = [k for k in overrides if not any(k in defaults(s) for s in stems)]
+    unknown = [k for k in overrides if k not in RUNNER and not any(k in defaults(s) for s in stems)]
+    for problem in check_values("study", {k: v for k, v in overrides.items() if k in RUNNER}):
+        found.setdefault(f"{problem} (the runner)", [])
     if unknown:
-        valid = sorted({k for s in stems for k in defaults(s)})
+        valid = sorted({k for s in stems for k in defaults(s)} | set(RUNNER))
         found.setdefault(_unknown_key_message(stems[0], unknown, valid, where="(-p) in any notebook run"), [])
     for stem in stems:
         for problem in _notebook_problems(profile, stem, params_dir, overrides, data):

@@ -30,7 +30,7 @@ def test_every_profile_file_is_valid_and_complete(profile):
         assert values["profile"] == profile
         params.validate(stem, values)
     common = [{k: v for k, v in yaml.safe_load(f.read_text()).items() if k in params.COMMON}
-              for f in sorted(folder.glob("*.yaml"))]
+              for f in (folder / f"{s}.yaml" for s in params.NOTEBOOKS)]
     assert all(c == common[0] for c in common), "common keys differ between notebooks of one profile"
 
 

@@ -61,8 +61,9 @@ def test_one_command_runs_01_to_06_and_points_to_the_report(first_run):
     assert sorted(p.stem for p in run.glob("*.ipynb")) == list(params.NOTEBOOKS)
     assert set(_results(run)) == {f"{s}.json" for s in params.NOTEBOOKS if s != "06_report"}
     assert "report.html" in output.splitlines()[-1]
-    seconds = json.loads((run / "run.json").read_text())["seconds"]
-    assert list(seconds) == list(params.NOTEBOOKS)
+    record = json.loads((run / "run.json").read_text())
+    assert list(record["seconds"]) == list(params.NOTEBOOKS) and record["status"] == "done"
+    assert {s: r["status"] for s, r in record["state"].items()} == {s: "done" for s in params.NOTEBOOKS}
 
 
 @pytest.mark.slow
@@ -118,6 +119,48 @@ def test_an_interrupted_run_started_again_completes_with_the_same_results(first_
     proc = _cli(run, cache, profiles)
     output, _ = proc.communicate(timeout=900)
     assert proc.returncode == 0, output[-3000:]
+    assert _results(run) == _results(home / "run")
+
+
+def _kernel_of(pid: int) -> int | None:
+    """The pid of a Jupyter kernel that process `pid` (the runner) started, if one runs."""
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            parent = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+            if parent == pid and b"ipykernel" in (stat.parent / "cmdline").read_bytes():
+                return int(stat.parent.name)
+        except (OSError, IndexError, ValueError):
+            continue
+    return None
+
+
+def _running_cell(notebook: Path) -> int:
+    """Index of the cell papermill marks as running in an executed notebook being written, else -1."""
+    try:
+        cells = json.loads(notebook.read_text())["cells"]
+    except (OSError, ValueError, KeyError):
+        return -1
+    return next((i for i, c in enumerate(cells) if c["metadata"].get("papermill", {}).get("status") == "running"), -1)
+
+
+@pytest.mark.slow
+def test_a_kernel_killed_mid_cell_is_restarted_and_the_run_gives_identical_results(first_run):
+    """The kernel of notebook 03 killed inside a cell (as the OOM killer would): 03 runs again, the run completes."""
+    home, profiles, _ = first_run
+    run = home / "kernel-killed"
+    proc = _cli(run, home / "cache", profiles)
+    killed, deadline = None, time.time() + 600
+    while killed is None and proc.poll() is None and time.time() < deadline:
+        kernel = _kernel_of(proc.pid)
+        if kernel and _running_cell(run / "03_transfer_learning.ipynb") >= 8:  # past its setup cells
+            os.kill(kernel, signal.SIGKILL)
+            killed = kernel
+        time.sleep(0.1)
+    output, _ = proc.communicate(timeout=900)
+    assert killed and proc.returncode == 0, output[-3000:]
+    assert "03_transfer_learning: stopped at cell" in output and "the kernel died" in output
+    state = json.loads((run / "run.json").read_text())["state"]
+    assert state["03_transfer_learning"] == {**state["03_transfer_learning"], "status": "done", "attempts": 2}
     assert _results(run) == _results(home / "run")
 
 

@@ -36,7 +36,9 @@ def test_the_runner_writes_notebook_results_and_figures(smoke_run):
     assert all(set(e) == {"patient", "reason"} and e["reason"] for e in doc["excluded"])
     assert {p["patient"] for p in doc["included"]}.isdisjoint(e["patient"] for e in doc["excluded"])
     assert len(list((out / "figures").glob("01_*.png"))) >= 6
-    assert json.loads((out / "run.json").read_text())["notebooks"] == ["01_preprocessing"]
+    run = json.loads((out / "run.json").read_text())
+    assert run["notebooks"] == ["01_preprocessing"] and run["status"] == "done"
+    assert run["state"]["01_preprocessing"]["status"] == "done" and run["cell_timeout"] == 1800  # smoke profile
 
 
 def test_the_results_name_the_target_and_its_prevalence(smoke_run):
