@@ -7,6 +7,7 @@ labels and scores given as two pandas Series are aligned by patient, anything el
 
 from __future__ import annotations
 
+import logging
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -17,6 +18,8 @@ from joblib import Parallel, delayed
 from scipy import stats
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import StratifiedKFold
+
+log = logging.getLogger(__name__)
 
 # ---------------------------------------------------------------------------------------------------------------
 # Folds and patient scores
@@ -525,8 +528,9 @@ def cross_validate(
         fold_auc = auc(y_test, test)
         if len(test) > 1 and np.ptp(test.to_numpy()) == 0:
             tied.append(_fold_name(fold))
-            warnings.warn(f"{_fold_name(fold)}: all {len(test)} test scores are tied (AUC {fold_auc:.2f} by "
-                          "construction); flagged in tied_folds", stacklevel=2)
+            # logged (info), not warned: a cached run would not repeat it; the row flags it and notebooks print it
+            log.info(f"{_fold_name(fold)}: all {len(test)} test scores are tied (AUC {fold_auc:.2f} by "
+                        "construction); flagged in tied_folds")
         if np.isnan(fold_auc):
             msg = f"{_fold_name(fold)}: test AUC undefined (one class only); left out of the fold mean"
             warnings.warn(msg, stacklevel=2)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import datetime
 import json
+import os
 import logging
 import shlex
 import shutil
@@ -277,6 +278,17 @@ def _now() -> str:
     return datetime.datetime.now().astimezone().isoformat(timespec="seconds")
 
 
+def machine() -> dict:
+    """What the run ran on (device, threads, cores, versions): recorded in run.json, never in notebook outputs."""
+    import platform
+
+    import torch
+
+    from .models import default_device
+    return {"device": str(default_device()), "torch_threads": torch.get_num_threads(), "cpus": os.cpu_count(),
+            "python": platform.python_version(), "torch": torch.__version__}
+
+
 class RunRecord:
     """run.json of a run folder, rewritten atomically at every change of state."""
 
@@ -285,6 +297,7 @@ class RunRecord:
         state = dict(old.get("state", {}))
         state.update({s: {"status": "not started"} for s in plan})
         self.doc = {**old, **fields, "status": "running", "message": None, "resume": None, "started": _now(),
+                    "machine": machine(),
                     "parameters": {**old.get("parameters", {}), **plan}, "state": state,
                     "seconds": {s: v for s, v in old.get("seconds", {}).items() if s not in plan}}
         self.doc["notebooks"] = [s for s in NOTEBOOK_ORDER if s in self.doc["state"]] + \
