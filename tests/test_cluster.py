@@ -2,14 +2,13 @@
 cluster with no change to the code, and gives the results of an in-process run."""
 import re
 
+import joblib
 import numpy as np
 import pandas as pd
-import pytest
+from dask.distributed import Client, LocalCluster, get_task_stream  # the `test` extra: pip install -e '.[test]'
 
 from radiolib import evaluation as ev
 from radiolib.features import cross_validate_svm
-
-distributed = pytest.importorskip("distributed", reason="distributed is a test extra: pip install -e '.[test]'")
 
 
 def _features(n_patients: int = 24, per_patient: int = 6, dim: int = 16):
@@ -34,14 +33,14 @@ def test_the_readme_cluster_snippet_runs_the_folds_on_two_workers_with_in_proces
     kwargs = dict(kernel="linear", max_train=None, progress=False, n_boot=200)
     alone = cross_validate_svm(feats, index, folds, n_jobs=1, **kwargs)
 
-    import joblib
-    from dask.distributed import Client, LocalCluster, get_task_stream
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
                       dashboard_address=None, local_directory=str(tmp_path)) as cluster:
         # The README's snippet, with a local cluster for the scheduler's address:
         with Client(cluster) as client:
             with get_task_stream(client) as stream, joblib.parallel_config(backend="dask"):
                 spread = cross_validate_svm(feats, index, folds, n_jobs=-1, **kwargs)
+            with get_task_stream(client) as stream_one, joblib.parallel_config(backend="dask"):
+                one = cross_validate_svm(feats, index, folds, n_jobs=1, **kwargs)  # the backend ignores n_jobs
             workers = set(client.scheduler_info()["workers"])
     assert _summary(spread) == _summary(alone)
     assert spread.test_auc == alone.test_auc and spread.ci95 == alone.ci95
@@ -50,3 +49,4 @@ def test_the_readme_cluster_snippet_runs_the_folds_on_two_workers_with_in_proces
     # every fold ran as a task on a worker of the cluster (joblib names a task `batch_of__run_fold_<k>_calls`)
     calls = [int(re.search(r"batch_of__run_fold_(\d+)_calls", t["key"]).group(1)) for t in stream.data]
     assert sum(calls) == len(folds) and {t["worker"] for t in stream.data} <= workers
+    assert _summary(one) == _summary(alone) and len(stream_one.data) > 0  # as the README says: on the cluster too
