@@ -479,8 +479,9 @@ def cross_validate(
 ) -> CVResult:
     """Run `fit_predict(fold) -> FoldOutput` on every fold with joblib and summarise as the paper does.
 
-    Folds run through joblib.Parallel(n_jobs): under `joblib.parallel_config(backend="dask")` (or ray) with
-    n_jobs=-1 they are distributed without code changes (n_jobs=1 always runs in-process). Labels come from the
+    Folds run through joblib.Parallel(n_jobs), in-process for n_jobs=1; under `joblib.parallel_config(backend="dask")`
+    (or ray) they are distributed without code changes, over all the cluster's cores whatever n_jobs (the Dask
+    backend ignores it; tests/test_cluster.py). Labels come from the
     folds' train_labels/test_labels (patient_folds) or `labels`.
     The median repeat is the lower median for an even number of repeats. `test_auc` is the fold-mean AUC, as in the
     paper, and `ci95` a bootstrap over patients of that same statistic (each fold's test patients resampled).

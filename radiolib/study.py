@@ -67,9 +67,19 @@ def patch_set(P: SimpleNamespace, progress: bool = True):
                            n_jobs=max(1, P.n_jobs), progress=progress, target=P.target)
 
 
+RUN_DIR_ENV = "RADIOLIB_RUN_DIR"
+
+
 def run_paths(P: SimpleNamespace) -> SimpleNamespace:
-    """results/ and figures/ of the run folder, created."""
+    """results/ and figures/ of the run folder, created.
+
+    $RADIOLIB_RUN_DIR, when set, replaces the interactive default run_dir (`../runs/interactive`, beside the
+    notebooks) of a notebook run outside `radiolib study`: the test session sets it, so nbval writes no run folder
+    in the work tree. A run_dir set by the runner or by hand is kept.
+    """
     root = Path(P.run_dir)
+    if os.environ.get(RUN_DIR_ENV) and P.run_dir == params.COMMON["run_dir"]:
+        root = Path(os.environ[RUN_DIR_ENV])
     out = SimpleNamespace(root=root, results=root / "results", figures=root / "figures")
     out.results.mkdir(parents=True, exist_ok=True)
     out.figures.mkdir(parents=True, exist_ok=True)

@@ -1,9 +1,65 @@
-"""Shared fixtures: small synthetic cohorts, made once per test session."""
+"""Shared fixtures: small synthetic cohorts, made once per test session; a scratch cache and run folder for the
+whole session; and a check that the session wrote nothing in ~/.cache/radiolib or the work tree."""
+import atexit
+import os
+import shutil
+import subprocess
+import tempfile
 from pathlib import Path
 
 import pytest
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+REPO = Path(__file__).resolve().parents[1]
+USER_CACHE = Path.home() / ".cache" / "radiolib"
+NOT_OURS = {".venv", ".git", "__pycache__", ".pytest_cache"}  # Python's and pytest's own files, the environment
+
+# Set at import, before nbval starts the notebooks' kernels (they inherit the environment): caches and the
+# notebooks' interactive run folder go to a scratch folder, removed at exit. A test may still set its own.
+_SCRATCH = Path(tempfile.mkdtemp(prefix="radiolib-tests-"))
+os.environ["RADIOLIB_CACHE"] = str(_SCRATCH / "cache")
+os.environ["RADIOLIB_RUN_DIR"] = str(_SCRATCH / "runs")
+atexit.register(shutil.rmtree, _SCRATCH, ignore_errors=True)
+
+
+def _files(root: Path):
+    """Files under root (root itself if a file), skipping NOT_OURS folders."""
+    if root.is_file() or root.is_symlink():
+        yield root
+        return
+    for folder, dirs, names in os.walk(root):
+        dirs[:] = [d for d in dirs if d not in NOT_OURS]
+        yield from (Path(folder) / n for n in names)
+
+
+def _footprint() -> dict[str, tuple]:
+    """(size, mtime) of every file in ~/.cache/radiolib and every file git reports in the work tree (modified,
+    untracked or ignored: runs/ too)."""
+    paths = list(_files(USER_CACHE)) if USER_CACHE.exists() else []
+    try:
+        out = subprocess.run(["git", "status", "--porcelain", "-z", "--ignored=matching", "--untracked-files=all"],
+                             cwd=REPO, capture_output=True, text=True, check=True).stdout
+    except (OSError, subprocess.CalledProcessError):  # not a git checkout: the cache alone
+        out = ""
+    for entry in filter(None, out.split("\0")):
+        path = REPO / entry[3:]
+        if not NOT_OURS.intersection(Path(entry[3:]).parts) and path.exists():
+            paths += _files(path)
+    footprint = {}
+    for p in paths:
+        st = p.lstat()
+        footprint[str(p)] = (st.st_size, st.st_mtime_ns)
+    return footprint
+
+
+@pytest.fixture(scope="session", autouse=True)
+def leaves_no_trace():
+    """Fails the session (an error at the last test's teardown) naming what it wrote outside temporary folders."""
+    before = _footprint()
+    yield
+    after = _footprint()
+    changed = sorted(p for p in before.keys() | after.keys() if before.get(p) != after.get(p))
+    assert not changed, f"the tests wrote outside temporary folders ({len(changed)} paths): {changed[:20]}"
 
 
 @pytest.fixture(scope="session")

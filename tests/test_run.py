@@ -115,7 +115,9 @@ def test_an_interrupted_run_started_again_completes_with_the_same_results(first_
     time.sleep(3)  # well inside notebook 03
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
-    assert not (run / "results" / "06_report.json").exists()
+    record = json.loads((run / "run.json").read_text())  # interrupted: the run never reached the report
+    assert record["status"] == "running" and record["state"]["06_report"]["status"] == "not started"
+    assert not (run / "report.html").exists()  # what notebook 06 writes (it has no results file)
     proc = _cli(run, cache, profiles)
     output, _ = proc.communicate(timeout=900)
     assert proc.returncode == 0, output[-3000:]

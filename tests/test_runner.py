@@ -47,7 +47,8 @@ def test_a_cell_that_never_returns_ends_within_its_timeout_naming_notebook_and_c
     assert "notebook hung failed at cell 3 `import time`" in message  # 0: parameters, 1: injected, 2: x = 1
     assert "did not finish within 5 s" in message and "on all 2 attempts" in message
     assert [f.kind for f in err.value.failures] == ["timeout", "timeout"]
-    assert elapsed < 90, f"two attempts of a 5 s timeout took {elapsed:.0f} s"
+    # the feature: it ends. Bound: 2 attempts x 5 s, plus 2 kernel starts and shutdowns on a busy machine (generous)
+    assert elapsed < 2 * 5 + 120, f"two attempts of a 5 s timeout took {elapsed:.0f} s"
     assert (tmp_path / "out.ipynb").is_file()  # the outputs so far, for the user to look at
 
 

@@ -113,3 +113,13 @@ def test_synth_cli_writes_the_duke_layout(tmp_path):
     firsts = list((tmp_path / "c").glob("Breast_MRI_*/*/*/1-001.dcm"))  # a series per phase, or one for all phases
     assert {f.parts[-4] for f in firsts} == {"Breast_MRI_001", "Breast_MRI_002", "Breast_MRI_003"}
     assert all(len(list(f.parent.glob("*.dcm"))) >= 8 for f in firsts)
+
+
+def test_the_interactive_run_folder_follows_radiolib_run_dir(tmp_path, monkeypatch):
+    """The notebooks' default run_dir (../runs/interactive) gives way to $RADIOLIB_RUN_DIR; a chosen one does not."""
+    monkeypatch.setenv(study.RUN_DIR_ENV, str(tmp_path / "scratch"))
+    P = params.bind(params.defaults("06_report"), "06_report")
+    assert P.run_dir == "../runs/interactive"
+    assert study.run_paths(P).root == tmp_path / "scratch" and (tmp_path / "scratch" / "results").is_dir()
+    P.run_dir = str(tmp_path / "mine")
+    assert study.run_paths(P).figures == tmp_path / "mine" / "figures"
