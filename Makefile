@@ -23,7 +23,7 @@ study: setup
 	$(PY) -m radiolib study --profile $(PROFILE)
 
 test: setup
-	$(PY) -m pytest tests notebooks --nbval --nbval-current-env --nbval-sanitize-with notebooks/nbval_sanitize.cfg -p no:cacheprovider
+	$(PY) -m pytest tests notebooks --nbval --nbval-current-env --nbval-sanitize-with notebooks/nbval_sanitize.cfg -p no:cacheprovider --durations=15
 
 # The browser test: JupyterLab + headless Chromium (Playwright) run notebook 01 and move its explorer's controls.
 # Installs Debian's chromium (apt-get, as root) and the playwright Python package when missing; see README.

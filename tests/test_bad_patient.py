@@ -2,16 +2,16 @@
 unreadable file (a text written over one of its DICOM slices, as a broken download leaves it); preprocessing
 excludes it with the reason and the examples show other, included patients."""
 import json
-from pathlib import Path
 
 import pytest
 
 from radiolib import dataset, imaging, study
 
 
-def _corrupt(series_dir: Path) -> None:
-    """A middle slice overwritten with text: the header scan (first readable file) passes, reading pixels fails."""
-    files = sorted(series_dir.glob("*.dcm"))
+def _corrupt(series) -> None:
+    """A middle slice overwritten with text: the header scan (first readable file) passes, reading pixels fails.
+    `series`: a `cohort.PhaseSeries` (a series folder, or one phase's files of a series holding every phase)."""
+    files = series.paths()
     files[len(files) // 2].write_text("This file was meant to be a DICOM image but holds this text instead.\n")
 
 

@@ -130,6 +130,7 @@ def test_papermill_runs_without_front_end_and_writes_no_progress_bar(tmp_path):
 # --- batch: a static figure at once, no widget -----------------------------------------------------------------
 
 def test_widget_cells_of_01_02_05_return_at_once_with_their_static_figure(batch, shown, patch_set, faulty_cohort):
+    matplotlib.pyplot.close("all")  # figures other tests of this session left open are not this test's concern
     for name, call in view_calls(patch_set, faulty_cohort).items():
         before, displayed = set(_instances), len(shown["displayed"])
         assert call() is None, name  # returns: nothing waits for a front end
