@@ -44,6 +44,10 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, TypeError, FileNotFoundError, KeyError) as err:
         print(f"radiolib {args.command}: error: {err}", file=sys.stderr)
         return 2
+    except OSError as err:  # a read-only or full disk, a path that is a file: one line, not a traceback
+        where = f": {err.filename}" if err.filename else ""
+        print(f"radiolib {args.command}: error: {err.strerror or err}{where}", file=sys.stderr)
+        return 2
     return 0
 
 

@@ -528,6 +528,8 @@ def check_study(profile: str, overrides: Mapping[str, Any], params_dir: Path, no
     if unknown:
         valid = sorted({k for s in stems for k in defaults(s)} | set(RUNNER))
         found.setdefault(_unknown_key_message(stems[0], unknown, valid, where="(-p) in any notebook run"), [])
+    if data and not Path(data).is_dir():
+        found.setdefault(f"data folder not found (--data): {data}", [])
     for stem in stems:
         for problem in _notebook_problems(profile, stem, params_dir, overrides, data):
             found.setdefault(problem, []).append(stem)

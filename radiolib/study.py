@@ -367,6 +367,8 @@ def run_study(profile: str = "demo", data: str | None = None, out: str | None = 
         raise ValueError(f"unknown parameter {', '.join(map(repr, unknown))}. Valid keys: {', '.join(valid)}")
     settings = runner_settings(profile, params_dir, overrides)
     run_dir = Path(out or Path("runs") / profile)
+    if run_dir.exists() and not run_dir.is_dir():
+        raise ValueError(f"the run folder (--out) {run_dir} is a file, not a folder: choose a folder")
     run_dir.mkdir(parents=True, exist_ok=True)
     plan = {s: notebook_parameters(s, profile, params_dir, data, run_dir, overrides) for s in stems}
     old = open_run_folder(run_dir, plan, fresh)

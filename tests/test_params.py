@@ -215,3 +215,16 @@ def test_the_cli_refuses_bad_parameters_before_any_work(tmp_path, monkeypatch, c
     assert cli.main(["study", "--profile", "smoke", "-p", "seed=[0"]) == 2
     assert "seed=[0" in capsys.readouterr().err
     assert cli.main(["study", "--profile", "smoke", "--out", str(out), "-p", "n_folds=2"]) == 0 and ran == [1]
+
+
+def test_the_cli_names_a_missing_data_folder_and_an_out_that_is_a_file_in_one_line(tmp_path, capsys):
+    from radiolib import cli
+    rc = cli.main(["study", "--profile", "smoke", "--data", str(tmp_path / "absent"), "--out", str(tmp_path / "r")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 2 and err == [f"radiolib study: error: data folder not found (--data): {tmp_path / 'absent'}"]
+    assert not (tmp_path / "r").exists()
+    (tmp_path / "file").write_text("a user's file\n")
+    rc = cli.main(["study", "--profile", "smoke", "--out", str(tmp_path / "file"), "--notebooks", "06_report"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 2 and len(err) == 1 and "is a file, not a folder" in err[0] and "Traceback" not in err[0]
+    assert (tmp_path / "file").read_text() == "a user's file\n"
