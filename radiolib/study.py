@@ -160,6 +160,39 @@ def _first_line(source: str) -> str:
     return line if len(line) <= 80 else line[:77] + "..."
 
 
+def mark_unrun_cells(path: Path, stopped_at: int | None = None) -> int:
+    """After an interrupted execution, mark the cells that never ran as such; return how many.
+
+    Papermill's last save marks every cell still `pending` as `completed` when a run stops without a failed cell
+    (a timeout, a dead kernel, a stop signal), so an interrupted notebook would claim cells it never ran. A cell
+    that ran has an end time; one without stays `pending`, and the cell that was running (`stopped_at`, the index
+    the runner saw start last) is marked `failed`.
+    """
+    import nbformat
+    path = Path(path)
+    if not path.is_file():
+        return 0
+    try:
+        nb = nbformat.read(path, 4)
+    except Exception:  # noqa: BLE001 - a half-written file: nothing to mark
+        return 0
+    n = 0
+    for i, cell in enumerate(nb.cells):
+        meta = cell.metadata.get("papermill", {})
+        if i == stopped_at and meta.get("status") != "failed":
+            meta["status"] = "failed"
+            n += 1
+        elif meta.get("end_time") is None and meta.get("status") == "completed":
+            meta["status"] = "failed" if meta.get("start_time") else "pending"
+            n += 1
+        elif meta.get("status") == "running":
+            meta["status"] = "failed"
+            n += 1
+    if n:
+        cache.atomic_write_text(path, nbformat.writes(nb))
+    return n
+
+
 def _attempt(path_in: Path, path_out: Path, parameters: dict, timeout: float, cwd, progress: bool) -> Failure | None:
     """One papermill execution; None when every cell finished, else what stopped it."""
     import papermill as pm
@@ -174,9 +207,13 @@ def _attempt(path_in: Path, path_out: Path, parameters: dict, timeout: float, cw
         return Failure(kind, current.get("cell"), current.get("line", ""), detail)
 
     try:
-        pm.execute_notebook(str(path_in), str(path_out), parameters=parameters, cwd=str(cwd) if cwd else None,
-                            progress_bar=progress, kernel_name="python3", execution_timeout=int(timeout),
-                            iopub_timeout=IOPUB_TIMEOUT, on_cell_execute=on_cell_execute)
+        try:
+            pm.execute_notebook(str(path_in), str(path_out), parameters=parameters, cwd=str(cwd) if cwd else None,
+                                progress_bar=progress, kernel_name="python3", execution_timeout=int(timeout),
+                                iopub_timeout=IOPUB_TIMEOUT, on_cell_execute=on_cell_execute)
+        except BaseException:
+            mark_unrun_cells(path_out, current.get("cell"))
+            raise
     except pm.PapermillExecutionError as err:
         return Failure("error", err.cell_index, _first_line(err.source), f"{err.ename}: {err.evalue}"[:300])
     except CellTimeoutError as err:

@@ -173,3 +173,14 @@ def test_a_run_of_other_notebooks_on_another_cohort_is_refused():
     assert study.parameter_differences(old, {"02_training_from_scratch": {"synth_patients": 24, "seed": 0, "epochs": 3}}) == []
     assert study.parameter_differences(old, {"02_training_from_scratch": {"synth_patients": 50, "seed": 0, "epochs": 3}}) == \
         ["synth_patients (02_training_from_scratch): 24 -> 50"]
+
+
+def test_an_interrupted_notebook_does_not_mark_its_unrun_cells_as_completed(tmp_path):
+    nb = _notebook(tmp_path / "hung.ipynb", "x = 1", HANG, "y = 2")
+    with pytest.raises(study.NotebookFailed):
+        study.execute_notebook(nb, tmp_path / "out.ipynb", {"data_dir": str(tmp_path)}, timeout=3, retries=0)
+    cells = nbformat.read(tmp_path / "out.ipynb", 4).cells
+    status = [c.metadata.papermill["status"] for c in cells]
+    assert status[:3] == ["completed"] * 3  # parameters, papermill's injected cell, x = 1
+    assert status[3:] == ["failed", "pending"]  # the cell stopped by its timeout, and the one never run
+    assert cells[-1].execution_count is None and cells[-1].outputs == []
