@@ -84,7 +84,7 @@ def cached_features(patch_set, patch_size: int, net: str, source: str, layers: t
                        layers=list(layers), size=size, weights=_weights_tag(net, source, domain_dir), bf16=bf16,
                        roles=sorted(roles))
     final = cache.cache_root(cache_dir) / "features" / key
-    if not cache.is_complete(final):
+    if not cache.usable(final, "feature cache"):  # absent, incomplete or damaged (named, removed)
         model = weights.load_pretrained(net, source, domain_dir=domain_dir)
         feats = extract(model, patch_set.patches(patch_size)[rows], net, layers, size, bf16=bf16, progress=progress,
                         desc=f"{net}/{source} features, patch {patch_size}")

@@ -90,7 +90,7 @@ def domain_checkpoint(net: str, source_set, patch_size: int, cfg: TrainConfig, c
                        epochs=cfg.epochs, per_epoch=cfg.patches_per_epoch, lr=cfg.lr, seed=cfg.seed,
                        held_out="patients")
     final = cache.cache_root(cache_dir) / "domain" / key
-    if not cache.is_complete(final):
+    if not cache.usable(final, "in-domain checkpoint"):  # absent, incomplete or damaged (named, removed)
         with cache.building(final, {"net": net, "source": source_name}) as tmp:
             pretrain(net, source_set, patch_size, tmp, cfg, progress, source_name)
     return final
