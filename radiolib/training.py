@@ -129,6 +129,11 @@ def score_patients(scorer: PatchScorer, patches: np.ndarray, index: pd.DataFrame
     return patient_scores(index.patient.to_numpy()[rows], scorer.log_odds(patches[rows]))
 
 
+def fold_seed(seed: int, fold: dict) -> int:
+    """The torch seed of one fold's model initialisation (distinct per repeat and fold)."""
+    return int(np.random.SeedSequence([seed, fold["repeat"], fold["fold"]]).generate_state(1)[0])
+
+
 def train_fold(model: nn.Module, patches: np.ndarray, index: pd.DataFrame, fold: dict, cfg: TrainConfig,
                progress: Callable | None = None) -> FoldOutput:
     """Train on the fold's training patients, score test patients (and `curve_patients` training patients, for
@@ -194,13 +199,16 @@ def cross_validate_net(patch_set, patch_size: int, folds: list[dict], make_model
     patches, index = patch_set.patches(patch_size), patch_set.index
 
     def fit_predict(fold: dict) -> FoldOutput:
+        # the fresh model's random layers are drawn from a seed of this fold, not from whatever a joblib worker
+        # ran before (which depends on scheduling): the same fold gives the same model on any worker, any load
+        torch.manual_seed(fold_seed(cfg.seed, fold))
         return train_fold(make_model(), patches, index, fold, cfg)
 
     def run():
         return cross_validate(folds, fit_predict, n_jobs=n_jobs, progress=progress, desc=desc, n_boot=n_boot)
     if model_id is None:
         return run()
-    parts = {"evaluation": VERSION, "patches": patch_set.path.name, "patch_size": patch_size, "model": model_id,
+    parts = {"evaluation": VERSION, "init": "per-fold seed", "patches": patch_set.path.name, "patch_size": patch_size, "model": model_id,
              "cfg": {k: v for k, v in asdict(cfg).items() if k != "device"}, "folds": folds, "n_boot": n_boot}
     return memo(cache_dir, "cv", parts, run)
 
