@@ -81,14 +81,20 @@ def test_domain_pretraining_task_never_uses_the_subtype(strong):
     assert 0.2 < y.mean() < 0.9
 
 
-def test_svm_settings_in_parallel_give_the_same_results_as_in_sequence():
+def _toy_features(width: int, shift: float):
+    """20 patients (alternating labels), 3 train + 3 test patches each, features shifted by `shift` for label 1,
+    and 3 patient-level folds: (features, index, folds)."""
     import pandas as pd
     rng = np.random.default_rng(0)
     patients = [f"p{i:02d}" for i in range(20)]
     index = pd.DataFrame({"patient": np.repeat(patients, 6), "role": (["train"] * 3 + ["test"] * 3) * 20,
                           "label": np.repeat(np.arange(20) % 2, 6)})
-    feats = rng.normal(size=(len(index), 16)) + index.label.to_numpy()[:, None] * 0.5
-    folds = evaluation.patient_folds(patients, list(np.arange(20) % 2), 3, 1, 0)
+    feats = rng.normal(size=(len(index), width)) + index.label.to_numpy()[:, None] * shift
+    return feats, index, evaluation.patient_folds(patients, list(np.arange(20) % 2), 3, 1, 0)
+
+
+def test_svm_settings_in_parallel_give_the_same_results_as_in_sequence():
+    feats, index, folds = _toy_features(16, 0.5)
     settings = {k: dict(feats=feats, index=index, folds=folds, kernel=k, max_train=None, train_roles=["train"])
                 for k in ("poly", "rbf", "linear")}
     one = features.cross_validate_svms(settings, n_jobs=1, progress=False)
@@ -122,13 +128,7 @@ def test_patients_are_scored_by_log_odds_not_saturated_probabilities():
 
 
 def _svm_setting(tmp_path):
-    import pandas as pd
-    rng = np.random.default_rng(0)
-    patients = [f"p{i:02d}" for i in range(20)]
-    index = pd.DataFrame({"patient": np.repeat(patients, 6), "role": (["train"] * 3 + ["test"] * 3) * 20,
-                          "label": np.repeat(np.arange(20) % 2, 6)})
-    feats = rng.normal(size=(len(index), 8)) + index.label.to_numpy()[:, None] * 0.4
-    folds = evaluation.patient_folds(patients, list(np.arange(20) % 2), 3, 1, 0)
+    feats, index, folds = _toy_features(8, 0.4)
     return dict(feats=feats, index=index, folds=folds, kernel="linear", max_train=None, progress=False,
                 feature_id="test-features", cache_dir=tmp_path)
 
