@@ -17,6 +17,7 @@ from .cache import atomic_write_text
 from .descriptor import Descriptor, duke_descriptor, lgg_descriptor
 from .evaluation import delong, holm, paired_fold_mean_bootstrap
 from .results import check_same_run, results_table, tied_fold_warnings
+from .results import structure as results_structure
 from .results import provenance as provenance_of
 
 APPROACH_NOTEBOOKS = {"scratch": "02_training_from_scratch", "transfer": "03_transfer_learning",
@@ -73,6 +74,13 @@ def tables(docs: dict) -> dict[str, pd.DataFrame]:
             rows = main_rows(docs[stem])
             out[table_title(approach, d)] = paper.beside(results_table(rows), rows, d)
     return out
+
+
+def structure(docs: dict) -> str:
+    """results.structure of each approach table of the run, under its title (what nbval compares on every machine)."""
+    d = descriptor(docs)
+    return "\n".join(f"{table_title(approach, d)}\n{results_structure(main_rows(docs[stem]))}"
+                     for approach, stem in APPROACH_NOTEBOOKS.items() if stem in docs)
 
 
 def labels(docs: dict) -> pd.Series:
@@ -195,6 +203,22 @@ def comparison_table(pairs: list[tuple[str, dict, str, dict]], y: pd.Series, n_b
     table["p (Holm)"] = holm(table["p (paired bootstrap)"].to_numpy(float)).round(4) if len(table) else []
     table["p (paired bootstrap)"] = table["p (paired bootstrap)"].astype(float).round(4)
     return table
+
+
+def comparison_structure(table: pd.DataFrame) -> str:
+    """What a comparison table must be on every machine: the pairs and their patients; raises ValueError naming the
+    pair if a p lies outside [0, 1], a Holm p is below its raw p or a CI of the difference is reversed."""
+    lines = []
+    for _, r in table.iterrows():
+        pair = f"{r['A']} vs {r['B']}"
+        p, p_holm = float(r["p (paired bootstrap)"]), float(r["p (Holm)"])
+        lo, hi = (float(v) for v in r["95% CI of difference"].strip("[]").split(","))
+        if not (0.0 <= p <= p_holm <= 1.0):
+            raise ValueError(f"{pair}: p {p} and Holm p {p_holm} must satisfy 0 <= p <= Holm p <= 1")
+        if not -1.0 <= lo <= hi <= 1.0:
+            raise ValueError(f"{pair}: CI of the difference [{lo}, {hi}] reversed or outside [-1, 1]")
+        lines.append(f"{pair}: {r['patients']} patients; 0 <= p <= Holm p <= 1, CI within [-1, 1]")
+    return "\n".join(lines) or "no comparison could run"
 
 
 def pairwise_table(rows: list[dict], y: pd.Series, name=None, n_boot: int = 1000, seed: int = 0) -> pd.DataFrame:

@@ -333,3 +333,50 @@ def results_table(rows: Sequence[Mapping] | Mapping) -> pd.DataFrame:
         "skipped": [r["skipped"] or "" for r in rows],
     })
     return table
+
+
+def _row_name(row: Mapping) -> str:
+    name = " ".join(str(row[k]) for k in ("approach", "network", "source", "patch_size", "kernel", "layer")
+                    if row.get(k) is not None)
+    swept = row.get("sweep")
+    return f"{name} {swept} {row.get(swept):g}" if swept and isinstance(row.get(swept), (int, float)) else name
+
+
+def structure(rows: Sequence[Mapping] | Mapping) -> str:
+    """What a results table must be on every machine: each row run or skipped (with the reason), its repeats x folds
+    and test patients; raises ValueError naming the row if an AUC or CI end is outside [0, 1], a CI is reversed, a
+    patient is tested twice in one repeat or a repeat does not test the row's patients.
+
+    Trained networks' AUCs are not bit-reproducible across CPUs (float kernels and their reduction order differ with
+    the instruction set), so notebooks show the numbers for reading and let nbval compare this summary.
+    """
+    if isinstance(rows, Mapping):
+        rows = rows["rows"]
+    validate_rows(rows)
+    lines = []
+    for row in rows:
+        name = _row_name(row)
+        if row["skipped"]:
+            lines.append(f"{name}: skipped ({row['skipped'].split(':')[0]})")
+            continue
+        numbers = [row["train_auc"], row["test_auc"], *(row["ci95"] or []), *[f["auc"] for f in row["folds"]]]
+        bad = [v for v in numbers if v is not None and not 0.0 <= float(v) <= 1.0]
+        if bad or row["test_auc"] is None:
+            raise ValueError(f"{name}: AUC outside [0, 1] or missing: {bad or row['test_auc']}")
+        lo, hi = row["ci95"]
+        if lo > hi:
+            raise ValueError(f"{name}: 95% CI reversed: {row['ci95']}")
+        tested: dict[int, list] = {}
+        for f in row["folds"]:
+            tested.setdefault(int(f["repeat"]), []).extend(map(str, f["test_patients"]))
+        sets = {r: set(p) for r, p in tested.items()}
+        for r, patients in tested.items():
+            if len(patients) != len(sets[r]):
+                raise ValueError(f"{name}: a patient is tested twice in repeat {r}")
+        first = next(iter(sets.values()))
+        if any(s != first for s in sets.values()):
+            raise ValueError(f"{name}: the repeats test different patients")
+        folds = len(row["folds"]) // len(tested)
+        lines.append(f"{name}: {len(tested)} repeat(s) x {folds} folds, {len(first)} test patients each once "
+                     f"per repeat; AUCs and CI in [0, 1]")
+    return "\n".join(lines)

@@ -115,3 +115,18 @@ def test_in_domain_source_sharing_patients_with_the_study_is_refused(monkeypatch
         study.domain_source_set(P, progress=False)
     sets["other"] = _fake_set(["Breast_MRI_100"])
     assert study.domain_source_set(P, progress=False) is sets["other"]
+
+
+def test_structure_summaries_hold_no_auc_and_refuse_broken_tables():
+    docs = _docs()
+    text = report.structure(docs)
+    assert text.splitlines()[0].startswith("Table 3") and "scratch cifar none 80: 1 repeat(s) x 4 folds, 40 test" in text
+    assert "transfer googlenet imagenet 80: skipped (no ImageNet weights offline)" in text
+    table = report.comparisons(docs)
+    summary = report.comparison_structure(table)
+    assert len(summary.splitlines()) == 3 and "40 patients" in summary
+    assert str(table.iloc[0]["AUC A (fold mean)"]) not in summary
+    broken = table.copy()
+    broken.loc[0, "p (Holm)"] = broken.loc[0, "p (paired bootstrap)"] / 2 - 1e-3
+    with pytest.raises(ValueError, match="Holm"):
+        report.comparison_structure(broken)

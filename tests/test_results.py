@@ -183,3 +183,30 @@ def test_oof_scores_are_stored_unrounded(tmp_path):
     assert back["oof"] == cv.oof_scores.to_dict()  # exact: no 4-decimal or 6-significant-digit rounding
     assert back["test_auc"] == 0.5612  # the displayed AUCs stay rounded
     assert len(set(back["oof"].values())) == 4
+
+
+def test_structure_names_each_row_and_is_free_of_auc_values():
+    text = rs.structure(rows())
+    lines = text.splitlines()
+    assert lines[0] == ("scratch CIFAR none: 2 repeat(s) x 2 folds, 4 test patients each once per repeat; "
+                        "AUCs and CI in [0, 1]")
+    assert lines[2] == "transfer VGG16 imagenet: skipped (torchvision weights not available offline)"
+    assert "0.56" not in text and "0.65" not in text  # the numbers that vary between CPUs are not in it
+
+
+@pytest.mark.parametrize("damage, match", [
+    (lambda r: r.update(test_auc=1.2), "outside"),
+    (lambda r: r.update(ci95=[0.7, 0.5]), "reversed"),
+    (lambda r: r["folds"][1].update(test_patients=["P1", "P3"], train_patients=["P2", "P4"]), "tested twice"),
+    (lambda r: r["folds"][3].update(test_patients=["P3", "P5"]), "different patients"),
+])
+def test_structure_refuses_a_broken_row(damage, match):
+    row = rs.make_row("scratch", "CIFAR", cv=small_cv())
+    damage(row)
+    with pytest.raises(ValueError, match=match):
+        rs.structure([row])
+
+
+def test_structure_names_the_swept_value():
+    row = rs.make_row("transfer", "googlenet", "domain", 80, cv=small_cv(), fc_lr=0.005, sweep="fc_lr")
+    assert rs.structure([row]).startswith("transfer googlenet domain 80 fc_lr 0.005: 2 repeat(s) x 2 folds")
