@@ -43,10 +43,11 @@ bench: setup
 	for b in benchmarks/bench_*.py; do $(PY) $$b || exit 1; done
 
 # Re-execute the committed notebooks in place at their defaults (what nbval then compares against), then write them
-# as JupyterLab saves them (nbformat, final newline), so opening and saving one in JupyterLab changes nothing.
+# as JupyterLab saves them (nbformat, final newline) without the run's timestamps (radiolib/notebook_files.py), so
+# opening and saving one in JupyterLab changes nothing.
 notebooks: setup
 	for nb in notebooks/0*.ipynb; do $(PY) -m papermill $$nb $$nb --cwd notebooks --no-progress-bar || exit 1; done
-	$(PY) -c 'import nbformat, sys; [nbformat.write(nbformat.read(f, 4), f) for f in sys.argv[1:]]' notebooks/0*.ipynb
+	$(PY) -m radiolib.notebook_files notebooks/0*.ipynb
 
 clean:
 	rm -rf runs .pytest_cache
