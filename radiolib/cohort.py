@@ -14,11 +14,12 @@ import numpy as np
 import pandas as pd
 import SimpleITK as sitk
 
-from .descriptor import (DUKE_CHANNELS, NO_GRADE, NO_SUBTYPE, Descriptor, check_column, duke_columns, duke_descriptor,
-                         duke_labels)
+from .descriptor import DUKE_CHANNELS, Descriptor, check_column, duke_columns, duke_descriptor, duke_labels
+from .imaging import Volume, prepare
+from .series import (PHASES, REASONS, SPLIT_KEYS, PhaseSeries, UnreadableSeries,  # noqa: F401 (re-exported)
+                     slice_headers, split_phases)
 
 BOX_COLUMNS = ["Patient ID", "Start Row", "End Row", "Start Column", "End Column", "Start Slice", "End Slice"]
-PHASES = ("pre", "post1", "post2", "post3")  # the study uses the pre-contrast and the first three post-contrast
 PATIENT_DIR = re.compile(r"^Breast_MRI_\d{3,}$")
 # A DCE series: its name says dynamic, or (like "ax 3d pre", which precedes "1st ax dyn") says "pre" without naming a
 # non-dynamic sequence ("ax t1 pre", "Ax 3D T1 NON FS", "AX IDEAL Breast" are T1 series beside the DCE). Folder names
@@ -29,33 +30,6 @@ _PRE = re.compile(r"\bpre\b", re.I)
 _POST = [re.compile(r"(?<![a-z])ph\s*(\d)", re.I),                 # "Ph1/ax 3d dyn", "Ph1ax 3d dyn"
          re.compile(r"(\d)\s*(?:st|nd|rd|th)\s*pas", re.I),         # "ax dyn 1st pass", "ax dyn 1st pas" (typo)
          re.compile(r"^\s*(\d)\s*(?:st|nd|rd|th)\b", re.I)]         # "1st ax dyn"
-# Header keys that tell the phases of one series apart, in order of preference.
-SPLIT_KEYS = ("TemporalPositionIdentifier", "AcquisitionNumber", "TriggerTime")
-_SLICE_TAGS = ["InstanceNumber", "ImagePositionPatient", "ImageOrientationPatient", *SPLIT_KEYS]
-
-# Stable exclusion reasons (the QC table's `reason` column begins with one of these).
-REASONS = {
-    "no_label": NO_SUBTYPE,  # "missing label (Mol Subtype blank)"
-    "no_grade": NO_GRADE,  # target luminal_a_surrogate only
-    "not_in_clinical": "not in the clinical table",
-    "no_box": "no annotation box",
-    "missing_phase": "missing sequence",
-    "discordant": "discordant slice count pre vs post",
-    "unreadable": "unreadable DICOM",
-    "box_outside": "box outside the volume",
-    "slice_numbering": "InstanceNumber missing, duplicated or not 1..N",
-    "unsplit_series": "several phases in one series, not separable",
-}
-
-
-class UnreadableSeries(RuntimeError):
-    """A series whose files cannot be read as one volume (truncated, not DICOM, inconsistent).
-
-    `reason`, when set, is the patient's full QC text (e.g. for a series whose slices cannot be numbered)."""
-
-    def __init__(self, message: str, key: str | None = None) -> None:
-        super().__init__(message)
-        self.reason = f"{REASONS[key]}: {message}" if key else None
 
 
 def phase_of(description: str) -> str | None:
@@ -69,78 +43,6 @@ def phase_of(description: str) -> str | None:
         if m:
             return f"post{int(m.group(1))}"
     return "pre"
-
-
-@dataclass(frozen=True)
-class PhaseSeries:
-    """Where one DCE phase lies: a whole series folder, or (`files` given, in slice-position order) its share of a
-    series holding every phase, split by the header key `split_key`."""
-
-    dir: Path
-    description: str = ""
-    files: tuple[Path, ...] | None = None
-    split_key: str = ""
-
-    @property
-    def shared(self) -> bool:
-        return self.files is not None
-
-    @property
-    def name(self) -> str:
-        return f"{self.dir.name} (one phase by {self.split_key})" if self.shared else self.dir.name
-
-    def paths(self) -> list[Path]:
-        return list(self.files) if self.shared else sorted(self.dir.glob("*.dcm"))
-
-
-def slice_headers(files: list[Path], name: str) -> pd.DataFrame:
-    """One row per file (headers only): instance (InstanceNumber), position (mm along the slice normal, the order
-    SimpleITK sorts by) and the phase keys of SPLIT_KEYS (NaN where absent)."""
-    import pydicom
-    rows = []
-    for f in files:
-        try:
-            ds = pydicom.dcmread(f, stop_before_pixels=True, specific_tags=_SLICE_TAGS)
-        except Exception:  # noqa: BLE001 - any parse failure: not a DICOM file
-            raise UnreadableSeries(f"{name}/{f.name}: not a DICOM image") from None
-        rows.append({"file": f, "instance": header_number(ds.get("InstanceNumber")),
-                     "position": slice_position(ds.get("ImagePositionPatient"), ds.get("ImageOrientationPatient")),
-                     **{k: header_number(ds.get(k)) for k in SPLIT_KEYS}})
-    return pd.DataFrame(rows, columns=["file", "instance", "position", *SPLIT_KEYS])
-
-
-def slice_position(ipp, iop) -> float:
-    """ImagePositionPatient along the slice normal (row x column direction; z without ImageOrientationPatient)."""
-    try:
-        normal = np.cross(np.asarray(iop[:3], float), np.asarray(iop[3:6], float)) if iop else np.array([0, 0, 1.0])
-        return float(np.dot(np.asarray(ipp, float)[:3], normal)) if ipp else np.nan
-    except (TypeError, ValueError, IndexError):
-        return np.nan
-
-
-def header_number(value) -> float:
-    try:
-        return float(value) if value not in (None, "") else np.nan
-    except (TypeError, ValueError):
-        return np.nan
-
-
-def split_phases(headers: pd.DataFrame, name: str) -> tuple[str, list[pd.DataFrame]] | None:
-    """The phases of a series whose files repeat slice positions: (key, one header table per phase in key order),
-    by the first key of SPLIT_KEYS that gives equal phases of distinct positions; None if the positions do not
-    repeat (one phase). Raises UnreadableSeries (key `unsplit_series`) naming the series when no key separates them."""
-    positions = headers.position.round(3)
-    if not positions.duplicated().any():
-        return None
-    for key in SPLIT_KEYS:
-        values = headers[key]
-        if values.isna().any() or values.nunique() < 2:
-            continue
-        groups = [g for _, g in headers.groupby(key, sort=True)]
-        if len({len(g) for g in groups}) == 1 and not any(g.position.round(3).duplicated().any() for g in groups):
-            return key, groups
-    raise UnreadableSeries(f"'{name}' ({len(headers)} files at {positions.nunique()} slice positions; none of "
-                           f"{', '.join(SPLIT_KEYS)} separates them)", "unsplit_series")
 
 
 @dataclass
@@ -170,9 +72,8 @@ class Cohort:
     def flow(self) -> pd.DataFrame:
         return flow_table(self.table, self.qc)
 
-    def volume(self, patient: str, target_spacing: float):
-        """The preprocessed patient (read, resampled, subtracted): an `imaging.Volume`."""
-        from .imaging import prepare
+    def volume(self, patient: str, target_spacing: float) -> Volume:
+        """The preprocessed patient (read, resampled, subtracted; `imaging.prepare`)."""
         return prepare(self, patient, target_spacing)
 
 

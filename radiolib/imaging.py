@@ -3,16 +3,25 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 import pandas as pd
 import SimpleITK as sitk
 
-from .cohort import (PHASES, REASONS, Cohort, PhaseSeries, UnreadableSeries,  # noqa: F401 (UnreadableSeries: re-export)
+from .series import (PHASES, REASONS, PhaseSeries, UnreadableSeries,  # noqa: F401 (UnreadableSeries: re-export)
                      header_number, slice_position)
 
 
 BODY_THRESHOLD = 0.15  # pre-contrast signal above this fraction of its 99th percentile counts as body tissue
+
+
+class SeriesCohort(Protocol):
+    """What reading a patient needs of a cohort (`cohort.Cohort` has it; this module does not import it)."""
+
+    table: pd.DataFrame  # one row per patient: patient, pixel_spacing, ...
+    boxes: pd.DataFrame  # Annotation_Boxes.csv rows, with `patient` and `lesion`
+    series: dict[str, dict[str, PhaseSeries]]  # patient -> phase -> where it lies
 
 
 @dataclass
@@ -68,7 +77,7 @@ def _position_sorted(series_dir: Path) -> list[str]:
 
 
 def _read_files(files: list, name: str) -> tuple[sitk.Image, pd.DataFrame]:
-    """The files as one volume, in the given order, and their headers as `cohort.slice_headers` gives them."""
+    """The files as one volume, in the given order, and their headers as `series.slice_headers` gives them."""
     reader = sitk.ImageSeriesReader()
     reader.SetFileNames([str(f) for f in files])
     reader.MetaDataDictionaryArrayUpdateOn()
@@ -87,7 +96,7 @@ def _read_files(files: list, name: str) -> tuple[sitk.Image, pd.DataFrame]:
 
 
 def slice_order(headers: pd.DataFrame, name: str, exact: bool = True) -> tuple[np.ndarray, np.ndarray]:
-    """(file order by position, slice_of) from `cohort.slice_headers`. The k-th file by InstanceNumber is box
+    """(file order by position, slice_of) from `series.slice_headers`. The k-th file by InstanceNumber is box
     slice k: InstanceNumber must be present and distinct, and (`exact`, a series of one phase) exactly 1..N; in a
     series shared by several phases it may run on (e.g. 1..5N), and k is the rank within the phase. Raises
     UnreadableSeries with the QC reason otherwise, never guessing an order."""
@@ -114,7 +123,7 @@ def slice_order(headers: pd.DataFrame, name: str, exact: bool = True) -> tuple[n
     return order, index_of_file[np.argsort(number, kind="stable")]
 
 
-def read_phases(cohort: Cohort, patient: str) -> tuple[dict[str, sitk.Image], np.ndarray]:
+def read_phases(cohort: SeriesCohort, patient: str) -> tuple[dict[str, sitk.Image], np.ndarray]:
     """The pre-contrast and first three post-contrast volumes of a patient, as SimpleITK images, and the volume
     index of each box slice (`read_phase`), which every phase must share."""
     images, slice_of = {}, None
@@ -161,7 +170,7 @@ def box_regions(boxes: pd.DataFrame, factor: float, slice_of: np.ndarray | None 
     return regions.sort_values(["lesion", "slice"], kind="stable").reset_index(drop=True)
 
 
-def prepare(cohort: Cohort, patient: str, target_spacing: float) -> Volume:
+def prepare(cohort: SeriesCohort, patient: str, target_spacing: float) -> Volume:
     """Read, resample to the target in-plane spacing, subtract: the paper's preprocessing for one patient."""
     phases, slice_of = read_phases(cohort, patient)
     spacing = phases["pre"].GetSpacing()
@@ -179,7 +188,7 @@ def unreadable_reason(err: Exception) -> str:
     return f"{REASONS['unreadable']}: {err}"
 
 
-def resampling_example(cohort: Cohort, target_spacing: float, patients=None):
+def resampling_example(cohort: SeriesCohort, target_spacing: float, patients=None):
     """(pre-contrast slice before, after, spacing before, patient, slice) for a patient whose scan is resampled;
     None when every scan already has the target spacing (or the data has no DICOM series).
 
