@@ -30,7 +30,6 @@ BUDA_TABLES = (("scratch", "abstract"), ("transfer", "abstract"))  # the AUCs of
 LUMINAL_LIKE = "luminal_like"
 LUMINAL_A_SURROGATE = "luminal_a_surrogate"
 DUKE_TARGETS = (LUMINAL_LIKE, LUMINAL_A_SURROGATE)
-DUKE_DEFAULT = LUMINAL_LIKE
 LGG_DEFAULT = "COCCluster==2"
 # The legend of "Mol Subtype" in the clinical table's third header row.
 MOL_SUBTYPES = {0: "luminal-like", 1: "ER/PR+ HER2+", 2: "HER2-enriched", 3: "triple negative"}

@@ -62,7 +62,7 @@ def extract(model: torch.nn.Module, patches: np.ndarray, net: str, layers: tuple
     return {name: np.concatenate(v) for name, v in out.items()}
 
 
-def _weights_tag(net: str, source: str, domain_dir) -> str:
+def weights_tag(net: str, source: str, domain_dir) -> str:
     """What the weights are, for the cache key: the checkpoint's bytes hash (imagenet / domain) or the seed."""
     if source == "random":
         return "random-seed0"
@@ -81,7 +81,7 @@ def cached_features(patch_set, patch_size: int, net: str, source: str, layers: t
     """
     rows = np.flatnonzero(patch_set.index.role.isin(list(roles)).to_numpy())
     key = cache.key_of(patches=patch_set.path.name, patch_size=patch_size, net=net, source=source,
-                       layers=list(layers), size=size, weights=_weights_tag(net, source, domain_dir), bf16=bf16,
+                       layers=list(layers), size=size, weights=weights_tag(net, source, domain_dir), bf16=bf16,
                        roles=sorted(roles))
     final = cache.cache_root(cache_dir) / "features" / key
     if not cache.usable(final, "feature cache"):  # absent, incomplete or damaged (named, removed)
@@ -150,7 +150,7 @@ def cross_validate_svm(feats: np.ndarray, index: pd.DataFrame, folds: list[dict]
 def feature_id(patch_set, patch_size: int, net: str, source: str, layer: str, size: int, domain_dir=None,
                roles=()) -> str:
     """A name for one feature matrix, precise enough to key cached SVM results."""
-    return (f"{patch_set.path.name}/{patch_size}/{net}/{source}/{_weights_tag(net, source, domain_dir)}/{layer}/{size}/"
+    return (f"{patch_set.path.name}/{patch_size}/{net}/{source}/{weights_tag(net, source, domain_dir)}/{layer}/{size}/"
             + ",".join(sorted(roles)))
 
 

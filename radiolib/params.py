@@ -292,9 +292,6 @@ def _cross_checks(v: Mapping[str, Any]) -> list[str]:
     return out
 
 
-_IPYTHON_NAMES = {"In", "Out", "get_ipython", "exit", "quit", "open"}
-
-
 def parameters_cell(stem: str) -> str:
     """The source of a notebook's `parameters` cell: every key with its default and what it means."""
     lines = []

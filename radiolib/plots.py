@@ -173,27 +173,6 @@ def roc_curves(named_scores: dict[str, tuple], title: str = ""):
     return fig
 
 
-def auc_bars(table: pd.DataFrame, label_col: str, title: str = "", paper: dict | None = None):
-    """Test AUC with its 95% CI per configuration, the paper's value as a marker where it has one."""
-    fig, ax = plt.subplots(figsize=(max(4, 0.9 * len(table)), 3.4))
-    x = np.arange(len(table))
-    low = table.test_auc - table.ci_low
-    high = table.ci_high - table.test_auc
-    ax.bar(x, table.test_auc, yerr=[low.clip(lower=0), high.clip(lower=0)], color="#4c72b0", alpha=0.8,
-           capsize=3, label="ours (95% CI)")
-    if paper:
-        px = [i for i, k in enumerate(table[label_col]) if k in paper]
-        ax.scatter(px, [paper[table[label_col].iloc[i]] for i in px], color="#c44e52", zorder=3, label="paper")
-    ax.axhline(0.5, color="gray", lw=0.8, ls=":")
-    ax.set_xticks(x, table[label_col], rotation=30, ha="right", fontsize=8)
-    ax.set_ylim(0.3, 1.0)
-    ax.set_ylabel("test AUC")
-    ax.set_title(title, fontsize=10)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    return fig
-
-
 def layerwise(table: pd.DataFrame, paper_test: dict | None = None, title: str = "", reference: str = "paper"):
     """Figure 3 style: train and test AUC per GoogLeNet layer for each pretraining source, the `reference` paper's
     test AUC (`paper_test`, layer -> AUC) where given."""

@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 
 from . import cache, models, weights
-from .training import PatchScorer, TrainConfig, _epoch_indices
+from .training import PatchScorer, TrainConfig, epoch_indices
 
 LESION_ROLES = ("train", "augmented")
 
@@ -51,7 +51,7 @@ def pretrain(net: str, source_set, patch_size: int, out_dir: Path, cfg: TrainCon
     rows, y, patients = auxiliary_task(source_set, patch_size)
     x = np.asarray(source_set.patches(patch_size)[rows], np.float32)
     rng = np.random.default_rng([cfg.seed, 7])
-    model = weights._architecture(net, num_classes=2, seed=cfg.seed)
+    model = weights.architecture(net, num_classes=2, seed=cfg.seed)
     device = torch.device(cfg.device)
     model = model.to(device)
     if cfg.channels_last:
@@ -64,7 +64,7 @@ def pretrain(net: str, source_set, patch_size: int, out_dir: Path, cfg: TrainCon
     train_idx = np.flatnonzero(~held)
     for epoch in tqdm(range(cfg.epochs), desc=f"domain pretraining {net}", disable=not progress, leave=False):
         model.train()
-        order = train_idx[_epoch_indices(y[train_idx], cfg.patches_per_epoch, rng)]
+        order = train_idx[epoch_indices(y[train_idx], cfg.patches_per_epoch, rng)]
         for i in range(0, len(order), cfg.batch_size):
             b = order[i:i + cfg.batch_size]
             with scorer.autocast():

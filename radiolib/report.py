@@ -15,15 +15,13 @@ import pandas as pd
 from . import __version__, paper
 from .cache import atomic_write_text
 from .descriptor import Descriptor, duke_descriptor, lgg_descriptor
-from .evaluation import delong, holm, paired_fold_mean_bootstrap
+from .evaluation import holm, paired_fold_mean_bootstrap
 from .results import check_same_run, results_table, tied_fold_warnings
 from .results import structure as results_structure
 from .results import provenance as provenance_of
 
 APPROACH_NOTEBOOKS = {"scratch": "02_training_from_scratch", "transfer": "03_transfer_learning",
                       "features": "04_deep_features_svm", "layerwise": "05_layerwise_analysis"}
-TABLE_TITLES = {"scratch": "Table 3: training from scratch", "transfer": "Table 4: transfer learning",
-                "features": "Table 5: deep features + SVM", "layerwise": "Table 6: layer-wise GoogLeNet features"}
 APPROACH_TITLES = {"scratch": "training from scratch", "transfer": "transfer learning",
                    "features": "deep features + SVM", "layerwise": "layer-wise GoogLeNet features"}
 
@@ -226,28 +224,6 @@ def pairwise_table(rows: list[dict], y: pd.Series, name=None, n_boot: int = 1000
     name = name or describe
     usable = [r for r in rows if _usable(r)]
     return comparison_table([(name(a), a, name(b), b) for a, b in combinations(usable, 2)], y, n_boot, seed)
-
-
-def delong_table(rows: list[dict], y: pd.Series, name=None) -> pd.DataFrame:
-    """DeLong's test between every pair of rows on their POOLED out-of-fold scores (patients both scored).
-
-    Pooled AUCs are not the tables' fold means (scores of different folds' models are on different scales); the
-    report's comparisons use `comparison_table` instead. Kept for pooled analyses, labelled as such.
-    """
-    name = name or describe
-    out = []
-    usable = [r for r in rows if _usable(r)]
-    for a, b in combinations(usable, 2):
-        sa, sb = pd.Series(a["oof"]), pd.Series(b["oof"])
-        common = sorted(set(sa.index) & set(sb.index) & set(y.index))
-        if len(common) < 4 or y[common].nunique() < 2:
-            continue
-        d = delong(y[common].to_numpy(), sa[common].to_numpy(), sb[common].to_numpy())
-        out.append({"A": name(a), "B": name(b), "patients": len(common), "pooled AUC A": round(d["auc1"], 3),
-                    "pooled AUC B": round(d["auc2"], 3), "difference": round(d["diff"], 3),
-                    "p (DeLong, pooled)": round(d["p"], 4)})
-    return pd.DataFrame(out, columns=["A", "B", "patients", "pooled AUC A", "pooled AUC B", "difference",
-                                      "p (DeLong, pooled)"])
 
 
 def _run_setting(docs: dict, key: str, default: int) -> int:

@@ -559,6 +559,6 @@ def pretrained_model(net: str, source: str, P: SimpleNamespace, num_classes: int
 
 def weights_id(net: str, source: str, P: SimpleNamespace) -> str:
     """What a pretrained model is made of (for result caches): network, source and the weights' identity."""
-    from .features import _weights_tag
+    from .features import weights_tag
     ddir = domain_dir(net, P, progress=False) if source == "domain" else None
-    return f"{net}/{source}/{_weights_tag(net, source, ddir)}"
+    return f"{net}/{source}/{weights_tag(net, source, ddir)}"

@@ -114,7 +114,9 @@ def logit_difference(logits: np.ndarray) -> np.ndarray:
     return logits[:, 1] - logits[:, 0]
 
 
-def _epoch_indices(labels: np.ndarray, n: int | None, rng: np.random.Generator) -> np.ndarray:
+def epoch_indices(labels: np.ndarray, n: int | None, rng: np.random.Generator) -> np.ndarray:
+    """One epoch's patch order: all patches shuffled, or (`n` given) n // 2 drawn from each class (with replacement
+    only where a class has fewer)."""
     if n is None or n >= len(labels):
         return rng.permutation(len(labels))
     per_class = n // 2
@@ -158,7 +160,7 @@ def train_fold(model: nn.Module, patches: np.ndarray, index: pd.DataFrame, fold:
     curves = {"epoch": [], "loss": [], "train_auc": [], "test_auc": [], "lr": []}
     for epoch in range(1, cfg.epochs + 1):
         model.train()
-        order = _epoch_indices(y_train, cfg.patches_per_epoch, rng)
+        order = epoch_indices(y_train, cfg.patches_per_epoch, rng)
         losses = []
         for i in range(0, len(order), cfg.batch_size):
             idx = order[i:i + cfg.batch_size]

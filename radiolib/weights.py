@@ -150,7 +150,7 @@ def load_pretrained(net: str, source: str = "imagenet", allow_download: bool = F
         else:
             raise WeightsMissing(_missing_imagenet_message(net))
         state = {k: v for k, v in state.items() if not k.startswith(("aux1.", "aux2."))}
-        model = _architecture(net, num_classes=len(_imagenet_weights(net).meta["categories"]), seed=seed)
+        model = architecture(net, num_classes=len(_imagenet_weights(net).meta["categories"]), seed=seed)
         _load_strict(model, state, path, f"{net}'s ImageNet weights",
                      f"replace it with the file from {_imagenet_weights(net).url}")
     elif source == "domain":
@@ -160,12 +160,12 @@ def load_pretrained(net: str, source: str = "imagenet", allow_download: bool = F
         if not path.is_file():
             raise WeightsMissing(_missing_domain_message(domain_dir, net))
         record = domain_meta(domain_dir, net)
-        model = _architecture(net, num_classes=int(record["num_classes"]), seed=seed,
-                              **record.get("architecture", {}))
+        model = architecture(net, num_classes=int(record["num_classes"]), seed=seed,
+                             **record.get("architecture", {}))
         _load_strict(model, _read_state_dict(path, net), path, f"an in-domain {net} checkpoint",
                      "re-run the domain pretraining for this network")
     else:
-        model = _architecture(net, num_classes=1000 if net in PRETRAINED else 2, seed=seed)
+        model = architecture(net, num_classes=1000 if net in PRETRAINED else 2, seed=seed)
     if num_classes is not None:
         models.replace_head(model, num_classes, seed=seed)
     return model
@@ -191,7 +191,7 @@ def available_sources(net: str, domain_dir: str | os.PathLike | None = None) -> 
     return status
 
 
-def _architecture(net: str, num_classes: int, seed: int, transform_input: bool | None = None,
+def architecture(net: str, num_classes: int, seed: int, transform_input: bool | None = None,
                   conv1_stride: int | None = None, input_size: int | None = None) -> nn.Module:
     """The bare network, seeded without touching the global RNG; "googlenet" is torchvision's ImageNet variant.
 
