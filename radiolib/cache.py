@@ -1,4 +1,6 @@
-"""Content-keyed caches written atomically, so an interrupted run never leaves a half entry that is reused.
+"""Content-keyed caches written atomically, so an interrupted run never leaves a half entry that is reused, and the
+package's one set of atomic-write helpers (a file: `atomic_write`, `atomic_write_bytes`, `atomic_write_text`; a
+folder: `staging_dir`, `replace_dir`).
 
 An entry is a folder `<root>/<kind>/<key>/` holding a `COMPLETE` marker (the manifest of what made it). It is built
 in a temporary sibling folder and renamed into place only when complete; a folder without the marker is ignored.
@@ -17,7 +19,7 @@ import secrets
 import shutil
 import warnings
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, BinaryIO, Callable, Iterator
 
 MARKER = "COMPLETE"
 CHECKSUMS = "CHECKSUMS.json"
@@ -59,15 +61,42 @@ def building(final: Path, meta: dict | None = None) -> Iterator[Path]:
         yield tmp
         atomic_write_text(tmp / CHECKSUMS, json.dumps(_checksums(tmp), indent=1, sort_keys=True))
         atomic_write_text(tmp / MARKER, json.dumps(meta or {}, indent=1, sort_keys=True, default=str))
-        if final.exists():  # a concurrent or stale build: replace it only if it is not complete
-            if is_complete(final):
-                shutil.rmtree(tmp)
-                return
-            shutil.rmtree(final)
-        os.replace(tmp, final)
+        if is_complete(final):  # a concurrent build finished first: keep it
+            shutil.rmtree(tmp)
+            return
+        replace_dir(tmp, final)  # a stale incomplete folder is replaced
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+@contextlib.contextmanager
+def staging_dir(final: Path) -> Iterator[Path]:
+    """Yield a new empty folder beside `final` to fill; on success it replaces `final` (`replace_dir`).
+
+    On an exception the folder is removed and `final` is untouched. The folder gets the umask's mode.
+    """
+    final = Path(final)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = _fresh_dir(final.parent, f".tmp-{final.name}-")
+    try:
+        yield tmp
+        replace_dir(tmp, final)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def replace_dir(tmp: Path, final: Path) -> None:
+    """Move the finished folder `tmp` to its sibling `final`. An existing `final` is renamed away first and deleted
+    only after the move, so `final` is the old folder or the new one, never a mix (and missing only between two
+    renames)."""
+    final = Path(final)
+    if not final.exists():
+        os.replace(tmp, final)
+        return
+    trash = _move_away(final)
+    os.replace(tmp, final)
+    shutil.rmtree(trash, ignore_errors=True)
 
 
 def clean_stale(parent: Path) -> int:
@@ -99,8 +128,9 @@ def _fresh_file(parent: Path, prefix: str) -> tuple[int, Path]:
     return _fresh(parent, prefix, lambda p: os.open(p, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write a file so readers see either the old content or the new one, never a partial file.
+def atomic_write(path: Path, write: Callable[[BinaryIO], Any]) -> None:
+    """Write a file so readers see either the old content or the new one, never a partial file: `write(fh)` fills
+    a temporary binary file beside `path`, which then replaces `path`.
 
     The file gets the mode open() would give: an existing file's own mode, else 0666 minus the umask.
     """
@@ -111,7 +141,7 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
         with os.fdopen(fd, "wb") as fh:
             with contextlib.suppress(FileNotFoundError):
                 os.fchmod(fh.fileno(), path.stat().st_mode & 0o7777)
-            fh.write(data)
+            write(fh)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
@@ -121,7 +151,13 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
         raise
 
 
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """`data` written atomically (see `atomic_write`)."""
+    atomic_write(path, lambda fh: fh.write(data))
+
+
 def atomic_write_text(path: Path, text: str) -> None:
+    """`text` written atomically as UTF-8 (see `atomic_write`)."""
     atomic_write_bytes(path, text.encode())
 
 
@@ -243,7 +279,11 @@ def usable(path: Path, what: str = "cache entry") -> bool:
 
 def discard(path: Path) -> None:
     """Remove an entry: renamed away first (never half-removed under its own name), then deleted."""
-    path = Path(path)
+    shutil.rmtree(_move_away(Path(path)), ignore_errors=True)
+
+
+def _move_away(path: Path) -> Path:
+    """Rename a folder into a new temporary sibling (a `.tmp-` name, never read) and return that sibling."""
     trash = _fresh_dir(path.parent, f".tmp-{path.name}-discarded-")
     os.replace(path, trash / "entry")
-    shutil.rmtree(trash, ignore_errors=True)
+    return trash

@@ -12,8 +12,6 @@ import io
 import json
 import os
 import re
-import shutil
-import tempfile
 import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -22,6 +20,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
+from .cache import staging_dir
 
 GENERATOR = "radiolib.synth"
 VERSION = "1.2"
@@ -227,14 +227,9 @@ def synthesize(out: str | Path, patients: int = 270, seed: int = 0, effect: floa
         return out
     check_replaceable(out, GENERATOR, ".dcm", TABLE_NAMES)
     specs = _draw_cohort(patients, seed, float(effect), fault_list, _max_slices)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
-    try:
+    with staging_dir(out) as tmp:  # replaces an earlier cohort only once this one is complete
         results = _render_all(specs, tmp, seed, json.dumps(params, sort_keys=True), n_jobs, progress)
         _write_tables(tmp, specs, results, seed, params)
-        _move_into_place(tmp, out)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     return out
 
 
@@ -1071,17 +1066,6 @@ def table_checksums(root: Path, table_names: Sequence[str]) -> dict[str, str]:
     """SHA-256 of each table written (kept in cohort.json, so edits by a user are recognised)."""
     from .cache import file_digest
     return {name: file_digest(root / name) for name in table_names if (root / name).is_file()}
-
-
-def _move_into_place(tmp: Path, out: Path) -> None:
-    """Rename the finished temporary folder to `out`, replacing an earlier cohort only after it is complete."""
-    if out.exists():
-        old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent))
-        os.replace(out, old / "cohort")
-        os.replace(tmp, out)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        os.replace(tmp, out)
 
 
 # ----------------------------------------------------------------------------------------------------------------

@@ -9,8 +9,6 @@ shared diffuse enhancement), scaled by `effect` (0 = no link). Same arguments, s
 from __future__ import annotations
 
 import json
-import shutil
-import tempfile
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -18,6 +16,7 @@ import numpy as np
 import pandas as pd
 import tifffile
 
+from .cache import staging_dir
 from .synth import check_cohort_args, check_replaceable, table_checksums
 
 GENERATOR = "radiolib.synth_lgg"
@@ -44,14 +43,8 @@ def synthesize_lgg(out: str | Path, patients: int = 30, seed: int = 0, effect: f
     if _manifest(root).get("parameters") == params and _manifest(root).get("version") == VERSION:
         return root
     check_replaceable(root, GENERATOR, ".tif", TABLE_NAMES, empty_ok=False)
-    root.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".kaggle_3m.partial-", dir=root.parent))
-    try:
+    with staging_dir(root) as tmp:  # replaces an earlier cohort only once this one is complete
         _write_cohort(tmp, params, progress)
-        shutil.rmtree(root, ignore_errors=True)
-        tmp.rename(root)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     return root
 
 

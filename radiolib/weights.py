@@ -18,7 +18,7 @@ from torchvision.models import GoogLeNet_Weights, VGG16_Weights, vgg16
 from torchvision.models.feature_extraction import create_feature_extractor
 from torchvision.models.googlenet import GoogLeNet
 
-from radiolib import models
+from radiolib import cache, models
 
 PRETRAINED = {"googlenet": GoogLeNet_Weights.IMAGENET1K_V1, "vgg16": VGG16_Weights.IMAGENET1K_V1}
 SOURCES = ("imagenet", "domain", "random")
@@ -90,7 +90,7 @@ def domain_checkpoint_path(domain_dir: str | os.PathLike, net: str) -> Path:
 def save_domain_checkpoint(model: nn.Module, domain_dir: str | os.PathLike, net: str, meta: dict) -> Path:
     """Write `model`'s weights as the in-domain checkpoint of `net`, with `meta` (task, patients, ...) as JSON.
 
-    Both files are written to temporary names and renamed, so a reader never sees half a checkpoint.
+    Both files are written atomically (`cache.atomic_write`), so a reader never sees half a checkpoint.
     """
     missing = [k for k in DOMAIN_META_KEYS if k not in meta]
     if missing:
@@ -99,14 +99,11 @@ def save_domain_checkpoint(model: nn.Module, domain_dir: str | os.PathLike, net:
     if net not in known_nets():
         raise ValueError(f"save_domain_checkpoint: unknown network {net!r}; expected one of {known_nets()}")
     path = domain_checkpoint_path(domain_dir, net)
-    path.parent.mkdir(parents=True, exist_ok=True)
     record = {"net": net, "num_classes": models.head(model).out_features, "params": models.count_params(model),
               "architecture": _architecture_options(model), "torch": torch.__version__, "meta": meta}
     state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
-    torch.save(state, path.with_suffix(".pt.tmp"))
-    path.with_suffix(".json.tmp").write_text(json.dumps(record, indent=1, sort_keys=True, default=str))
-    os.replace(path.with_suffix(".json.tmp"), path.with_suffix(".json"))
-    os.replace(path.with_suffix(".pt.tmp"), path)
+    cache.atomic_write_text(path.with_suffix(".json"), json.dumps(record, indent=1, sort_keys=True, default=str))
+    cache.atomic_write(path, lambda fh: torch.save(state, fh))
     return path
 
 

@@ -64,6 +64,38 @@ def test_atomic_write_gives_the_umask_mode_not_0600(tmp_path):
     assert stat.S_IMODE((tmp_path / "results.json").stat().st_mode) == 0o640
 
 
+def test_staging_dir_replaces_a_folder_only_when_complete_with_the_umask_mode(tmp_path):
+    final = tmp_path / "cohort"
+    final.mkdir(mode=0o700)
+    (final / "old.txt").write_text("old")
+    with pytest.raises(RuntimeError, match="render failed"):
+        with cache.staging_dir(final) as tmp:
+            (tmp / "new.txt").write_text("half")
+            raise RuntimeError("render failed")
+    assert [p.name for p in final.iterdir()] == ["old.txt"] and [p.name for p in tmp_path.iterdir()] == ["cohort"]
+    old = os.umask(0o022)
+    try:
+        with cache.staging_dir(final) as tmp:
+            (tmp / "new.txt").write_text("new")
+            assert [p.name for p in final.iterdir()] == ["old.txt"]  # untouched until the new one is complete
+    finally:
+        os.umask(old)
+    assert [p.name for p in final.iterdir()] == ["new.txt"] and [p.name for p in tmp_path.iterdir()] == ["cohort"]
+    assert stat.S_IMODE(final.stat().st_mode) == 0o755
+
+
+def test_atomic_write_with_a_writer_that_fails_leaves_the_old_file(tmp_path):
+    path = tmp_path / "model.pt"
+    cache.atomic_write(path, lambda fh: fh.write(b"old"))
+
+    def half(fh):
+        fh.write(b"ne")
+        raise OSError("disk full")
+    with pytest.raises(OSError, match="disk full"):
+        cache.atomic_write(path, half)
+    assert path.read_bytes() == b"old" and [p.name for p in tmp_path.iterdir()] == ["model.pt"]
+
+
 def _entry(tmp_path, data: bytes):
     final = tmp_path / "patches" / "k"
     with cache.building(final, {}) as tmp:

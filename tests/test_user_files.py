@@ -1,4 +1,7 @@
 """Nothing of the user's is deleted: `synth` never replaces a cohort folder holding files it did not write."""
+import os
+import stat
+
 import pytest
 
 from radiolib import synth
@@ -38,3 +41,15 @@ def test_lgg_synth_refuses_to_replace_a_cohort_holding_the_users_files(tmp_path)
     assert (root / "annotations.json").is_file()
     (root / "annotations.json").unlink()
     assert (synthesize_lgg(tmp_path / "lgg", patients=4, size=64) / "cohort.json").is_file()
+
+
+def test_synth_cohort_folders_get_the_umask_mode_not_0700(tmp_path):
+    old = os.umask(0o022)
+    try:
+        duke = synth.synthesize(tmp_path / "c", patients=3, seed=0, progress=False, _max_slices=4)
+        lgg = synthesize_lgg(tmp_path / "lgg", patients=3, size=64)
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(duke.stat().st_mode) == 0o755 and stat.S_IMODE(lgg.stat().st_mode) == 0o755
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["c", "lgg"] and [p.name for p in lgg.parent.iterdir()] == [
+        "kaggle_3m"]  # no temporary folder left beside them
