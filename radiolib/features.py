@@ -1,4 +1,4 @@
-"""Off-the-shelf deep features + SVM (STUDY.md approach 3, Table 5; the layer-wise analysis, Table 6).
+"""Off-the-shelf deep features + SVM (Zhu et al. 2019, approach 3, Table 5; the layer-wise analysis, Table 6).
 
 Features of every patch are extracted once per (network, weights, patch size, input size) in ONE forward pass for
 all requested layers, cached on disk, then reused by every kernel and fold. The SVM is fitted per fold on the

@@ -1,6 +1,6 @@
-"""The reference papers' numbers that stand beside our results rows (STUDY.md): Zhu et al. 2019 for the Duke
-breast cohort (Tables 3 to 6, Figure 2), Buda et al. 2020 for TCGA-LGG (the AUCs of its abstract). Which paper, and
-whether its numbers apply at all, comes from the run's dataset descriptor (descriptor.py).
+"""The reference papers' numbers that stand beside our results rows: Zhu et al. 2019 for the Duke breast cohort
+(Tables 3 to 6, Figure 2), Buda et al. 2020 for TCGA-LGG (the AUCs of its abstract). Which paper, and whether its
+numbers apply at all, comes from the run's dataset descriptor (descriptor.py).
 """
 from __future__ import annotations
 

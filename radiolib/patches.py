@@ -1,5 +1,5 @@
-"""Patch geometry (STUDY.md "Preprocessing"): training patches per lesion region with 4 augmented copies, and the
-25 test patches per patient (5 consecutive slices with the largest lesion area x 4 corners + middle).
+"""Patch geometry (Zhu et al. 2019, preprocessing): training patches per lesion region with 4 augmented copies, and
+the 25 test patches per patient (5 consecutive slices with the largest lesion area x 4 corners + middle).
 
 Patch sizes are given in the paper's pixels (80 to 120 px at 0.97 mm, its most frequent spacing) and converted to
 the data's target spacing, so a patch always covers the same field in millimetres.

@@ -173,8 +173,8 @@ def write_results(path: str | os.PathLike, rows: Sequence[Mapping] | None = None
     """Write `{"notebook": <file stem>, "rows": [...], "deviations": [...], **top}` as JSON, atomically.
 
     Validated first; then written with `cache.atomic_write_text` (a temporary file replaces the target), so a
-    failure leaves any old file intact. Insertion order kept, indent=1, nan written as null: identical inputs give identical
-    bytes. `top` may override "notebook".
+    failure leaves any old file intact. Insertion order kept, indent=1, nan written as null: identical inputs give
+    identical bytes. `top` may override "notebook".
     """
     path = Path(path)
     rows = list(rows or [])

@@ -1,4 +1,4 @@
-"""End-to-end training on patches, scored per patient (STUDY.md approaches 1 and 2).
+"""End-to-end training on patches, scored per patient (Zhu et al. 2019, approaches 1 and 2: from scratch, transfer).
 
 Patch-level training on each fold's training patients (their original and augmented lesion patches), patient-level
 scoring: a patient's score is the mean over its 25 test patches of the logit difference (class-1 logit minus
