@@ -1,4 +1,6 @@
-"""Committed notebooks carry what the cells printed, not the run's timestamps (issue 9, part 4)."""
+"""Committed notebooks carry what the cells printed, not the run's timestamps (issue 9, part 4), and no
+function definitions in 02-05 (part 1)."""
+import re
 from pathlib import Path
 
 import nbformat
@@ -33,3 +35,19 @@ def test_normalise_drops_timestamps_and_keeps_outputs(tmp_path):
     back = nbformat.read(path, 4)
     assert "papermill" not in back.metadata and set(back.cells[0].metadata) == {"tags"}
     assert back.cells[0].outputs[0].text == "1\n" and back.cells[0].metadata.tags == ["keep"]
+
+
+FUNCTION = re.compile(r"^\s*(async\s+)?def\s|^\s*\w+(\s*,\s*\w+)*\s*=\s*lambda\b", re.MULTILINE)
+
+
+@pytest.mark.parametrize("path", [p for p in NOTEBOOKS if p.stem[:2] in ("02", "03", "04", "05")], ids=lambda p: p.stem)
+def test_approach_notebooks_define_no_function(path):
+    """Glue belongs in the library (radiolib.approaches); a cell calls it (issue 9, part 1)."""
+    cells = [c for c in nbformat.read(path, 4).cells if c.cell_type == "code"]
+    defining = [c.get("id") for c in cells if FUNCTION.search(c.source)]
+    assert cells and not defining, f"{path.name}: code cells {defining} define a function (move it to radiolib)"
+
+
+def test_the_function_check_sees_a_def_and_a_named_lambda():
+    assert FUNCTION.search("x = 1\ndef f(a):\n    return a") and FUNCTION.search("f = lambda a: a")
+    assert not FUNCTION.search("rows = sorted(rows, key=lambda r: r['auc'])  # default for a parameter")
