@@ -162,8 +162,7 @@ def tied_fold_warnings(rows: Sequence[Mapping]) -> list[str]:
     for row in rows:
         tied = row.get("tied_folds") or []
         if tied:
-            name = " ".join(str(row[k]) for k in ("network", "source", "patch_size", "kernel", "layer") if row.get(k))
-            out.append(f"WARNING {row['approach']} {name}: {len(tied)} fold(s) with all test scores tied "
+            out.append(f"WARNING {_setting_name(row)}: {len(tied)} fold(s) with all test scores tied "
                        f"(AUC 0.5 by construction): {', '.join(tied)}")
     return out
 
@@ -335,9 +334,15 @@ def results_table(rows: Sequence[Mapping] | Mapping) -> pd.DataFrame:
     return table
 
 
+def _setting_name(row: Mapping) -> str:
+    """"scratch cifar none 80", "features googlenet domain 120 poly flatten": the row's setting in words."""
+    return " ".join(str(row[k]) for k in ("approach", "network", "source", "patch_size", "kernel", "layer")
+                    if row.get(k))
+
+
 def _row_name(row: Mapping) -> str:
-    name = " ".join(str(row[k]) for k in ("approach", "network", "source", "patch_size", "kernel", "layer")
-                    if row.get(k) is not None)
+    """_setting_name, plus the swept value of a sweep row ("... lr 0.0005")."""
+    name = _setting_name(row)
     swept = row.get("sweep")
     return f"{name} {swept} {row.get(swept):g}" if swept and isinstance(row.get(swept), (int, float)) else name
 
