@@ -14,10 +14,11 @@ import numpy as np
 import pandas as pd
 import SimpleITK as sitk
 
-from .descriptor import DUKE_CHANNELS, Descriptor, check_column, duke_columns, duke_descriptor, duke_labels
+from .descriptor import Descriptor, check_column, duke_columns, duke_descriptor, duke_labels, duke_target
 from .imaging import Volume, prepare
 from .series import (PHASES, REASONS, SPLIT_KEYS, PhaseSeries, UnreadableSeries,  # noqa: F401 (re-exported)
                      slice_headers, split_phases)
+from .source import SourceTables, flow_table, labels_of  # noqa: F401 (flow_table: re-exported)
 
 BOX_COLUMNS = ["Patient ID", "Start Row", "End Row", "Start Column", "End Column", "Start Slice", "End Slice"]
 PATIENT_DIR = re.compile(r"^Breast_MRI_\d{3,}$")
@@ -46,8 +47,9 @@ def phase_of(description: str) -> str | None:
 
 
 @dataclass
-class Cohort:
-    """One row per usable patient (`table`), one per excluded patient (`qc`), and where each series lies."""
+class Cohort(SourceTables):
+    """A Duke-layout `DataSource`: one row per usable patient (`table`), one per excluded patient (`qc`), the
+    lesion boxes, where each patient's DCE series lie (`series`) and the clinical table read for the labels."""
 
     root: Path
     table: pd.DataFrame
@@ -55,35 +57,20 @@ class Cohort:
     boxes: pd.DataFrame
     series: dict[str, dict[str, PhaseSeries]] = field(repr=False, default_factory=dict)
     descriptor: Descriptor = field(default_factory=duke_descriptor)  # what `label` means (see descriptor.py)
-    channel_names = DUKE_CHANNELS  # the three subtraction channels
+    clinical_file: Path | None = None  # Clinical_and_Other_Features.xlsx, read again for another target's labels
 
-    @property
-    def target_spacing(self) -> float:
-        """The most frequent in-plane spacing among included patients (the paper's resampling target)."""
-        counts = self.table["pixel_spacing"].round(4).value_counts()
-        return float(counts.index[0]) if len(counts) else float("nan")
-
-    def exclude(self, patient: str, reason: str) -> None:
-        """Move a patient from the table to the QC table (e.g. an unreadable file found while reading pixels)."""
-        self.table = self.table[self.table.patient != patient].reset_index(drop=True)
-        row = pd.DataFrame([{"patient": patient, "reason": reason}])
-        self.qc = pd.concat([self.qc, row], ignore_index=True).sort_values("patient").reset_index(drop=True)
-
-    def flow(self) -> pd.DataFrame:
-        return flow_table(self.table, self.qc)
+    def labels(self, target: str | None = None) -> pd.Series:
+        """Label per included patient for `target` (None: this cohort's; see descriptor.py for the targets)."""
+        if target is None or duke_target(target) == self.descriptor.target:
+            return labels_of(self.table.set_index("patient").label, self.patients)
+        if self.clinical_file is None:
+            raise ValueError(f"target {target!r}: this cohort was built without its clinical table")
+        clinical = read_clinical(self.clinical_file, duke_columns(target))
+        return labels_of(duke_labels(clinical, target).label, self.patients)
 
     def volume(self, patient: str, target_spacing: float) -> Volume:
         """The preprocessed patient (read, resampled, subtracted; `imaging.prepare`)."""
         return prepare(self, patient, target_spacing)
-
-
-def flow_table(table: pd.DataFrame, qc: pd.DataFrame) -> pd.DataFrame:
-    """The cohort flow: found -> each exclusion reason -> included (like the paper's exclusion list)."""
-    kinds = qc.reason.str.split(":").str[0].value_counts()
-    rows = [("patient folders found", len(table) + len(qc))]
-    rows += [(f"excluded: {k}", -int(n)) for k, n in kinds.items()]
-    rows += [("included", len(table))]
-    return pd.DataFrame(rows, columns=["step", "patients"])
 
 
 def scanner_table(table: pd.DataFrame) -> pd.DataFrame:
@@ -250,7 +237,7 @@ def load_cohort(root: str | Path, progress: bool = True, target: str | None = No
     kept = boxes[boxes.patient.isin(table.patient)].reset_index(drop=True)
     return Cohort(root=root, table=table, qc=qc_df, boxes=kept,
                   series={p: s for p, s in series.items() if p in set(table.patient)},
-                  descriptor=duke_descriptor(target))
+                  descriptor=duke_descriptor(target), clinical_file=clin_file)
 
 
 def _find_file(root: Path, name: str) -> Path:

@@ -18,6 +18,7 @@ from . import cache
 from .descriptor import Descriptor
 from .imaging import UnreadableSeries, unreadable_reason
 from .patches import extract, normal_layout, patch_pixels, test_layout, training_layout
+from .source import DataSource
 
 VERSION = 5  # bump when patch geometry changes, so old caches are not reused (4: box slices by InstanceNumber,
 #              5: the target's descriptor in the meta)
@@ -98,9 +99,10 @@ def data_identity(entries: list[tuple]) -> str:
     return cache.key_of(files=[(name, size, digest) for name, size, digest, _ in entries])
 
 
-def open_cohort(data_dir: Path, target: str | None = None, progress: bool = True):
-    """The cohort of a data folder, by its layout: lgg-mri-segmentation or Duke-Breast-Cancer-MRI; `target` as
-    descriptor.py describes (None: luminal_like for Duke, COCCluster==2 for LGG). Its `descriptor` names the classes."""
+def open_cohort(data_dir: Path, target: str | None = None, progress: bool = True) -> DataSource:
+    """The data source of a folder, by its layout: lgg-mri-segmentation or Duke-Breast-Cancer-MRI; `target` as
+    descriptor.py describes (None: luminal_like for Duke, COCCluster==2 for LGG). Its `descriptor` names the classes.
+    The patch set is built from the `DataSource` members alone (source.py)."""
     from .lgg import is_lgg_layout
     if is_lgg_layout(data_dir):
         from .lgg import load_cohort as load_lgg
@@ -109,7 +111,7 @@ def open_cohort(data_dir: Path, target: str | None = None, progress: bool = True
     return load_cohort(data_dir, progress=progress, target=target)
 
 
-def _patient_patches(cohort, patient: str, target: float, sizes, n_augment: int, seed: int):
+def _patient_patches(cohort: DataSource, patient: str, target: float, sizes, n_augment: int, seed: int):
     try:
         vol = cohort.volume(patient, target)
     except UnreadableSeries as err:

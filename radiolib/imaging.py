@@ -190,19 +190,20 @@ def unreadable_reason(err: Exception) -> str:
 
 def resampling_example(cohort: SeriesCohort, target_spacing: float, patients=None):
     """(pre-contrast slice before, after, spacing before, patient, slice) for a patient whose scan is resampled;
-    None when every scan already has the target spacing (or the data has no DICOM series).
+    None when every scan already has the target spacing (or the source, e.g. LGG, has no DICOM series).
 
     The patient is drawn from `patients` (pass the included ones: preprocessing excludes a patient whose pixel data
     cannot be read, which the header scan of `cohort` does not know), default all of `cohort.table`; a patient
     whose series cannot be read is passed over for the next one.
     """
+    series = getattr(cohort, "series", None)  # a source without DICOM series (LGG) resamples nothing
     table = cohort.table if patients is None else cohort.table[cohort.table.patient.isin(list(patients))]
     moved = table[table.pixel_spacing.round(4) != round(target_spacing, 4)]
-    if moved.empty or not cohort.series:
+    if moved.empty or not series:
         return None
     for patient in moved.patient:
         try:
-            pre = read_series(cohort.series[patient]["pre"])
+            pre = read_series(series[patient]["pre"])
         except UnreadableSeries:
             continue
         z = pre.GetSize()[2] // 2

@@ -18,9 +18,9 @@ import tifffile
 from scipy import ndimage
 
 from . import descriptor
-from .cohort import Cohort
-from .descriptor import LGG_CHANNELS, LGG_DEFAULT, Descriptor, lgg_descriptor, target_labels  # noqa: F401 (shared)
+from .descriptor import LGG_CHANNELS, LGG_DEFAULT, Descriptor, lgg_descriptor, target_labels
 from .imaging import UnreadableSeries, Volume
+from .source import SourceTables, labels_of
 
 DEFAULT_TARGET = LGG_DEFAULT  # Buda et al. 2020: cluster-of-clusters 2 vs the others
 NOMINAL_SPACING_MM = 1.0  # not in the release; a nominal value so patch sizes have a meaning
@@ -50,15 +50,28 @@ class UnreadableImage(UnreadableSeries):
 
 
 @dataclass
-class LggCohort(Cohort):
-    """The Duke `Cohort` interface over a kaggle_3m folder: `table`, `qc`, `boxes` (one row per tumour slice,
-    1-based like Annotation_Boxes.csv), `exclude`, `flow`, `target_spacing`, `volume`; `series` stays empty."""
+class LggCohort(SourceTables):
+    """A kaggle_3m `DataSource`: `table`, `qc`, `boxes` (one row per tumour slice, 1-based like
+    Annotation_Boxes.csv), the patient folders and data.csv (`clinical`, for the labels of any target)."""
 
-    target: str = DEFAULT_TARGET
+    root: Path
+    table: pd.DataFrame
+    qc: pd.DataFrame
+    boxes: pd.DataFrame
     descriptor: Descriptor = field(default_factory=lambda: lgg_descriptor(*DEFAULT_TARGET.split("==")))
     folders: dict[str, Path] = field(repr=False, default_factory=dict)
-    channel_names = LGG_CHANNELS
     clinical: pd.DataFrame = field(repr=False, default_factory=pd.DataFrame)
+
+    @property
+    def target(self) -> str:
+        """The target as "<column>==<value>" (the descriptor's)."""
+        return self.descriptor.target
+
+    def labels(self, target: str | None = None) -> pd.Series:
+        """Label per included patient for `target` ("<data.csv column>==<value>"; None: this cohort's)."""
+        column, value = parse_target(self.target if target is None else target, list(self.clinical.columns))
+        values = target_labels(self.clinical[column], column, value)
+        return labels_of(values.set_axis(self.clinical.Patient.values), self.patients)
 
     def volume(self, patient: str, target_spacing: float = NOMINAL_SPACING_MM) -> Volume:
         """The patient's slices as a `Volume` on the nominal 1 mm grid (see `read_volume`)."""
@@ -285,5 +298,5 @@ def load_cohort(root: str | Path, target: str | None = DEFAULT_TARGET, progress:
                                         "field_strength"])
     qc_df = pd.DataFrame(qc, columns=["patient", "reason"]).sort_values("patient").reset_index(drop=True)
     box_df = pd.concat(boxes, ignore_index=True) if boxes else pd.DataFrame(columns=BOX_COLUMNS)
-    return LggCohort(root=data_root, table=table, qc=qc_df, boxes=box_df, target=f"{column}=={value}",
-                     folders=kept, clinical=clinical, descriptor=lgg_descriptor(column, value))
+    return LggCohort(root=data_root, table=table, qc=qc_df, boxes=box_df, folders=kept, clinical=clinical,
+                     descriptor=lgg_descriptor(column, value))

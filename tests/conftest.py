@@ -71,6 +71,13 @@ def faulty_cohort(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def faulty_lgg(tmp_path_factory) -> Path:
+    """An LGG (kaggle_3m) cohort: 8 patients of 128x128 slices, with the three injected faults."""
+    from radiolib.synth.lgg import synthesize_lgg
+    return synthesize_lgg(tmp_path_factory.mktemp("lgg") / "faulty", patients=8, seed=3, faults=True, size=128)
+
+
+@pytest.fixture(scope="session")
 def patch_set(faulty_cohort, tmp_path_factory):
     from radiolib.dataset import build_patch_set
     return build_patch_set(faulty_cohort, [80, 120], 4, 0, tmp_path_factory.mktemp("cache"), progress=False)

@@ -27,7 +27,7 @@ EXPECTED_REASON = {
 @pytest.mark.parametrize("variant", list(SERIES_DESCRIPTIONS))
 def test_every_real_description_variant_maps_to_its_phase(variant):
     assert [cohort.phase_of(d) for d in SERIES_DESCRIPTIONS[variant]] == ["pre", "post1", "post2", "post3", "post4"]
-    folders = [cohort._folder_description(f"{7 + i}.000000-{synth._folder_safe(d)}-12345")
+    folders = [cohort._folder_description(f"{7 + i}.000000-{synth.folder_safe(d)}-12345")
                for i, d in enumerate(SERIES_DESCRIPTIONS[variant])]  # TCIA folder names drop punctuation
     assert [cohort.phase_of(d) for d in folders] == ["pre", "post1", "post2", "post3", "post4"]
 
@@ -163,7 +163,7 @@ def _truth(root: Path) -> pd.DataFrame:
 
 
 def _series_dir(root: Path, patient: str, description: str) -> Path:
-    (found,) = [d for d in (root / patient).glob("*/*") if f"-{synth._folder_safe(description)}-" in d.name]
+    (found,) = [d for d in (root / patient).glob("*/*") if f"-{synth.folder_safe(description)}-" in d.name]
     return found
 
 

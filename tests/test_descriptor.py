@@ -70,10 +70,10 @@ def test_real_table_column_targets():
 
 @needs_real
 def test_synthetic_header_copies_the_real_names_and_legends_of_the_target_columns():
-    from radiolib.synth import _CLINICAL_COLUMNS
+    from radiolib.synth.duke_header import CLINICAL_COLUMNS
     raw = pd.read_excel(REAL_CLINICAL, sheet_name="Data", header=None, nrows=3)
     real = {str(n).strip(): legend for n, legend in zip(raw.iloc[1], raw.iloc[2])}
-    ours = {n: legend for n, legend in _CLINICAL_COLUMNS if n}
+    ours = {n: legend for n, legend in CLINICAL_COLUMNS if n}
     for name in cohort.CLINICAL_COLUMNS:
         assert ours[name] == real[name], name
 

@@ -11,30 +11,67 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 import radiolib
 
 PACKAGE = Path(radiolib.__file__).parent
 
 
-def radiolib_imports(source: str, modules: set[str]) -> set[str]:
-    """The modules of `modules` (radiolib's, by bare name) that `source` imports anywhere in its code."""
+def radiolib_imports(source: str, modules: set[str], current: str = "", is_package: bool = False) -> set[str]:
+    """The modules of `modules` (radiolib's, by dotted name below radiolib: "cohort", "synth.plan") that `source`
+    imports anywhere in its code. Relative imports start from the package of `current`, the importing module
+    (itself when `is_package`, i.e. an __init__.py)."""
+    parts = current.split(".") if current else []
+    package = parts if is_package else parts[:-1]
     found = set()
     for node in ast.walk(ast.parse(source)):
         if isinstance(node, ast.Import):
-            found |= {a.name.split(".")[1] for a in node.names if a.name.startswith("radiolib.")}
-        elif isinstance(node, ast.ImportFrom):
-            inside = node.level == 1 or (node.level == 0 and (node.module or "").split(".")[0] == "radiolib")
-            if not inside:
+            found |= {_resolve(a.name.split(".")[1:], modules) for a in node.names if a.name.startswith("radiolib.")}
+            continue
+        if not isinstance(node, ast.ImportFrom):
+            continue
+        module = [p for p in (node.module or "").split(".") if p]
+        if node.level == 0:
+            if not module or module[0] != "radiolib":
                 continue
-            parts = (node.module or "").split(".")[node.level == 0:]  # "radiolib.x" -> ["x"], ".x" -> ["x"]
-            found |= {parts[0]} if parts and parts[0] else {a.name for a in node.names}
+            base = module[1:]
+        elif node.level - 1 > len(package):
+            continue  # above radiolib
+        else:
+            base = package[:len(package) - (node.level - 1)] + module
+        for alias in node.names:
+            name = ".".join(base + [alias.name])
+            found.add(name if name in modules else _resolve(base, modules))  # a submodule, or a name of `base`
     return found & modules
+
+
+def _resolve(parts: list[str], modules: set[str]) -> str | None:
+    """The longest module named by a prefix of `parts` (an imported name may be a function of that module)."""
+    for n in range(len(parts), 0, -1):
+        if ".".join(parts[:n]) in modules:
+            return ".".join(parts[:n])
+    return None
+
+
+def module_names(package: Path = PACKAGE) -> dict[str, Path]:
+    """Dotted module name below radiolib -> file, subpackages included ("synth" is synth/__init__.py)."""
+    names = {}
+    for p in sorted(package.rglob("*.py")):
+        parts = p.relative_to(package).with_suffix("").parts
+        if "__pycache__" in parts:
+            continue
+        if parts[-1] == "__init__" and len(parts) > 1:
+            parts = parts[:-1]
+        names[".".join(parts)] = p
+    return names
 
 
 def import_graph(package: Path = PACKAGE) -> dict[str, set[str]]:
     """Module -> the radiolib modules it imports (itself left out)."""
-    files = {p.stem: p for p in package.glob("*.py")}
-    return {name: radiolib_imports(p.read_text(), set(files)) - {name} for name, p in files.items()}
+    files = module_names(package)
+    return {name: radiolib_imports(p.read_text(), set(files), name, p.name == "__init__.py") - {name}
+            for name, p in files.items()}
 
 
 def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
@@ -72,6 +109,10 @@ def test_the_import_reader_sees_lazy_and_absolute_imports_and_the_cycle_finder_f
     source = ("import os\nfrom . import cache\nfrom radiolib.b import x\n"
               "def f():\n    from .c import y\n    import radiolib.a\n    from .. import other\n")
     assert radiolib_imports(source, modules) == {"a", "b", "c", "cache"}
+    inside = {"cache", "pkg", "pkg.x", "pkg.y"}  # a subpackage: relative imports start from its folder
+    nested = "from . import y\nfrom .x import f\nfrom ..cache import g\nimport radiolib.pkg.y\nfrom ... import z\n"
+    assert radiolib_imports(nested, inside, "pkg.x") == {"pkg.y", "pkg.x", "cache"}
+    assert radiolib_imports("from . import x\nfrom .y import f\n", inside, "pkg", is_package=True) == {"pkg.x", "pkg.y"}
     assert find_cycle({"a": {"b"}, "b": {"c"}, "c": set()}) is None
     assert find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
     assert find_cycle({"x": {"b"}, "b": {"c"}, "c": {"b"}}) == ["b", "c", "b"]
@@ -84,17 +125,42 @@ def test_radiolib_imports_have_no_cycle():
     assert cycle is None, f"radiolib modules import each other in a cycle: {' -> '.join(cycle)}"
 
 
-def test_importing_cohort_loads_no_module_that_imports_cohort_back(tmp_path):
+def test_the_subpackages_are_read_and_the_data_sources_are_in_the_graph():
+    graph = import_graph()
+    assert {"source", "synth", "synth.plan", "synth.phantom", "synth.dicom", "synth.workbook", "synth.lgg"} \
+        <= set(graph)
+    assert "synth.plan" in graph["synth.phantom"] and "cache" in graph["synth.common"]  # relative imports resolved
+    assert "source" in graph["cohort"] and "source" in graph["lgg"] and "source" in graph["dataset"]
+
+
+# The loaders and what they build on; the generators must not share code with them (a synthetic cohort written with
+# the loader's own assumptions would pass the loader's tests and prove nothing about real data).
+LOADERS = ("cohort", "lgg", "series", "imaging", "source", "descriptor", "dataset")
+
+
+def test_the_loaders_and_the_synthetic_generators_share_no_code():
+    graph = import_graph()
+    generators = {m for m in graph if m == "synth" or m.startswith("synth.") or m == "synth_lgg"}
+    for loader in LOADERS:
+        reached = sorted(reachable(graph, loader) & generators)
+        assert not reached, f"the loader {loader} imports the synthetic generator modules {reached}"
+    for generator in sorted(generators):
+        reached = sorted(reachable(graph, generator) & set(LOADERS))
+        assert not reached, f"the generator {generator} imports the loader modules {reached}"
+
+
+@pytest.mark.parametrize("module", ["cohort", "lgg", "source", "synth"])
+def test_importing_a_data_module_loads_no_module_that_imports_it_back(module, tmp_path):
     path = [str(PACKAGE.parent), *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))]
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(path), "PYTHONDONTWRITEBYTECODE": "1"}
-    code = ("import json, sys, radiolib.cohort\n"
-            "print(json.dumps(sorted(m.split('.')[1] for m in sys.modules if m.startswith('radiolib.'))))")
+    code = (f"import json, sys, radiolib.{module}\n"
+            "print(json.dumps(sorted(m.split('.', 1)[1] for m in sys.modules if m.startswith('radiolib.'))))")
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, env=env,
                          timeout=300)
     assert run.returncode == 0, run.stderr[-2000:]
     loaded = set(json.loads(run.stdout.strip().splitlines()[-1]))
-    assert {"cohort", "descriptor"} <= loaded  # the fresh interpreter imported our package
+    assert module in loaded  # the fresh interpreter imported our package
     graph = import_graph()
-    may_load = loaded | reachable(graph, "cohort")  # lazy imports load their module when the function runs
-    back = sorted(m for m in may_load - {"cohort"} if "cohort" in reachable(graph, m))
-    assert not back, f"import radiolib.cohort loads {back}, which import radiolib.cohort back"
+    may_load = loaded | reachable(graph, module)  # lazy imports load their module when the function runs
+    back = sorted(m for m in may_load - {module} if module in reachable(graph, m))
+    assert not back, f"import radiolib.{module} loads {back}, which import radiolib.{module} back"

@@ -11,7 +11,8 @@ import pytest
 import tifffile
 
 from radiolib import dataset, lgg, patches
-from radiolib.synth_lgg import COLUMNS, FAULTS, _plan, _render, _rng, synthesize_lgg
+from radiolib.synth.common import stream as _rng
+from radiolib.synth.lgg import COLUMNS, FAULTS, _plan, _render, synthesize_lgg
 
 REAL_SAMPLE = Path(__file__).resolve().parents[2] / "shared" / "data" / "lgg-sample"
 FAULT_REASONS = {"missing_label": "missing label (COCCluster blank)", "empty_mask": "no tumour in the masks",
@@ -19,9 +20,9 @@ FAULT_REASONS = {"missing_label": "missing label (COCCluster blank)", "empty_mas
 
 
 @pytest.fixture(scope="module")
-def faulty(tmp_path_factory) -> Path:
-    """8 patients of 128x128 slices, with the three injected faults."""
-    return synthesize_lgg(tmp_path_factory.mktemp("lgg") / "faulty", patients=8, seed=3, faults=True, size=128)
+def faulty(faulty_lgg) -> Path:
+    """8 patients of 128x128 slices, with the three injected faults (the session's, conftest.py)."""
+    return faulty_lgg
 
 
 @pytest.fixture(scope="module")

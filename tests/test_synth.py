@@ -17,6 +17,7 @@ from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import GroupKFold, cross_val_predict
 
 from radiolib import synth
+from radiolib.synth.duke_header import CLINICAL_COLUMNS
 
 DUKE = Path(os.environ.get("RADIOLIB_DUKE_DIR", Path(__file__).resolve().parents[2] / "shared" / "data" / "duke"))
 BOX_HEADER = "Patient ID,Start Row,End Row,Start Column,End Column,Start Slice,End Slice"
@@ -44,7 +45,7 @@ def _series_dirs(root: Path, patient: str, truth: pd.DataFrame | None = None) ->
     """The series folders in series-number order; with `truth`, only the DCE series (not the extra T1 series)."""
     dirs = sorted((root / patient).glob("*/*"), key=lambda d: float(d.name.split("-")[0]))
     extra = truth.loc[patient, "extra_series"] if truth is not None else ""
-    return [d for d in dirs if not (extra and f"-{synth._folder_safe(extra)}-" in d.name)]
+    return [d for d in dirs if not (extra and f"-{synth.folder_safe(extra)}-" in d.name)]
 
 
 def _headers(sdir: Path) -> pd.DataFrame:
@@ -231,7 +232,7 @@ def test_clinical_table_has_the_real_header_and_consistent_values(cohort, truth)
     wb = openpyxl.load_workbook(cohort / "Clinical_and_Other_Features.xlsx")
     ws = wb["Data"]
     names = [c.value for c in ws[2]]
-    assert names == [n for n, _ in synth._CLINICAL_COLUMNS] and ws.cell(4, 1).value == "Breast_MRI_001"
+    assert names == [n for n, _ in CLINICAL_COLUMNS] and ws.cell(4, 1).value == "Breast_MRI_001"
     assert ws.max_row == 3 + len(truth)
     if DUKE.is_dir():
         real = openpyxl.load_workbook(DUKE / "Clinical_and_Other_Features.xlsx", read_only=False)["Data"]
@@ -339,8 +340,8 @@ def test_null_cohort_has_no_kinetic_signal():
     for column in KINETIC + ["radius_y_mm"]:
         assert abs(roc_auc_score(d.luminal_a, d[column]) - 0.5) < 0.1, column
     # with effect 0 the subtype changes the receptor columns (and the genes), nothing the images are made from
-    luminal = synth._draw_patient(3, 0, synth.PROTOCOLS[2], "", 11, 0.0, None)
-    triple_negative = synth._draw_patient(3, 3, synth.PROTOCOLS[2], "", 11, 0.0, None)
+    luminal = synth.draw_patient(3, 0, synth.PROTOCOLS[2], "", 11, 0.0, None)
+    triple_negative = synth.draw_patient(3, 3, synth.PROTOCOLS[2], "", 11, 0.0, None)
     assert luminal.lesions == triple_negative.lesions and luminal.anatomy == triple_negative.anatomy
     differing = {k for k in luminal.clinical if luminal.clinical[k] != triple_negative.clinical[k]}
     assert differing <= {"ER", "PR", "HER2", "Mol Subtype"}

@@ -29,7 +29,7 @@ def test_synth_still_replaces_its_own_untouched_cohort(tmp_path):
     kw = dict(seed=0, progress=False, _max_slices=4)
     out = synth.synthesize(tmp_path / "c", patients=3, **kw)
     synth.synthesize(out, patients=4, **kw)
-    assert (out / "Breast_MRI_004").is_dir() and synth.user_files(out, synth._read_manifest(out), ".dcm",
+    assert (out / "Breast_MRI_004").is_dir() and synth.user_files(out, synth.read_manifest(out), ".dcm",
                                                                    synth.TABLE_NAMES) == []
 
 
