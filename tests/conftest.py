@@ -1,11 +1,13 @@
-"""Shared fixtures: small synthetic cohorts, made once per test session; a scratch cache and run folder for the
-whole session; and a check that the session wrote nothing in ~/.cache/radiolib or the work tree."""
+"""Shared fixtures: small synthetic cohorts and the tiny whole study (Duke and LGG layouts), made once per test
+session; a scratch cache and run folder for the whole session; and a check that the session wrote nothing in
+~/.cache/radiolib or the work tree."""
 import atexit
 import os
 import shutil
 import subprocess
 import tempfile
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -81,3 +83,24 @@ def faulty_lgg(tmp_path_factory) -> Path:
 def patch_set(faulty_cohort, tmp_path_factory):
     from radiolib.dataset import build_patch_set
     return build_patch_set(faulty_cohort, [80, 120], 4, 0, tmp_path_factory.mktemp("cache"), progress=False)
+
+
+@pytest.fixture(scope="session")
+def tiny_study(tmp_path_factory):
+    """The tiny profile's whole study (01 to 06) on the synthetic Duke cohort, run once through the CLI.
+    A namespace: home (the folder), run (its output folder), cache, params (the profile folder), output (printed)."""
+    import studies
+    home = tmp_path_factory.mktemp("tiny")
+    profiles = studies.tiny_profile(home / "params")
+    output = studies.run(home / "run", home / "cache", profiles)
+    return SimpleNamespace(home=home, run=home / "run", cache=home / "cache", params=profiles, output=output)
+
+
+@pytest.fixture(scope="session")
+def lgg_study(tmp_path_factory):
+    """The tiny study on a 30-patient synthetic cohort in Buda et al.'s layout (kaggle_3m), run once."""
+    import studies
+    home = tmp_path_factory.mktemp("tiny-lgg")
+    profiles = studies.tiny_profile(home / "params")
+    output = studies.run(home / "run", home / "cache", profiles, *studies.LGG)
+    return SimpleNamespace(home=home, run=home / "run", cache=home / "cache", params=profiles, output=output)

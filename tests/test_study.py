@@ -7,6 +7,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
+import studies
 from radiolib import params, study
 from radiolib.synth import fake_identities
 
@@ -19,45 +20,31 @@ def _texts(folder: Path):
             yield path, path.read_bytes().decode("latin-1")
 
 
-@pytest.fixture(scope="module")
-def smoke_run(tmp_path_factory):
-    home = tmp_path_factory.mktemp("study")
-    out = study.run_study("smoke", out=str(home / "run"), notebooks=["01_preprocessing"],
-                          overrides={"synth_patients": 12, "cache_dir": str(home / "cache")})
-    return out, home / "cache"
-
-
-def test_the_runner_writes_notebook_results_and_figures(smoke_run):
-    out, _ = smoke_run
+def test_the_runner_writes_notebook_results_and_figures(tiny_study):
+    out = tiny_study.run
     assert (out / "01_preprocessing.ipynb").is_file()
     doc = json.loads((out / "results" / "01_preprocessing.json").read_text())
     assert {"included", "excluded", "patch_counts", "target_spacing_mm", "deviations"} <= set(doc)
-    assert len(doc["included"]) + len(doc["excluded"]) == 12
+    assert len(doc["included"]) + len(doc["excluded"]) == studies.TINY["synth_patients"]
     assert all(set(e) == {"patient", "reason"} and e["reason"] for e in doc["excluded"])
     assert {p["patient"] for p in doc["included"]}.isdisjoint(e["patient"] for e in doc["excluded"])
     assert len(list((out / "figures").glob("01_*.png"))) >= 6
     run = json.loads((out / "run.json").read_text())
-    assert run["notebooks"] == ["01_preprocessing"] and run["status"] == "done"
-    assert run["state"]["01_preprocessing"]["status"] == "done" and run["cell_timeout"] == 1800  # smoke profile
+    assert run["notebooks"] == list(params.NOTEBOOKS) and run["status"] == "done"
+    assert run["state"]["01_preprocessing"]["status"] == "done"
+    assert run["cell_timeout"] == params.RUNNER["cell_timeout"]  # the tiny profile sets none: the default
 
 
-def test_the_results_name_the_target_and_its_prevalence(smoke_run):
-    out, _ = smoke_run
-    doc = json.loads((out / "results" / "01_preprocessing.json").read_text())
+def test_the_results_name_the_target_and_its_prevalence(tiny_study):
+    doc = json.loads((tiny_study.run / "results" / "01_preprocessing.json").read_text())
     share = sum(p["label"] for p in doc["included"]) / len(doc["included"])
     assert doc["target"] == "luminal_like" and doc["descriptor"]["positive"] == "luminal-like"
     assert doc["deviations"][0].startswith("target luminal_like (Mol Subtype 0: ER or PR positive, HER2 negative): "
                                            f"luminal-like in {share:.0%} of {len(doc['included'])} included patients")
 
 
-@pytest.fixture(scope="module")
-def lgg_run(tmp_path_factory):
-    home = tmp_path_factory.mktemp("lgg-study")
-    return study.run_study("smoke", out=str(home / "run"), notebooks=["01_preprocessing", "06_report"],
-                           overrides={"synth_format": "lgg", "synth_patients": 8, "cache_dir": str(home / "cache")})
-
-
-def test_an_lgg_run_never_says_luminal_and_names_buda(lgg_run):
+def test_an_lgg_run_never_says_luminal_and_names_buda(lgg_study):
+    lgg_run = lgg_study.run
     doc = json.loads((lgg_run / "results" / "01_preprocessing.json").read_text())
     assert doc["target"] == "COCCluster==2" and doc["descriptor"]["reference"] == "Buda et al. 2020"
     assert doc["deviations"][0].startswith("target COCCluster==2 (COCCluster 2 in data.csv")
@@ -65,14 +52,15 @@ def test_an_lgg_run_never_says_luminal_and_names_buda(lgg_run):
     assert "Buda et al. 2020" in page and "COC 2 vs other clusters" in page
     texts = [p.read_text() for p in (lgg_run / "results").glob("*.json")] + [page]
     texts += [json.dumps([c.get("outputs", []) for c in nbformat.read(nb, 4).cells]) for nb in lgg_run.glob("*.ipynb")]
-    assert len(texts) == 4 and not [t for t in texts if "luminal" in t.lower()]
+    assert len(texts) == 2 * len(params.NOTEBOOKS)  # 5 results files, the report and 6 notebooks
+    assert not [t for t in texts if "luminal" in t.lower()]
 
 
-def test_no_fake_identity_or_machine_path_in_any_output(smoke_run):
-    out, cache_dir = smoke_run
-    cohort = next((cache_dir / "cohorts").glob("synthetic-*"))
-    secrets = {s for s in fake_identities(cohort) if len(s) >= 6}
-    assert len(secrets) >= 12, "the generator writes fake names and birth dates"
+def test_no_fake_identity_or_machine_path_in_any_output(tiny_study):
+    out, cache_dir = tiny_study.run, tiny_study.cache
+    cohorts = sorted((cache_dir / "cohorts").glob("synthetic-*"))  # the study's and the in-domain source's
+    secrets = {s for cohort in cohorts for s in fake_identities(cohort) if len(s) >= 6}
+    assert len(cohorts) == 2 and len(secrets) >= 24, "the generator writes fake names and birth dates"
     results_and_figures = list(_texts(out / "results")) + list(_texts(out / "figures"))
     for path, text in results_and_figures:
         assert not [s for s in secrets if s in text], path.name

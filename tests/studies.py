@@ -1,0 +1,53 @@
+"""The smallest whole study (notebooks 01 to 06 through the CLI), shared by the end-to-end tests: its profile, the
+command that runs it, and what it wrote. The session fixtures `tiny_study` and `lgg_study` (conftest.py) run it
+once per test session; the tests that need a run of their own (interrupted, kernel killed) start it here."""
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+from radiolib import params
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY = {  # the smallest study that still runs every approach
+    "synth_patients": 20, "n_folds": 3, "epochs": 1, "patches_per_epoch": 64, "lr_sweep": [1e-4],
+    "networks": {"02_training_from_scratch": ["cifar"]}, "fc_lr_sweep": [1e-3], "domain_patients": 8,
+    "domain_epochs": 1, "domain_patches_per_epoch": 128, "kernels": ["linear"], "svm_max_train": 200,
+    "n_boot": 200,
+}
+LGG = ["-p", "synth_format=lgg", "-p", "synth_patients=30", "-p", "synth_faults=false"]
+
+
+def tiny_profile(folder: Path) -> Path:
+    """A params folder holding the profile "tiny": the smoke profile with the TINY values."""
+    for stem in params.NOTEBOOKS:
+        values = yaml.safe_load((ROOT / "params" / "smoke" / f"{stem}.yaml").read_text())
+        for key, value in TINY.items():
+            if key in params.defaults(stem):
+                values[key] = value.get(stem, values[key]) if isinstance(value, dict) else value
+        values["profile"] = "tiny"
+        (folder / "tiny").mkdir(parents=True, exist_ok=True)
+        (folder / "tiny" / f"{stem}.yaml").write_text(yaml.safe_dump(values))
+    return folder
+
+
+def start(out: Path, cache: Path, params_dir: Path, *extra: str, **kw) -> subprocess.Popen:
+    """`radiolib study --profile tiny` into `out` with its own cache, in a new process group (to be killed)."""
+    cmd = [sys.executable, "-m", "radiolib", "study", "--profile", "tiny", "--params", str(params_dir),
+           "--out", str(out), "-p", f"cache_dir={cache}", *extra]
+    return subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            start_new_session=True, **kw)
+
+
+def run(out: Path, cache: Path, params_dir: Path, *extra: str) -> str:
+    """Runs the study to its end and returns what it printed; fails naming the end of that output."""
+    proc = start(out, cache, params_dir, *extra)
+    output, _ = proc.communicate(timeout=1200)
+    assert proc.returncode == 0, output[-3000:]
+    return output
+
+
+def results(run_dir: Path) -> dict[str, bytes]:
+    """The run's results files, by name."""
+    return {p.name: p.read_bytes() for p in sorted((run_dir / "results").glob("*.json"))}
