@@ -316,8 +316,10 @@ def _unknown_key_message(stem: str, bad: list[str], valid: list[str] | None = No
     valid = valid or list(defaults(stem))
     hints = []
     for key in bad:
+        owners = [s for s in NOTEBOOKS if key in NOTEBOOKS[s]] or (["the runner"] if key in RUNNER else [])
         close = difflib.get_close_matches(key, valid, n=1)
-        hints.append(f"{key!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
+        hint = f" (a key of {', '.join(owners)} only)" if owners else f" (did you mean {close[0]!r}?)" if close else ""
+        hints.append(f"{key!r}{hint}")
     return (f"unknown parameter {', '.join(hints)} {where or f'for notebook {stem}'}. "
             f"Valid keys: {', '.join(valid)}")
 

@@ -22,14 +22,14 @@ TINY = {  # the smallest study that still runs every approach
 
 
 def _tiny_profile(folder: Path) -> Path:
+    """The smoke profile (the defaults) made smaller: TINY's shared keys in study.yaml, a notebook's own beside."""
+    (folder / "tiny").mkdir(parents=True, exist_ok=True)
+    shared = {k: v for k, v in TINY.items() if not isinstance(v, dict)}
+    (folder / "tiny" / "study.yaml").write_text(yaml.safe_dump({"profile": "tiny", **shared}))
     for stem in params.NOTEBOOKS:
-        values = yaml.safe_load((ROOT / "params" / "smoke" / f"{stem}.yaml").read_text())
-        for key, value in TINY.items():
-            if key in params.defaults(stem):
-                values[key] = value.get(stem, values[key]) if isinstance(value, dict) else value
-        values["profile"] = "tiny"
-        (folder / "tiny").mkdir(parents=True, exist_ok=True)
-        (folder / "tiny" / f"{stem}.yaml").write_text(yaml.safe_dump(values))
+        own = {k: v[stem] for k, v in TINY.items() if isinstance(v, dict) and stem in v}
+        if own:
+            (folder / "tiny" / f"{stem}.yaml").write_text(yaml.safe_dump(own))
     return folder
 
 
