@@ -36,6 +36,7 @@ class Setting:
     notebooks: tuple[str, ...] = ()
 
     def departure(self, P: SimpleNamespace, stem: str) -> str | None:
+        """The sentence when notebook `stem`'s parameters `P` differ from the paper here, else None."""
         if not hasattr(P, self.key) or (self.notebooks and stem not in self.notebooks):
             return None
         value = self.of(P) if self.of else getattr(P, self.key)
@@ -55,6 +56,7 @@ class Note:
     network: str | None = None
 
     def departure(self, P: SimpleNamespace, stem: str) -> str | None:
+        """The note when it concerns notebook `stem` run with parameters `P`, else None."""
         if stem not in self.notebooks or (self.network and self.network not in getattr(P, "networks", ())):
             return None
         return self.text
