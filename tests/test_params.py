@@ -70,9 +70,9 @@ def test_a_shared_key_of_another_notebook_is_ignored_and_one_of_none_refused(tmp
         params.load_profile("mine", "01_preprocessing", folder.parent)
     (folder / "study.yaml").write_text("")
     (folder / "01_preprocessing.yaml").write_text("n_folds: 5\n")  # a notebook's own file: its keys only
-    with pytest.raises(ValueError, match=r"01_preprocessing.yaml: unknown parameter 'n_folds' \(a key of 02_training_from_scratch, "
-                                         r"03_transfer_learning, 04_deep_features_svm, 05_layerwise_analysis only\) "
-                                         r"for notebook 01"):
+    with pytest.raises(ValueError, match=r"01_preprocessing.yaml: unknown parameter 'n_folds' \(a key of "
+                                         r"02_training_from_scratch, 03_transfer_learning, 04_deep_features_svm, "
+                                         r"05_layerwise_analysis only\) for notebook 01"):
         params.load_profile("mine", "01_preprocessing", folder.parent)
 
 
