@@ -1,8 +1,12 @@
 """Notebook parameters: the valid keys, their smoke-sized defaults, and validation.
 
-Each notebook's `parameters` cell holds exactly the defaults listed here (a test checks it), the profiles in
-`params/<profile>/<stem>.yaml` override them, and `bind()` (the cell after the parameters) refuses any unknown or
-misspelled key with the list of valid ones; papermill alone would only log a warning.
+Each notebook's `parameters` cell holds exactly the defaults listed here (a test checks it). A profile is a folder
+`params/<profile>/` that states only what differs from these defaults: `study.yaml` the settings shared by the whole
+study (each notebook takes the keys it has; the runner's `cell_timeout` too), and `<notebook>.yaml`, only where one
+notebook differs from the others, its own overrides. `bind()` (the cell after the parameters) refuses a key that no
+notebook has, with the list of valid ones (papermill alone would only log a warning), and ignores a key that belongs
+to another notebook or to the runner, so `papermill NB OUT -f params/<profile>/study.yaml -f
+params/<profile>/<notebook>.yaml` runs one notebook of a profile.
 """
 from __future__ import annotations
 
@@ -152,7 +156,7 @@ NOTEBOOKS: dict[str, dict[str, Any]] = {
 
 # Settings of the study runner (radiolib.study), not of a notebook: they change how a run is watched, never what it
 # computes, so they are neither in a parameters cell nor in a results file. Profiles set them in
-# `params/<profile>/study.yaml`; `-p key=value` overrides them like any parameter.
+# `params/<profile>/study.yaml` beside the shared parameters; `-p key=value` overrides them like any parameter.
 RUNNER: dict[str, Any] = {
     "cell_timeout": 1800,
 }
@@ -312,8 +316,10 @@ def _unknown_key_message(stem: str, bad: list[str], valid: list[str] | None = No
     valid = valid or list(defaults(stem))
     hints = []
     for key in bad:
+        owners = [s for s in NOTEBOOKS if key in NOTEBOOKS[s]] or (["the runner"] if key in RUNNER else [])
         close = difflib.get_close_matches(key, valid, n=1)
-        hints.append(f"{key!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
+        hint = f" (a key of {', '.join(owners)} only)" if owners else f" (did you mean {close[0]!r}?)" if close else ""
+        hints.append(f"{key!r}{hint}")
     return (f"unknown parameter {', '.join(hints)} {where or f'for notebook {stem}'}. "
             f"Valid keys: {', '.join(valid)}")
 
@@ -355,14 +361,15 @@ def bind(namespace: Mapping[str, Any], stem: str) -> types.SimpleNamespace:
     from the namespace, so a kernel that already ran the notebook (P, paths, cohort, ...) binds again and a
     parameter edited in the `parameters` cell takes effect. Names from outside the notebook, given with
     `papermill -p/-f`, arrive in the injected cell (its first line is `# Parameters`): each name it assigns must
-    be a valid key, else the error names it and lists the valid keys (papermill alone would only warn).
+    be a key of some notebook or of the runner, else the error names it and lists the valid keys (papermill alone
+    would only warn); a key of another notebook or of the runner (from a profile's shared study.yaml) is ignored.
     A key that a later cell reassigned (01 reuses `data_dir` for the cohort folder) takes the value of the latest
     parameters or injected cell instead, with a warning, so a rerun that starts at this cell binds what was set.
     """
     spec = defaults(stem)
     history = _history(namespace)
     values = {k: namespace[k] for k in spec if k in namespace}
-    values.update({k: namespace.get(k) for k in injected_names(namespace) if k not in spec})
+    values.update({k: namespace.get(k) for k in injected_names(namespace) if k not in known_keys()})
     for key, (value, where) in _shadowed(history, spec).items():
         warnings.warn(f"parameter {key!r} was reassigned by a later cell ({where}); binding {value!r} from the "
                       "parameters cell: run that cell to change it", stacklevel=2)
@@ -370,17 +377,43 @@ def bind(namespace: Mapping[str, Any], stem: str) -> types.SimpleNamespace:
     return types.SimpleNamespace(**validate(stem, values))
 
 
-def profile_file(profile: str, stem: str, params_dir: Path) -> Path:
-    return Path(params_dir) / profile / f"{stem}.yaml"
+def known_keys() -> list[str]:
+    """Every key some notebook or the runner has, in the order of the defaults (common keys first)."""
+    keys = list(COMMON)
+    for spec in NOTEBOOKS.values():
+        keys += [k for k in spec if k not in keys]
+    return keys + [k for k in RUNNER if k not in keys]
 
 
-def read_profile_file(profile: str, stem: str, params_dir: Path) -> dict[str, Any]:
-    """The raw mapping of `params/<profile>/<stem>.yaml` ({} when absent); ValueError naming the file and line."""
-    path = profile_file(profile, stem, params_dir)
-    if not (Path(params_dir) / profile).is_dir():
+STUDY_FILE = "study"  # params/<profile>/study.yaml: the keys shared by the study's notebooks, and the runner's
+
+
+def profile_file(profile: str, name: str, params_dir: Path) -> Path:
+    """`params/<profile>/<name>.yaml`: `name` a notebook stem (its overrides) or STUDY_FILE (the shared keys)."""
+    return Path(params_dir) / profile / f"{name}.yaml"
+
+
+def profile_folder(profile: str, params_dir: Path) -> Path:
+    """The folder of a profile; ValueError listing the available ones, or naming a file that is neither
+    study.yaml nor a notebook's (a misspelled notebook name would otherwise be silently ignored)."""
+    folder = Path(params_dir) / profile
+    if not folder.is_dir():
         profiles = sorted(p.name for p in Path(params_dir).iterdir() if p.is_dir()) if Path(params_dir).is_dir() \
             else []
         raise ValueError(f"unknown profile {profile!r}; available: {', '.join(profiles) or 'none'} (in {params_dir})")
+    names = [STUDY_FILE, *NOTEBOOKS]
+    for path in sorted(folder.glob("*.y*ml")):
+        if path.suffix != ".yaml" or path.stem not in names:
+            close = difflib.get_close_matches(path.stem, names, n=1)
+            raise ValueError(f"{path}: not a file of a profile" + (f" (did you mean {close[0]}.yaml?)" if close else "")
+                             + f"; a profile holds {', '.join(f'{n}.yaml' for n in names)}")
+    return folder
+
+
+def read_profile_file(profile: str, name: str, params_dir: Path) -> dict[str, Any]:
+    """The raw mapping of `params/<profile>/<name>.yaml` ({} when absent); ValueError naming the file and line."""
+    profile_folder(profile, params_dir)
+    path = profile_file(profile, name, params_dir)
     if not path.exists():
         return {}
     try:
@@ -394,6 +427,21 @@ def read_profile_file(profile: str, stem: str, params_dir: Path) -> dict[str, An
     if not isinstance(values, dict) or not all(isinstance(k, str) for k in values):
         raise ValueError(f"{path}: expected 'key: value' lines, got a {type(values).__name__}")
     return values
+
+
+def _profile_parts(profile: str, stem: str, params_dir: Path) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(the shared study.yaml, the notebook's own file) of a profile, raw; ValueError naming the file."""
+    return read_profile_file(profile, STUDY_FILE, params_dir), read_profile_file(profile, stem, params_dir)
+
+
+def _key_problems(profile: str, stem: str, params_dir: Path, shared: Mapping, own: Mapping) -> list[str]:
+    """Unknown keys: in study.yaml a key no notebook and not the runner has, in a notebook's file one it lacks."""
+    known, spec = known_keys(), defaults(stem)
+    bad_shared = [k for k in shared if k not in known]
+    out = [f"{profile_file(profile, STUDY_FILE, params_dir)}: "
+           f"{_unknown_key_message(stem, bad_shared, known, where='in any notebook')}"] if bad_shared else []
+    return out + [f"{profile_file(profile, stem, params_dir)}: {_unknown_key_message(stem, [k])}"
+                  for k in own if k not in spec]
 
 
 _INJECTED_HEADER = "# Parameters"
@@ -475,14 +523,22 @@ def _assigned_names(source: str) -> list[str]:
 
 
 def load_profile(profile: str, stem: str, params_dir: Path) -> dict[str, Any]:
-    """Read `params/<profile>/<stem>.yaml` and validate it (missing file = no overrides)."""
-    path = profile_file(profile, stem, params_dir)
-    values = read_profile_file(profile, stem, params_dir)
-    try:
-        validate(stem, values)
-    except (ValueError, TypeError) as err:
-        raise ValueError(f"{path}: {err}") from None
-    return dict(values)
+    """A notebook's values in a profile, validated: the keys of `study.yaml` it has <- its own `<stem>.yaml`.
+
+    Either file may be absent; what neither sets is the default. ValueError names the file of a problem.
+    """
+    shared, own = _profile_parts(profile, stem, params_dir)
+    problems = _key_problems(profile, stem, params_dir, shared, own)
+    if problems:
+        raise ValueError(problems[0])
+    spec = defaults(stem)
+    values = {k: v for k, v in shared.items() if k in spec}
+    for name, layer in ((STUDY_FILE, values), (stem, {**values, **own})):
+        try:
+            validate(stem, layer)
+        except (ValueError, TypeError) as err:
+            raise ValueError(f"{profile_file(profile, name, params_dir)}: {err}") from None
+    return {**values, **own}
 
 
 def parse_overrides(pairs: list[str]) -> dict[str, Any]:
@@ -510,8 +566,9 @@ def check_study(profile: str, overrides: Mapping[str, Any], params_dir: Path, no
                 data: str | None = None) -> list[str]:
     """Every problem of a run's parameters before any work, one line each naming the notebook, key or file.
 
-    Each notebook's values (defaults <- its profile file <- the overrides it has <- data) are checked: the file
-    readable, keys known, types and values (CHECKS) right. A problem shared by several notebooks is one line.
+    Each notebook's values (defaults <- the profile's study.yaml <- its own file <- the overrides it has <- data) are
+    checked: the files readable, keys known, types and values (CHECKS) right, and the runner's settings in study.yaml.
+    A problem shared by several notebooks is one line.
     """
     stems = list(notebooks or NOTEBOOKS)
     found: dict[str, list[str]] = {}
@@ -541,20 +598,24 @@ def check_study(profile: str, overrides: Mapping[str, Any], params_dir: Path, no
 
 def _notebook_problems(profile, stem, params_dir, overrides, data) -> list[str]:
     try:
-        values = read_profile_file(profile, stem, params_dir)
+        shared, own = _profile_parts(profile, stem, params_dir)
     except ValueError as err:
         return [str(err)]
-    path = profile_file(profile, stem, params_dir)
+    problems = _key_problems(profile, stem, params_dir, shared, own)
+    study_path = profile_file(profile, STUDY_FILE, params_dir)
+    problems += [f"{study_path}: {p} (the runner)" for p in check_values(STUDY_FILE, {k: v for k, v in shared.items()
+                                                                                      if k in RUNNER})]
     spec = defaults(stem)
-    problems = [f"{path}: {_unknown_key_message(stem, [k])}" for k in values if k not in spec]
-    merged = {**spec, **{k: v for k, v in values.items() if k in spec},
-              **{k: v for k, v in overrides.items() if k in spec}}
+    layers = [(str(study_path), shared), (str(profile_file(profile, stem, params_dir)), own), ("-p", overrides)]
+    merged, origin = dict(spec), dict.fromkeys(spec, "default")
+    for where, values in layers:
+        for key in set(values) & set(spec):
+            merged[key], origin[key] = values[key], where
     if data:
         merged["data_dir"] = str(data)
     for key, value in merged.items():
         if spec[key] is not None and value is not None and not _same_kind(spec[key], value):
-            origin = "-p" if key in overrides else (str(path) if key in values else "default")
-            problems.append(f"{key} = {value!r} ({origin}): should be {type(spec[key]).__name__}")
+            problems.append(f"{key} = {value!r} ({origin[key]}): should be {type(spec[key]).__name__}")
     typed = {k for k in merged if spec[k] is not None and merged[k] is not None and not _same_kind(spec[k], merged[k])}
     problems += [p for p in check_values(stem, merged) if p.split(" = ")[0] not in typed]
     return problems

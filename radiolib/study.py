@@ -16,8 +16,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
 
-import yaml
-
 from . import cache, params
 
 NOTEBOOK_ORDER = tuple(params.NOTEBOOKS)
@@ -88,7 +86,8 @@ def run_paths(P: SimpleNamespace) -> SimpleNamespace:
 
 def notebook_parameters(stem: str, profile: str, params_dir: Path, data: str | None, out: Path,
                         overrides: dict) -> dict:
-    """Defaults <- params/<profile>/<stem>.yaml <- -p overrides; plus data_dir and run_dir of this run."""
+    """Defaults <- params/<profile>/study.yaml <- params/<profile>/<stem>.yaml <- -p overrides; plus data_dir and
+    run_dir of this run."""
     values = params.load_profile(profile, stem, params_dir)
     values.update({k: v for k, v in overrides.items() if k in params.defaults(stem)})
     values["profile"] = profile
@@ -99,16 +98,9 @@ def notebook_parameters(stem: str, profile: str, params_dir: Path, data: str | N
 
 
 def runner_settings(profile: str, params_dir: Path, overrides: dict) -> dict:
-    """params.RUNNER <- params/<profile>/study.yaml <- -p overrides (cell_timeout, ...)."""
-    path = Path(params_dir) / profile / "study.yaml"
-    values = dict(params.RUNNER)
-    if path.is_file():
-        values.update(yaml.safe_load(path.read_text()) or {})
-    values.update({k: v for k, v in overrides.items() if k in params.RUNNER})
-    unknown = sorted(set(values) - set(params.RUNNER))
-    if unknown:
-        raise ValueError(f"{path}: unknown runner setting {', '.join(map(repr, unknown))}; "
-                         f"valid: {', '.join(params.RUNNER)}")
+    """params.RUNNER <- its keys in params/<profile>/study.yaml <- -p overrides (cell_timeout, ...)."""
+    shared = params.read_profile_file(profile, params.STUDY_FILE, params_dir)
+    values = {**params.RUNNER, **{k: v for k, v in {**shared, **overrides}.items() if k in params.RUNNER}}
     timeout = values["cell_timeout"]
     if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0:
         raise TypeError(f"cell_timeout should be a positive number of seconds, got {timeout!r}")

@@ -98,7 +98,7 @@ def tiny_study(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def lgg_study(tmp_path_factory):
-    """The tiny study on a 30-patient synthetic cohort in Buda et al.'s layout (kaggle_3m), run once."""
+    """The tiny study on a 20-patient synthetic cohort in Buda et al.'s layout (kaggle_3m), run once."""
     import studies
     home = tmp_path_factory.mktemp("tiny-lgg")
     profiles = studies.tiny_profile(home / "params")

@@ -16,19 +16,19 @@ TINY = {  # the smallest study that still runs every approach
     "domain_epochs": 1, "domain_patches_per_epoch": 128, "kernels": ["linear"], "svm_max_train": 200,
     "n_boot": 200,
 }
-LGG = ["-p", "synth_format=lgg", "-p", "synth_patients=30", "-p", "synth_faults=false"]
+LGG = ["-p", "synth_format=lgg", "-p", "synth_patients=20", "-p", "synth_faults=false"]
 
 
 def tiny_profile(folder: Path) -> Path:
-    """A params folder holding the profile "tiny": the smoke profile with the TINY values."""
+    """A params folder holding the profile "tiny": the smoke profile (the defaults) made smaller, TINY's shared keys
+    in its study.yaml and a notebook's own keys in that notebook's file."""
+    (folder / "tiny").mkdir(parents=True, exist_ok=True)
+    shared = {k: v for k, v in TINY.items() if not isinstance(v, dict)}
+    (folder / "tiny" / "study.yaml").write_text(yaml.safe_dump({"profile": "tiny", **shared}))
     for stem in params.NOTEBOOKS:
-        values = yaml.safe_load((ROOT / "params" / "smoke" / f"{stem}.yaml").read_text())
-        for key, value in TINY.items():
-            if key in params.defaults(stem):
-                values[key] = value.get(stem, values[key]) if isinstance(value, dict) else value
-        values["profile"] = "tiny"
-        (folder / "tiny").mkdir(parents=True, exist_ok=True)
-        (folder / "tiny" / f"{stem}.yaml").write_text(yaml.safe_dump(values))
+        own = {k: v[stem] for k, v in TINY.items() if isinstance(v, dict) and stem in v}
+        if own:
+            (folder / "tiny" / f"{stem}.yaml").write_text(yaml.safe_dump(own))
     return folder
 
 

@@ -1,6 +1,7 @@
 """Parameters: notebooks, profiles and validation agree; a misspelled key is refused with the valid ones."""
 import warnings
 from pathlib import Path
+from types import SimpleNamespace
 
 import nbformat
 import pytest
@@ -22,22 +23,113 @@ def test_parameters_cell_matches_the_defaults(stem):
     assert namespace == params.defaults(stem)
 
 
-@pytest.mark.parametrize("profile", ["smoke", "demo", "paper", "lgg"])
-def test_every_profile_file_is_valid_and_complete(profile):
+PROFILES = ["smoke", "demo", "paper", "lgg"]
+
+
+def _raw(profile: str) -> dict[str, dict]:
+    """The files of a shipped profile, raw: {"study": shared keys, stem: that notebook's own keys}."""
     folder = ROOT / "params" / profile
-    for stem in params.NOTEBOOKS:
-        values = yaml.safe_load((folder / f"{stem}.yaml").read_text())
-        assert values["profile"] == profile
-        params.validate(stem, values)
-    common = [{k: v for k, v in yaml.safe_load(f.read_text()).items() if k in params.COMMON}
-              for f in (folder / f"{s}.yaml" for s in params.NOTEBOOKS)]
-    assert all(c == common[0] for c in common), "common keys differ between notebooks of one profile"
+    return {f.stem: yaml.safe_load(f.read_text()) or {} for f in sorted(folder.glob("*.yaml"))}
 
 
-def test_smoke_profile_equals_the_notebook_defaults():
+@pytest.mark.parametrize("profile", PROFILES)
+def test_every_profile_is_valid_and_states_each_setting_once(profile):
+    files = _raw(profile)
+    shared = files.pop(params.STUDY_FILE)
+    assert shared.get("profile", "smoke") == profile
+    bound = {s: params.validate(s, params.load_profile(profile, s, ROOT / "params")) for s in params.NOTEBOOKS}
+    assert all(b["profile"] == profile for b in bound.values())
+    for key, value in shared.items():  # each shared key changes some notebook's default (or the runner's)
+        having = [s for s in params.NOTEBOOKS if key in params.defaults(s)]
+        assert having or key in params.RUNNER, key
+        assert any(params.defaults(s)[key] != value for s in having) or params.RUNNER.get(key, value) != value, key
+    for stem, own in files.items():  # a notebook's own key differs from what the study file and defaults give it
+        assert own and not set(own) & set(params.COMMON), f"{profile}/{stem}: the data must be the same for all"
+        for key, value in own.items():
+            assert value != shared.get(key, params.defaults(stem)[key]), f"{profile}/{stem}: {key}"
+            others = [bound[s][key] for s in params.NOTEBOOKS if key in bound[s]]
+            assert any(v != value for v in others), f"{profile}/{stem}: {key} belongs in study.yaml"
+
+
+def test_the_smoke_profile_is_the_defaults():
+    assert _raw("smoke") == {"study": {}}
     for stem in params.NOTEBOOKS:
-        values = yaml.safe_load((ROOT / "params" / "smoke" / f"{stem}.yaml").read_text())
-        assert {k: params.defaults(stem)[k] for k in values} == values
+        assert params.load_profile("smoke", stem, ROOT / "params") == {}
+
+
+def test_a_shared_key_of_another_notebook_is_ignored_and_one_of_none_refused(tmp_path):
+    folder = tmp_path / "params" / "mine"
+    folder.mkdir(parents=True)
+    (folder / "study.yaml").write_text("n_folds: 5\nkernels: [rbf]\ncell_timeout: 60\nseed: 3\n")
+    assert params.load_profile("mine", "01_preprocessing", folder.parent) == {"seed": 3}
+    assert params.load_profile("mine", "04_deep_features_svm", folder.parent) == \
+        {"n_folds": 5, "kernels": ["rbf"], "seed": 3}
+    (folder / "study.yaml").write_text("n_fold: 5\n")
+    with pytest.raises(ValueError, match=r"study.yaml: unknown parameter 'n_fold' \(did you mean 'n_folds'\?\) in "
+                                         r"any notebook. Valid keys: .*n_folds.*cell_timeout"):
+        params.load_profile("mine", "01_preprocessing", folder.parent)
+    (folder / "study.yaml").write_text("")
+    (folder / "01_preprocessing.yaml").write_text("n_folds: 5\n")  # a notebook's own file: its keys only
+    with pytest.raises(ValueError, match=r"01_preprocessing.yaml: unknown parameter 'n_folds' \(a key of "
+                                         r"02_training_from_scratch, 03_transfer_learning, 04_deep_features_svm, "
+                                         r"05_layerwise_analysis only\) for notebook 01"):
+        params.load_profile("mine", "01_preprocessing", folder.parent)
+
+
+def test_bind_ignores_another_notebooks_injected_key_and_refuses_one_of_none():
+    ns = {**params.defaults("01_preprocessing"), "epochs": 3, "cell_timeout": 60, "n_augment": 2,
+          "_ih": ["", "# Parameters\nepochs = 3\ncell_timeout = 60\nn_augment = 2\n", "P"]}
+    P = params.bind(ns, "01_preprocessing")
+    assert P.n_augment == 2 and not hasattr(P, "epochs") and not hasattr(P, "cell_timeout")
+    ns["_ih"][1] += "epoch = 3\n"
+    with pytest.raises(ValueError, match="'epoch'.*Valid keys: .*n_augment"):
+        params.bind({**ns, "epoch": 3}, "01_preprocessing")
+
+
+@pytest.mark.parametrize("stem", ["01_preprocessing", "02_training_from_scratch"])
+def test_one_notebook_of_a_profile_runs_with_papermill_and_two_files(stem, tmp_path):
+    """The README's single-notebook command binds what `radiolib study` would (a notebook without its own file
+    takes study.yaml alone)."""
+    import json
+    import subprocess
+    import sys
+    nb = nbformat.read(ROOT / "notebooks" / f"{stem}.ipynb", as_version=4)
+    tagged = next(c for c in nb.cells if "parameters" in c.metadata.get("tags", []))
+    bind = next(c.source for c in nb.cells if "params.bind(globals()" in c.source)
+    nb.cells = [tagged, nbformat.v4.new_code_cell(bind),
+                nbformat.v4.new_code_cell("import json\nprint(json.dumps(vars(P)))")]
+    nbformat.write(nb, tmp_path / "in.ipynb")
+    files = [ROOT / "params" / "demo" / f"{name}.yaml" for name in ("study", stem)]
+    cmd = [sys.executable, "-m", "papermill", str(tmp_path / "in.ipynb"), str(tmp_path / "out.ipynb"), "--cwd",
+           str(ROOT / "notebooks"), "-k", "python3", "--no-progress-bar"]
+    cmd += [arg for f in files if f.exists() for arg in ("-f", str(f))]
+    run = subprocess.run(cmd, capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr[-2000:]
+    bound = json.loads(nbformat.read(tmp_path / "out.ipynb", 4).cells[-1].outputs[0]["text"])
+    expected = params.validate(stem, params.load_profile("demo", stem, ROOT / "params"))
+    assert bound == json.loads(json.dumps(expected)) and bound["n_jobs"] == 2
+
+
+def test_the_paper_profile_departs_from_the_papers_protocol_only_where_it_says():
+    """The paper profile on real data against protocol.PROTOCOL: only the in-domain source it adds (the notes on
+    what is not a parameter are stated whatever the settings)."""
+    from radiolib import protocol
+    notes = {e.text for e in protocol.PROTOCOL if isinstance(e, protocol.Note)}
+    found = []
+    for stem in params.NOTEBOOKS:
+        P = SimpleNamespace(**{**params.validate(stem, params.load_profile("paper", stem, ROOT / "params")),
+                               "data_dir": "/real/Duke-Breast-Cancer-MRI"})
+        found += [d for d in protocol.deviations(P, stem) if d not in notes]
+    assert found and all(d.startswith("extra pretraining source 'domain'") for d in found)
+    smoke = SimpleNamespace(**params.defaults("03_transfer_learning"))
+    assert len([d for d in protocol.deviations(smoke, "03_transfer_learning") if d not in notes]) >= 8
+
+
+def test_every_setting_of_the_papers_protocol_is_a_parameter():
+    from radiolib import protocol
+    keys = params.known_keys()
+    assert all(e.key in keys for e in protocol.PROTOCOL if isinstance(e, protocol.Setting))
+    assert all(set(e.notebooks) <= set(params.NOTEBOOKS) for e in protocol.PROTOCOL)
 
 
 def test_misspelled_key_names_the_key_and_lists_valid_ones():
@@ -163,7 +255,7 @@ def test_the_code_accepts_exactly_the_names_the_checks_allow():
     assert set(params.SOURCES) == set(weights.SOURCES)
 
 
-@pytest.mark.parametrize("profile", ["smoke", "demo", "paper", "lgg"])
+@pytest.mark.parametrize("profile", PROFILES)
 def test_the_shipped_profiles_have_no_problem(profile):
     assert params.check_study(profile, {}, ROOT / "params") == []
 
@@ -187,6 +279,25 @@ def test_check_study_gives_one_line_per_problem_naming_notebook_key_or_file(tmp_
     assert "n_folds = 1: must be an integer >= 2 (02_training_from_scratch, 03_transfer_learning, " \
            "05_layerwise_analysis)" in problems  # 04 is unreadable: its file is the problem
     assert sum(p.startswith("seed = -1") for p in problems) == 1
+
+
+def test_check_study_names_a_problem_of_the_shared_file_once_and_a_misspelled_file_name(tmp_path):
+    folder = _profiles(tmp_path)
+    (folder / "demo" / "study.yaml").write_text("profile: demo\nbatchsize: 8\nn_folds: ten\ncell_timeout: 0\n")
+    problems = params.check_study("demo", {}, folder)
+    study = folder / "demo" / "study.yaml"
+    assert [p for p in problems if "batchsize" in p] == [
+        f"{study}: unknown parameter 'batchsize' (did you mean 'batch_size'?) in any notebook. Valid keys: "
+        + ", ".join(params.known_keys())]
+    assert f"{study}: cell_timeout = 0: must be an integer >= 1 (the runner)" in problems
+    assert f"n_folds = 'ten' ({study}): should be int (02_training_from_scratch, 03_transfer_learning, " \
+           "04_deep_features_svm, 05_layerwise_analysis)" in problems
+    (folder / "demo" / "study.yaml").write_text("profile: demo\n")
+    (folder / "demo" / "03_transfer_learning.yaml").rename(folder / "demo" / "03_transfer_lerning.yaml")
+    problems = params.check_study("demo", {}, folder)
+    assert problems == [f"{folder / 'demo' / '03_transfer_lerning.yaml'}: not a file of a profile (did you mean "
+                        "03_transfer_learning.yaml?); a profile holds study.yaml, "
+                        + ", ".join(f"{s}.yaml" for s in params.NOTEBOOKS)]
 
 
 def test_malformed_overrides_and_files_name_the_pair_or_file(tmp_path):
