@@ -181,7 +181,8 @@ def test_features_svm_and_layerwise_give_a_row_per_setting(patch_set, tmp_path):
     assert list(feats.table().patch) == [120] and set(feats.table().layer) == {"fc"}
     result = approaches.features_svm(ctx, feats)
     _check_rows(result, 1, 1)  # random runs; domain is skipped
-    assert [(r["source"], r["patch_size"], r["layer"]) for r in result.rows] == [("random", 120, "fc")] * 2
+    assert [(r["source"], r["patch_size"], r["layer"]) for r in result.rows] == [("random", 120, "fc"),
+                                                                                ("domain", 120, "fc")]
     assert result.rows[1]["skipped"] and not result.rows[0]["skipped"]
     assert approaches.features_svm(ctx).rows == result.rows  # features computed by the call itself: the same
 
