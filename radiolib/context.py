@@ -52,9 +52,10 @@ class RunContext:
 
     def load(self) -> "RunContext":
         """Resolve the patch set (built on first use), the folds, the run folders, the deviations; return self."""
+        import torch
+
         from . import evaluation, protocol
         from .models import default_device
-        import torch
         self.paths_ = run_paths(self.P)
         self.patch_set_ = self.patch_set if self.patch_set is not None else inputs.patch_set(self.P, self.progress)
         self.folds_ = inputs.folds(self.patch_set_, self.P)
