@@ -7,7 +7,7 @@ from functools import partial
 import numpy as np
 import pytest
 
-from radiolib import approaches, evaluation, features, models, params, study, training
+from radiolib import approaches, context, evaluation, features, inputs, models, params, results, training
 
 
 def _params(stem, **overrides):
@@ -45,7 +45,7 @@ def test_transfer_config_follows_the_parameters():
     P = _params("03_transfer_learning", pretrained_input_scale=0.5, epochs=3, lr=2e-4, fc_lr=4e-3, bf16=True,
                 batch_size=8, seed=5)
     cfg = approaches.transfer_config(P)
-    assert cfg.input_size == 112 == study.pretrained_input(P)
+    assert cfg.input_size == 112 == inputs.pretrained_input(P)
     assert (cfg.epochs, cfg.lr, cfg.head_lr, cfg.batch_size, cfg.bf16, cfg.seed) == (3, 2e-4, 4e-3, 8, True, 5)
     assert (cfg.crop, cfg.normalize) == (True, "imagenet")
     swept = approaches.transfer_config(P, fc_lr=2e-4)
@@ -78,13 +78,13 @@ def _old_scratch_call(ps, folds, P, net, cache_dir):
 
 def _old_transfer_call(ps, folds, P, net, source, cache_dir):
     """Notebook 03's `run(net, source)` before the approaches module, word for word but for the cache folder."""
-    cfg = training.TrainConfig(input_size=study.pretrained_input(P), epochs=P.epochs, lr=P.lr, head_lr=P.fc_lr,
+    cfg = training.TrainConfig(input_size=inputs.pretrained_input(P), epochs=P.epochs, lr=P.lr, head_lr=P.fc_lr,
                                crop=True, normalize="imagenet", patches_per_epoch=P.patches_per_epoch,
                                batch_size=P.batch_size, bf16=P.bf16, channels_last=P.channels_last, seed=P.seed)
     return training.cross_validate_net(ps, P.train_patch_size, folds,
-                                       lambda: study.pretrained_model(net, source, P, num_classes=2, progress=False),
+                                       lambda: inputs.pretrained_model(net, source, P, num_classes=2, progress=False),
                                        cfg, n_jobs=P.n_jobs, desc=f"{net} from {source}, fc lr {P.fc_lr:g}",
-                                       model_id="transfer/" + study.weights_id(net, source, P), cache_dir=cache_dir,
+                                       model_id="transfer/" + inputs.weights_id(net, source, P), cache_dir=cache_dir,
                                        n_boot=P.n_boot)
 
 
@@ -104,3 +104,94 @@ def test_a_cross_validation_is_the_notebooks_old_call_with_the_same_cache_entry(
     assert _cv_entries(tmp_path / "new") == _cv_entries(tmp_path / "old") and len(_cv_entries(tmp_path / "new")) == 1
     _same_result(new, old(tmp_path / "new"))  # the old call reads the new call's entry back: the same key
     assert len(_cv_entries(tmp_path / "new")) == 1
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The entry points: one call per approach on a run context, rows as the notebooks wrote them
+
+
+def _context(stem, patch_set, tmp_path, **overrides):
+    """A loaded RunContext on the session's small patch set: 2 folds, tiny training, caches under tmp_path."""
+    P = _params(stem, n_folds=2, repeats=1, n_boot=50, n_jobs=1, epochs=1, patches_per_epoch=32, batch_size=16,
+                pretrained_input_scale=0.25, cache_dir=str(tmp_path / "cache"), run_dir=str(tmp_path / "run"),
+                **overrides)
+    return context.RunContext(P, stem, progress=False, patch_set=patch_set).load()
+
+
+def _check_rows(result, n_run, n_skipped):
+    """Rows valid, none with a patient in both train and test, skipped rows with a reason and no numbers."""
+    results.validate_rows(result.all_rows)
+    evaluation.check_no_leakage(result.all_rows)
+    run = [r for r in result.rows if r["skipped"] is None]
+    assert len(run) == n_run and len(result.skipped) == n_skipped
+    for row in run:
+        assert row["folds"] and all(not set(f["train_patients"]) & set(f["test_patients"]) for f in row["folds"])
+        assert 0 <= row["test_auc"] <= 1 and row["oof"]
+    for row in result.skipped:
+        assert row["skipped"].strip() and row["test_auc"] is None and row["folds"] == []
+
+
+def test_a_run_context_holds_the_runs_data_folds_and_folders(patch_set, tmp_path):
+    ctx = _context("02_training_from_scratch", patch_set, tmp_path)
+    assert ctx.patch_set_ is patch_set and ctx.paths_.results == tmp_path / "run" / "results"
+    assert ctx.paths_.figures.is_dir() and ctx.results_path.name == "02_training_from_scratch.json"
+    assert [f["test_patients"] for f in ctx.folds_] == [f["test_patients"] for f in _folds(patch_set)]
+    assert "2-fold cross-validation (paper: 10)" in ctx.deviations_ and ctx.threads_ >= 1
+    assert ctx.describe().startswith(f"{len(patch_set.table)} patients, 2 folds. Deviations")
+    assert not hasattr(context.RunContext(ctx.P, ctx.stem), "folds_")  # nothing computed before load()
+
+
+def test_scratch_runs_every_network_and_the_sweep(patch_set, tmp_path):
+    ctx = _context("02_training_from_scratch", patch_set, tmp_path, networks=["cifar"], input_scale=0.4,
+                   lr_sweep=[1e-4, 5e-4], sweep_network="cifar")
+    result = approaches.scratch(ctx)
+    _check_rows(result, 1, 0)
+    P = ctx.P
+    again = approaches.cross_validate_scratch("cifar", patch_set, ctx.folds_, P)  # read back from the cache
+    assert result.rows[0] == results.make_row("scratch", "cifar", "none", 80, cv=again, lr=P.lr,
+                                              input_size=approaches.scratch_config("cifar", P).input_size)
+    assert [(r["lr"], r["sweep"]) for r in result.sweep_rows] == [(1e-4, "lr"), (5e-4, "lr")]
+    assert result.sweep_rows[0]["test_auc"] == result.rows[0]["test_auc"]  # the run at P.lr is reused
+    assert list(result.browsable_curves()) == ["cifar", "cifar, lr 0.0001", "cifar, lr 0.0005"]
+    assert list(result.sweep_table().lr) == [1e-4, 5e-4]
+    result.save_figures(ctx.paths_.figures)
+    assert sorted(p.name for p in ctx.paths_.figures.iterdir()) == ["02_learning_curves.png", "02_lr_sweep.png"]
+    doc = ctx.write_results(result.all_rows)
+    assert [r["test_auc"] for r in doc["rows"]] == [r["test_auc"] for r in result.all_rows]
+
+
+def test_transfer_skips_a_source_that_cannot_run_and_sweeps_the_first_that_ran(patch_set, tmp_path):
+    ctx = _context("03_transfer_learning", patch_set, tmp_path, networks=["googlenet"], sources=["domain", "random"],
+                   data_dir=str(tmp_path), fc_lr_sweep=[1e-3], sweep_network="googlenet")
+    result = approaches.transfer(ctx)  # a user's data without domain_data_dir: no in-domain pretraining
+    _check_rows(result, 1, 1)
+    assert [(r["source"], bool(r["skipped"])) for r in result.rows] == [("domain", True), ("random", False)]
+    assert "domain_data_dir" in result.skipped[0]["skipped"]
+    assert result.sweep_source == "random" and [r["fc_lr"] for r in result.sweep_rows] == [1e-3]
+    assert result.sweep_rows[0]["oof"] == result.rows[1]["oof"]  # the run at P.fc_lr is reused
+    assert list(result.curves) == ["googlenet from random"]
+    assert len(result.pairwise()) == 0  # one usable row: nothing to compare
+
+
+def test_features_svm_and_layerwise_give_a_row_per_setting(patch_set, tmp_path):
+    common = dict(sources=["random", "domain"], data_dir=str(tmp_path), svm_max_train=60, patch_sizes=[120])
+    ctx = _context("04_deep_features_svm", patch_set, tmp_path, networks=["googlenet"], kernels=["linear"],
+                   **common)
+    feats = approaches.deep_features(ctx)
+    assert list(feats.table().patch) == [120] and set(feats.table().layer) == {"fc"}
+    result = approaches.features_svm(ctx, feats)
+    _check_rows(result, 1, 1)  # random runs; domain is skipped
+    assert [(r["source"], r["patch_size"], r["layer"]) for r in result.rows] == [("random", 120, "fc"),
+                                                                                ("domain", 120, "fc")]
+    assert result.rows[1]["skipped"] and not result.rows[0]["skipped"]
+    assert approaches.features_svm(ctx).rows == result.rows  # features computed by the call itself: the same
+
+    ctx = _context("05_layerwise_analysis", patch_set, tmp_path, **common)
+    result = approaches.layerwise(ctx)
+    n = len(approaches.weights.GOOGLENET_LAYERS)
+    _check_rows(result, n, n)
+    assert result.setting == {"patch_size": 120, "kernel": "poly", "chosen_by": result.setting["chosen_by"]}
+    assert [r["layer"] for r in result.rows[:n]] == list(approaches.weights.GOOGLENET_LAYERS)
+    assert [r["length"] for r in result.rows[:n - 1]] == list(approaches.paper.TABLE6_LENGTH[:-1])
+    result.save_figures(ctx.paths_.figures)
+    assert {p.stem for p in ctx.paths_.figures.iterdir()} == {"05_layerwise", "05_maps_conv3", "05_maps_inception4e"}

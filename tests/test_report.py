@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from radiolib import evaluation as ev
-from radiolib import params, protocol, report, study
+from radiolib import inputs, params, protocol, report
 from radiolib import results as rs
 
 PATIENTS = [f"Breast_MRI_{i:03d}" for i in range(1, 41)]
@@ -109,12 +109,12 @@ def _fake_set(patients, excluded=()):
 def test_in_domain_source_sharing_patients_with_the_study_is_refused(monkeypatch):
     sets = {"study": _fake_set(["Breast_MRI_001", "Breast_MRI_002"], excluded=["Breast_MRI_009"]),
             "other": _fake_set(["Breast_MRI_100", "Breast_MRI_009", "Breast_MRI_002"])}
-    monkeypatch.setattr(study, "patch_set", lambda P, progress=True: sets[P.data_dir])
+    monkeypatch.setattr(inputs, "patch_set", lambda P, progress=True: sets[P.data_dir])
     P = _namespace("03_transfer_learning", data_dir="study", domain_data_dir="other")
     with pytest.raises(ValueError, match="shares 2 patient.*Breast_MRI_002, Breast_MRI_009"):
-        study.domain_source_set(P, progress=False)
+        inputs.domain_source_set(P, progress=False)
     sets["other"] = _fake_set(["Breast_MRI_100"])
-    assert study.domain_source_set(P, progress=False) is sets["other"]
+    assert inputs.domain_source_set(P, progress=False) is sets["other"]
 
 
 def test_structure_summaries_hold_no_auc_and_refuse_broken_tables():

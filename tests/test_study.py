@@ -8,7 +8,7 @@ import nbformat
 import pytest
 
 import studies
-from radiolib import params, study
+from radiolib import context, inputs, params, study
 from radiolib.synth import fake_identities
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -71,7 +71,7 @@ def test_no_fake_identity_or_machine_path_in_any_output(tiny_study):
 
 def test_committed_notebooks_show_no_fake_identity(tmp_path):
     P = params.bind(params.defaults("01_preprocessing"), "01_preprocessing")
-    cohort = study.synthetic_cohort(P, progress=False)  # the smoke cohort nbval runs on (cached)
+    cohort = inputs.synthetic_cohort(P, progress=False)  # the smoke cohort nbval runs on (cached)
     secrets = {s for s in fake_identities(cohort) if len(s) >= 6}
     for nb in sorted((ROOT / "notebooks").glob("*.ipynb")):
         text = json.dumps([c.get("outputs", []) for c in nbformat.read(nb, 4).cells])
@@ -105,9 +105,9 @@ def test_synth_cli_writes_the_duke_layout(tmp_path):
 
 def test_the_interactive_run_folder_follows_radiolib_run_dir(tmp_path, monkeypatch):
     """The notebooks' default run_dir (../runs/interactive) gives way to $RADIOLIB_RUN_DIR; a chosen one does not."""
-    monkeypatch.setenv(study.RUN_DIR_ENV, str(tmp_path / "scratch"))
+    monkeypatch.setenv(context.RUN_DIR_ENV, str(tmp_path / "scratch"))
     P = params.bind(params.defaults("06_report"), "06_report")
     assert P.run_dir == "../runs/interactive"
-    assert study.run_paths(P).root == tmp_path / "scratch" and (tmp_path / "scratch" / "results").is_dir()
+    assert context.run_paths(P).root == tmp_path / "scratch" and (tmp_path / "scratch" / "results").is_dir()
     P.run_dir = str(tmp_path / "mine")
-    assert study.run_paths(P).figures == tmp_path / "mine" / "figures"
+    assert context.run_paths(P).figures == tmp_path / "mine" / "figures"
