@@ -51,3 +51,11 @@ def test_approach_notebooks_define_no_function(path):
 def test_the_function_check_sees_a_def_and_a_named_lambda():
     assert FUNCTION.search("x = 1\ndef f(a):\n    return a") and FUNCTION.search("f = lambda a: a")
     assert not FUNCTION.search("rows = sorted(rows, key=lambda r: r['auc'])  # default for a parameter")
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_code_cells_are_short_lines(path):
+    """Code read like a methods section: no line of a code cell (parameters cell included) over 100 characters."""
+    cells = [c for c in nbformat.read(path, as_version=4).cells if c.cell_type == "code"]
+    long = [(c.get("id"), line) for c in cells for line in c.source.splitlines() if len(line) > 100]
+    assert not long, long

@@ -8,7 +8,7 @@ import nbformat
 import pytest
 
 import studies
-from radiolib import context, inputs, params, study
+from radiolib import context, inputs, params
 from radiolib.synth import fake_identities
 
 ROOT = Path(__file__).resolve().parents[1]
