@@ -152,15 +152,18 @@ def compute(data_dir: str | Path, labels: pd.Series, folds: Sequence[dict], n_bo
     Missing (with the reason) for real data. ValueError naming the patients when a labelled patient is not in the
     truth sidecar (the labels come from another cohort than `data_dir`).
     """
-    from .evaluation import cross_validate
     x, reason = phenotype(data_dir)
-    if x is None:
-        return Ceiling.missing(reason)
+    return Ceiling.missing(reason) if x is None else _cross_validated(x, labels, folds, n_boot, Path(data_dir).name)
+
+
+def _cross_validated(x: pd.DataFrame, labels: pd.Series, folds: Sequence[dict], n_boot: int, name: str) -> Ceiling:
+    """The ceiling from the phenotype `x` of cohort `name`, the run's `labels` and `folds`."""
+    from .evaluation import cross_validate
     patients = pd.Index(labels.index.map(str))
     absent = patients.difference(x.index)
     if len(absent):
-        raise ValueError(f"ceiling: patients {list(absent[:10])} are not in {Path(data_dir).name}'s "
-                         "synthetic_truth.csv: the labels are of another cohort")
+        raise ValueError(f"ceiling: patients {list(absent[:10])} are not in {name}'s synthetic_truth.csv: the "
+                         "labels are of another cohort")
     cv = cross_validate(list(folds), _fit_predict(x.loc[patients]), progress=False, n_boot=n_boot)
     r4 = lambda v: round(float(v), 4)  # noqa: E731 - as results.make_row rounds AUCs
     return Ceiling(test_auc=r4(cv.test_auc), ci95=tuple(r4(v) for v in cv.ci95), train_auc=r4(cv.train_auc),
@@ -172,12 +175,15 @@ def of_patch_set(data_dir: str | Path, patch_set, P) -> Ceiling:
     """Notebook 01: the ceiling of the patch set's included patients on the run's folds (`inputs.folds`);
     missing, with the reason, for real data or when the folds cannot be made (a class smaller than n_folds)."""
     from . import inputs
+    x, reason = phenotype(data_dir)
+    if x is None:
+        return Ceiling.missing(reason)
     try:
         folds = inputs.folds(patch_set, P)
     except ValueError as exc:
         return Ceiling.missing(f"the run's folds cannot be made: {exc}")
     labels = patch_set.table.set_index("patient").label.astype(int)
-    return compute(data_dir, labels, folds, P.n_boot)
+    return _cross_validated(x, labels, folds, P.n_boot, Path(data_dir).name)
 
 
 def of_run(results_dir: str | Path, P, patch_set=None) -> Ceiling:

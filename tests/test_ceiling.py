@@ -93,6 +93,7 @@ def test_real_data_has_no_ceiling_and_says_why(planted, tmp_path):
     assert not ceil.known and ceil.reason == ceiling.NO_TRUTH and "no ground-truth" in ceil.reason
     assert ceil.entries() == {"ceiling": None, "ceiling_reason": ceiling.NO_TRUTH}
     assert ceil.sentence().startswith("No ceiling: real data") and np.isnan(ceil.share(0.6))
+    assert ceiling.of_patch_set(user, planted.ps, _P(n_folds=39)).reason == ceiling.NO_TRUTH  # before the folds
 
 
 def test_the_real_duke_tables_have_no_ceiling():
