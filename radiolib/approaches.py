@@ -74,7 +74,8 @@ class ApproachResult:
 
     `rows`: one `results.make_row` dict per setting, skipped settings included (their `skipped` says why);
     `sweep_rows`: the learning-rate sweep's rows (`sweep_key` names the swept rate); `cv`: setting -> CVResult;
-    `curves` / `sweep_curves`: name -> per-fold learning curves; `figures`: figure name -> a function drawing it.
+    `curves` / `sweep_curves`: name -> per-fold learning curves; `figures`: figure name -> a function drawing it;
+    `ceiling`: the run's `radiolib.ceiling.Ceiling` (from notebook 01), shown beside the tables, or None.
     """
 
     approach: str
@@ -86,6 +87,7 @@ class ApproachResult:
     curves: dict = field(default_factory=dict)
     sweep_curves: dict = field(default_factory=dict)
     figures: dict = field(default_factory=dict)
+    ceiling: object = None
 
     def __repr__(self) -> str:
         return (f"<{type(self).__name__} {self.approach}: {len(self.rows)} rows ({len(self.skipped)} skipped), "
@@ -102,16 +104,23 @@ class ApproachResult:
         return self.rows + self.sweep_rows
 
     def table(self) -> pd.DataFrame:
-        """The results table beside the reference paper's numbers; prints a warning per fold whose test scores are
-        all tied (AUC 0.5 by construction)."""
+        """The results table beside the reference paper's numbers, each test AUC also as a share of the ceiling;
+        prints the ceiling (or why there is none) and a warning per fold whose test scores are all tied (AUC 0.5 by
+        construction)."""
+        self._print_ceiling()
         for warning in results.tied_fold_warnings(self.rows):
             print(warning)
-        return paper.beside(results.results_table(self.rows), self.rows, self.descriptor)
+        return paper.beside(results.results_table(self.rows, self.ceiling), self.rows, self.descriptor)
+
+    def _print_ceiling(self) -> None:
+        if self.ceiling is not None:
+            print(self.ceiling.sentence())
 
     def sweep_table(self) -> pd.DataFrame:
-        """The sweep's rows with their rate, beside the paper's sweep."""
+        """The sweep's rows with their rate (and share of the ceiling), beside the paper's sweep."""
+        self._print_ceiling()
         rates = [r[self.sweep_key] for r in self.sweep_rows]
-        table = results.results_table(self.sweep_rows).assign(**{self.sweep_key: rates})
+        table = results.results_table(self.sweep_rows, self.ceiling).assign(**{self.sweep_key: rates})
         return paper.beside_sweep(table, self.approach, rates, self.descriptor)
 
     def browsable_curves(self) -> dict:
@@ -126,6 +135,11 @@ class ApproachResult:
 
 # ---------------------------------------------------------------------------------------------------------------
 # The entry points
+
+
+def _ceiling(ctx):
+    """The run's ceiling (`RunContext.ceiling_`, read from notebook 01's results file), None for a bare context."""
+    return getattr(ctx, "ceiling_", None)
 
 
 def scratch(ctx) -> ApproachResult:
@@ -146,7 +160,8 @@ def scratch(ctx) -> ApproachResult:
     sweep_curves = {f"{P.sweep_network}, lr {lr:g}": c.curves for lr, c in sweep.items()}
     figures = {"02_learning_curves": partial(plots.curve_grid, curves, "training from scratch"),
                "02_lr_sweep": partial(plots.curve_grid, sweep_curves, "learning-rate sweep")}
-    return ApproachResult("scratch", ps.descriptor, rows, sweep_rows, "lr", cv, curves, sweep_curves, figures)
+    return ApproachResult("scratch", ps.descriptor, rows, sweep_rows, "lr", cv, curves, sweep_curves, figures,
+                          _ceiling(ctx))
 
 
 @dataclass(repr=False)
@@ -193,7 +208,7 @@ def transfer(ctx) -> TransferResult:
     figures = {"03_learning_curves": partial(plots.curve_grid, curves, "transfer learning"),
                "03_fc_lr_sweep": partial(plots.curve_grid, sweep_curves, f"{P.sweep_network} from {sweep_source}")}
     return TransferResult("transfer", ps.descriptor, rows, sweep_rows, "fc_lr", cv, curves, sweep_curves, figures,
-                          sweep_source=sweep_source, n_boot=P.n_boot, seed=P.seed,
+                          _ceiling(ctx), sweep_source=sweep_source, n_boot=P.n_boot, seed=P.seed,
                           labels=ps.table.set_index("patient").label.astype(float))
 
 
@@ -265,7 +280,7 @@ def features_svm(ctx, feats: DeepFeatures | None = None) -> ApproachResult:
     scores = {f"{n}/{s} {p} {k}": (c.oof_labels.values, c.oof_scores.values)
               for (n, s, p, k), c in cv.items() if k == roc_kernel}
     figures = {"04_roc": partial(plots.roc_curves, scores, "deep features + SVM")}
-    return ApproachResult("features", ps.descriptor, rows, cv=cv, figures=figures)
+    return ApproachResult("features", ps.descriptor, rows, cv=cv, figures=figures, ceiling=_ceiling(ctx))
 
 
 def layer_features(ctx) -> DeepFeatures:
@@ -338,7 +353,7 @@ def layerwise(ctx, feats: DeepFeatures | None = None) -> LayerwiseResult:
     figures = {"05_layerwise": partial(plots.layerwise, table, paper.layerwise_test(ps.descriptor), title,
                                        ps.descriptor.reference)}
     sources = [s for s in P.sources if status[s] is None]
-    out = LayerwiseResult("layerwise", ps.descriptor, rows, cv=cv, figures=figures, ctx=ctx,
+    out = LayerwiseResult("layerwise", ps.descriptor, rows, cv=cv, figures=figures, ceiling=_ceiling(ctx), ctx=ctx,
                           setting={"patch_size": patch_size, "kernel": kernel, "chosen_by": why},
                           viewer_source=sources[0] if sources else None)
     out.figures.update({f"05_maps_{layer}": partial(out.feature_maps_figure, layer) for layer in MAPS_LAYERS})

@@ -41,7 +41,9 @@ class RunContext:
     already built patch set to use instead of the cached one of `P` (tests).
 
     After `load()`: `patch_set_`, `folds_`, `paths_` (root, results, figures), `deviations_` (sentences),
-    `device_` and `threads_` (what this machine trains on; they vary by machine, so notebooks do not print them).
+    `ceiling_` (the ground-truth ceiling notebook 01 recorded in this run folder, or why there is none: see
+    radiolib.ceiling), `device_` and `threads_` (what this machine trains on; they vary by machine, so notebooks do
+    not print them).
     """
 
     def __init__(self, P: SimpleNamespace, stem: str, progress: bool = True, patch_set=None):
@@ -51,16 +53,18 @@ class RunContext:
         self.patch_set = patch_set
 
     def load(self) -> "RunContext":
-        """Resolve the patch set (built on first use), the folds, the run folders, the deviations; return self."""
+        """Resolve the patch set (built on first use), the folds, the run folders, the deviations and the ceiling;
+        return self."""
         import torch
 
-        from . import evaluation, protocol
+        from . import ceiling, evaluation, protocol
         from .models import default_device
         self.paths_ = run_paths(self.P)
         self.patch_set_ = self.patch_set if self.patch_set is not None else inputs.patch_set(self.P, self.progress)
         self.folds_ = inputs.folds(self.patch_set_, self.P)
         evaluation.check_no_leakage(self.folds_)
         self.deviations_ = protocol.deviations(self.P, self.stem, self.patch_set_)
+        self.ceiling_ = ceiling.of_run(self.paths_.results, self.P, self.patch_set_)
         self.device_, self.threads_ = str(default_device()), torch.get_num_threads()
         return self
 

@@ -105,7 +105,7 @@ DOMAIN: dict[str, Any] = {
 }
 
 NOTEBOOKS: dict[str, dict[str, Any]] = {
-    "01_preprocessing": {},
+    "01_preprocessing": {k: PROTOCOL[k] for k in ("n_folds", "repeats", "n_boot")},  # the folds of the ceiling
     "02_training_from_scratch": {
         **PROTOCOL,
         "networks": ["cifar", "vgg_r", "googlenet_r", "googlenet"],

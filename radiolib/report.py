@@ -13,6 +13,8 @@ from pathlib import Path
 import pandas as pd
 
 from . import __version__, paper
+from .ceiling import SOURCE_STEM as CEILING_STEM
+from .ceiling import Ceiling
 from .cache import atomic_write_text
 from .descriptor import Descriptor, duke_descriptor, lgg_descriptor
 from .evaluation import holm, paired_fold_mean_bootstrap
@@ -62,15 +64,22 @@ def table_title(approach: str, d: Descriptor) -> str:
     return name[0].upper() + name[1:] + (f" ({d.reference}, {label})" if label else "")
 
 
+def ceiling(docs: dict) -> Ceiling:
+    """The run's ground-truth ceiling, as notebook 01 recorded it (radiolib.ceiling), or why there is none."""
+    if CEILING_STEM not in docs:
+        return Ceiling.missing(f"no results/{CEILING_STEM}.json in this run")
+    return Ceiling.from_doc(docs[CEILING_STEM])
+
+
 def tables(docs: dict) -> dict[str, pd.DataFrame]:
-    """The approach tables of this run, each row with our AUC, CI and the reference paper's number beside it (where
-    the paper has that table for the run's target)."""
-    d = descriptor(docs)
+    """The approach tables of this run, each row with our AUC, CI, its share of the ceiling (when the run has one)
+    and the reference paper's number beside it (where the paper has that table for the run's target)."""
+    d, ceil = descriptor(docs), ceiling(docs)
     out = {}
     for approach, stem in APPROACH_NOTEBOOKS.items():
         if stem in docs:
             rows = main_rows(docs[stem])
-            out[table_title(approach, d)] = paper.beside(results_table(rows), rows, d)
+            out[table_title(approach, d)] = paper.beside(results_table(rows, ceil), rows, d)
     return out
 
 
@@ -281,7 +290,8 @@ def to_html(run_dir) -> str:
              f"<p>Target {html.escape(d.target)}: {html.escape(d.definition)}. {d.reference}: "
              f"{html.escape(d.reference_task)}. Our results beside the paper's where it has the same task, from the "
              "results files of one run.</p>",
-             "<h2>Cohort flow</h2>", cohort_flow(docs).to_html(index=False)]
+             "<h2>Cohort flow</h2>", cohort_flow(docs).to_html(index=False),
+             "<h2>Ceiling</h2>", f"<p>{html.escape(ceiling(docs).sentence())}</p>"]
     for title, table in tables(docs).items():
         parts += [f"<h2>{html.escape(title)}</h2>", table.to_html(index=False, na_rep="")]
     comp = comparisons(docs)

@@ -315,8 +315,15 @@ def _fmt_ci(ci) -> str:
     return f"[{ci[0]:.2f}, {ci[1]:.2f}]"
 
 
-def results_table(rows: Sequence[Mapping] | Mapping) -> pd.DataFrame:
-    """Rows as a display table like the paper's: network, source, patch, kernel, layer, AUCs, CI "[0.51, 0.60]"."""
+SHARE_COLUMN = "share of ceiling"
+
+
+def results_table(rows: Sequence[Mapping] | Mapping, ceiling=None) -> pd.DataFrame:
+    """Rows as a display table like the paper's: network, source, patch, kernel, layer, AUCs, CI "[0.51, 0.60]".
+
+    With a known `ceiling` (`radiolib.ceiling.Ceiling`), a column SHARE_COLUMN after the CI: each row's test AUC
+    divided by the ceiling's (blank for a skipped row). Display only: the rows themselves are not changed.
+    """
     if isinstance(rows, Mapping):
         rows = rows["rows"]
     validate_rows(rows)
@@ -331,6 +338,8 @@ def results_table(rows: Sequence[Mapping] | Mapping) -> pd.DataFrame:
         "95% CI": [_fmt_ci(r["ci95"]) for r in rows],
         "skipped": [r["skipped"] or "" for r in rows],
     })
+    if ceiling is not None and ceiling.known:
+        table.insert(table.columns.get_loc("95% CI") + 1, SHARE_COLUMN, [ceiling.share(r["test_auc"]) for r in rows])
     return table
 
 

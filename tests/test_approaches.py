@@ -137,6 +137,7 @@ def test_a_run_context_holds_the_runs_data_folds_and_folders(patch_set, tmp_path
     assert ctx.paths_.figures.is_dir() and ctx.results_path.name == "02_training_from_scratch.json"
     assert [f["test_patients"] for f in ctx.folds_] == [f["test_patients"] for f in _folds(patch_set)]
     assert "2-fold cross-validation (paper: 10)" in ctx.deviations_ and ctx.threads_ >= 1
+    assert not ctx.ceiling_.known and "01_preprocessing has not written" in ctx.ceiling_.reason  # 01 not run here
     assert ctx.describe().startswith(f"{len(patch_set.table)} patients, 2 folds. Deviations")
     assert not hasattr(context.RunContext(ctx.P, ctx.stem), "folds_")  # nothing computed before load()
 
@@ -152,6 +153,7 @@ def test_scratch_runs_every_network_and_the_sweep(patch_set, tmp_path):
                                               input_size=approaches.scratch_config("cifar", P).input_size)
     assert [(r["lr"], r["sweep"]) for r in result.sweep_rows] == [(1e-4, "lr"), (5e-4, "lr")]
     assert result.sweep_rows[0]["test_auc"] == result.rows[0]["test_auc"]  # the run at P.lr is reused
+    assert result.ceiling is ctx.ceiling_  # shown beside its tables
     assert list(result.browsable_curves()) == ["cifar", "cifar, lr 0.0001", "cifar, lr 0.0005"]
     assert list(result.sweep_table().lr) == [1e-4, 5e-4]
     result.save_figures(ctx.paths_.figures)
@@ -168,6 +170,7 @@ def test_transfer_skips_a_source_that_cannot_run_and_sweeps_the_first_that_ran(p
     assert [(r["source"], bool(r["skipped"])) for r in result.rows] == [("domain", True), ("random", False)]
     assert "domain_data_dir" in result.skipped[0]["skipped"]
     assert result.sweep_source == "random" and [r["fc_lr"] for r in result.sweep_rows] == [1e-3]
+    assert result.ceiling is ctx.ceiling_
     assert result.sweep_rows[0]["oof"] == result.rows[1]["oof"]  # the run at P.fc_lr is reused
     assert list(result.curves) == ["googlenet from random"]
     assert len(result.pairwise()) == 0  # one usable row: nothing to compare
@@ -185,12 +188,14 @@ def test_features_svm_and_layerwise_give_a_row_per_setting(patch_set, tmp_path):
                                                                                 ("domain", 120, "fc")]
     assert result.rows[1]["skipped"] and not result.rows[0]["skipped"]
     assert approaches.features_svm(ctx).rows == result.rows  # features computed by the call itself: the same
+    assert result.ceiling is ctx.ceiling_
 
     ctx = _context("05_layerwise_analysis", patch_set, tmp_path, **common)
     result = approaches.layerwise(ctx)
     n = len(approaches.weights.GOOGLENET_LAYERS)
     _check_rows(result, n, n)
     assert result.setting == {"patch_size": 120, "kernel": "poly", "chosen_by": result.setting["chosen_by"]}
+    assert result.ceiling is ctx.ceiling_
     assert [r["layer"] for r in result.rows[:n]] == list(approaches.weights.GOOGLENET_LAYERS)
     assert [r["length"] for r in result.rows[:n - 1]] == list(approaches.paper.TABLE6_LENGTH[:-1])
     result.save_figures(ctx.paths_.figures)

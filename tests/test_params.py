@@ -61,7 +61,7 @@ def test_a_shared_key_of_another_notebook_is_ignored_and_one_of_none_refused(tmp
     folder = tmp_path / "params" / "mine"
     folder.mkdir(parents=True)
     (folder / "study.yaml").write_text("n_folds: 5\nkernels: [rbf]\ncell_timeout: 60\nseed: 3\n")
-    assert params.load_profile("mine", "01_preprocessing", folder.parent) == {"seed": 3}
+    assert params.load_profile("mine", "01_preprocessing", folder.parent) == {"n_folds": 5, "seed": 3}
     assert params.load_profile("mine", "04_deep_features_svm", folder.parent) == \
         {"n_folds": 5, "kernels": ["rbf"], "seed": 3}
     (folder / "study.yaml").write_text("n_fold: 5\n")
@@ -69,10 +69,9 @@ def test_a_shared_key_of_another_notebook_is_ignored_and_one_of_none_refused(tmp
                                          r"any notebook. Valid keys: .*n_folds.*cell_timeout"):
         params.load_profile("mine", "01_preprocessing", folder.parent)
     (folder / "study.yaml").write_text("")
-    (folder / "01_preprocessing.yaml").write_text("n_folds: 5\n")  # a notebook's own file: its keys only
-    with pytest.raises(ValueError, match=r"01_preprocessing.yaml: unknown parameter 'n_folds' \(a key of "
-                                         r"02_training_from_scratch, 03_transfer_learning, 04_deep_features_svm, "
-                                         r"05_layerwise_analysis only\) for notebook 01"):
+    (folder / "01_preprocessing.yaml").write_text("epochs: 5\n")  # a notebook's own file: its keys only
+    with pytest.raises(ValueError, match=r"01_preprocessing.yaml: unknown parameter 'epochs' \(a key of "
+                                         r"02_training_from_scratch, 03_transfer_learning only\) for notebook 01"):
         params.load_profile("mine", "01_preprocessing", folder.parent)
 
 
@@ -276,8 +275,8 @@ def test_check_study_gives_one_line_per_problem_naming_notebook_key_or_file(tmp_
     assert "03_transfer_learning.yaml: unknown parameter 'batchsize' (did you mean 'batch_size'?)" in text
     assert "sources = ['imagenet', 'web']: has 'web', which must be one of imagenet, domain, random " \
            "(03_transfer_learning)" in problems
-    assert "n_folds = 1: must be an integer >= 2 (02_training_from_scratch, 03_transfer_learning, " \
-           "05_layerwise_analysis)" in problems  # 04 is unreadable: its file is the problem
+    assert "n_folds = 1: must be an integer >= 2 (01_preprocessing, 02_training_from_scratch, " \
+           "03_transfer_learning, 05_layerwise_analysis)" in problems  # 04 is unreadable: its file is the problem
     assert sum(p.startswith("seed = -1") for p in problems) == 1
 
 
@@ -290,8 +289,8 @@ def test_check_study_names_a_problem_of_the_shared_file_once_and_a_misspelled_fi
         f"{study}: unknown parameter 'batchsize' (did you mean 'batch_size'?) in any notebook. Valid keys: "
         + ", ".join(params.known_keys())]
     assert f"{study}: cell_timeout = 0: must be an integer >= 1 (the runner)" in problems
-    assert f"n_folds = 'ten' ({study}): should be int (02_training_from_scratch, 03_transfer_learning, " \
-           "04_deep_features_svm, 05_layerwise_analysis)" in problems
+    assert f"n_folds = 'ten' ({study}): should be int (01_preprocessing, 02_training_from_scratch, " \
+           "03_transfer_learning, 04_deep_features_svm, 05_layerwise_analysis)" in problems
     (folder / "demo" / "study.yaml").write_text("profile: demo\n")
     (folder / "demo" / "03_transfer_learning.yaml").rename(folder / "demo" / "03_transfer_lerning.yaml")
     problems = params.check_study("demo", {}, folder)
