@@ -234,15 +234,6 @@ def _roles(P) -> list[str]:
     return [*P.svm_train_roles, "test"]
 
 
-def _domain_dirs(ctx, networks) -> dict:
-    """Each network's in-domain checkpoint folder (external source), or in-cohort its {(repeat, fold): folder} of
-    every outer fold of the run (each pretrained on that fold's training patients)."""
-    if inputs.domain_mode(ctx.P) != "in_cohort":
-        return ctx.domain_dirs(networks)
-    return {net: inputs.fold_domain_dirs(net, ctx.P, ctx.patch_set_, ctx.folds_, ctx.progress) for net in networks
-            if ctx.source_status(net).get("domain", "") is None}
-
-
 def _source_features(ctx, patch_size: int, net: str, source: str, layers: tuple[str, ...], domain):
     """(patch index, {layer: features}, {layer: feature id}) of `net` from `source`, cached on disk; in-cohort
     (`domain` a {fold: folder}), the in-domain features are a `features.PerFold`."""
@@ -265,7 +256,7 @@ def deep_features(ctx) -> DeepFeatures:
     in-cohort in-domain source: one matrix per fold, from the fold's own network)."""
     P = ctx.P
     status = {net: ctx.source_status(net) for net in P.networks}
-    domain = _domain_dirs(ctx, P.networks)
+    domain = ctx.domain_dirs(P.networks)
     feats, ids = {}, {}
     for n, s in [(n, s) for n in P.networks for s in P.sources if status[n][s] is None]:
         layer = features.feature_layer(n, s)
@@ -304,7 +295,7 @@ def layer_features(ctx) -> DeepFeatures:
     patch_size, _, _ = features.layerwise_setting(P.layer_patch_size, P.kernel, P.patch_sizes)
     status = ctx.source_status("googlenet")
     sources = [s for s in P.sources if status[s] is None]
-    domain = _domain_dirs(ctx, ["googlenet"]).get("googlenet") if "domain" in sources else None
+    domain = ctx.domain_dirs(["googlenet"]).get("googlenet") if "domain" in sources else None
     found = {s: _source_features(ctx, patch_size, "googlenet", s, weights.GOOGLENET_LAYERS, domain)
              for s in sources}
     feats = {s: (index, f) for s, (index, f, _) in found.items()}

@@ -226,9 +226,21 @@ def weights_id(net: str, source: str, P: SimpleNamespace) -> str:
 
 
 def domain_meta_table(domain_dirs: dict):
-    """Network x what its in-domain checkpoint was trained on (the source cohort's patient list left out)."""
+    """Network x what its in-domain checkpoint was trained on (the source cohort's patient list left out); for the
+    in-cohort networks (`domain_dirs` values {(repeat, fold): folder}) one row per (network, repeat, fold), with the
+    number of training patients it was pretrained on instead of their lists."""
     import pandas as pd
 
     from .weights import domain_meta
-    return pd.DataFrame({net: {k: v for k, v in domain_meta(d, net)["meta"].items() if k != "patients"}
-                         for net, d in domain_dirs.items()}).T
+
+    def fold_row(d, net):
+        meta = domain_meta(d, net)["meta"]
+        return {**{k: v for k, v in meta.items() if k not in ("patients", "held_out_patients")},
+                "pretraining patients": len(meta["patients"])}
+    table = {}
+    for net, d in domain_dirs.items():
+        if isinstance(d, dict):
+            table.update({(net, r, f): fold_row(fd, net) for (r, f), fd in d.items()})
+        else:
+            table[net] = {k: v for k, v in domain_meta(d, net)["meta"].items() if k != "patients"}
+    return pd.DataFrame(table).T

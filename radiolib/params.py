@@ -59,7 +59,7 @@ DOC: dict[str, str] = {
     "bf16": "bfloat16 autocast: faster, but features differ from fp32 (see benchmarks/)",
     "channels_last": "NHWC memory format (faster convolutions)",
     "domain_source": "external: a disjoint cohort; in_cohort: each fold's training patients",
-    "domain_data_dir": "other patients to pretrain on (same layout); None: a synthetic cohort",
+    "domain_data_dir": "other patients to pretrain on (same layout); None: see domain_source",
     "domain_patients": "size of the disjoint synthetic source cohort of the domain pretraining",
     "domain_epochs": "epochs of the lesion-vs-normal pretraining",
     "domain_patches_per_epoch": "class-balanced patches per pretraining epoch",

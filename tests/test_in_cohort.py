@@ -92,6 +92,9 @@ def test_no_test_patient_reaches_the_pretraining_of_its_fold(transfer, cache):
         assert seen == set(fold["train_patients"]) and not seen & set(fold["test_patients"])
         assert "no subtype" in meta["meta"]["task"]
     assert sorted(tuple(m["patients"]) for m in metas) == sorted(tuple(f["train_patients"]) for f in ctx.folds_)
+    table = inputs.domain_meta_table(ctx.domain_dirs(["googlenet"]))  # notebook 03's table: a row per fold
+    assert list(table.index) == [("googlenet", f["repeat"], f["fold"]) for f in ctx.folds_]
+    assert list(table["pretraining patients"]) == [len(f["train_patients"]) for f in ctx.folds_]
     # the sweep at P.fc_lr is the same run, with the same records
     assert result.sweep_rows[0]["folds"] == row["folds"]
 
