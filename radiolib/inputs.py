@@ -197,6 +197,9 @@ def pretrained_model(net: str, source: str, P: SimpleNamespace, num_classes: int
     """
     from . import weights
     ddir = None
+    if source == "domain" and domain_mode(P) == "in_cohort" and (fold is None or patch_set is None):
+        raise ValueError(f"the in-domain {net} is pretrained per fold here (in-cohort): give the fold and the patch "
+                         "set whose training patients it is pretrained on")
     if source == "domain":
         ddir = (fold_domain_dir(net, P, patch_set, fold, progress) if domain_mode(P) == "in_cohort"
                 else domain_dir(net, P, progress))

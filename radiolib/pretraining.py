@@ -5,6 +5,11 @@ Either on a source cohort disjoint from the study cohort (for the synthetic data
 seed), saved once; or in-cohort, inside each outer fold on that fold's training patients only (`patients`), saved
 once per fold. Each checkpoint is saved with what it was trained on (its patients) and reused by transfer learning
 and deep features.
+
+Why patch classification rather than tumour segmentation from the masks: it trains the very network (and 2-way
+head) that transfer learning fine-tunes and whose layers feed the SVMs, on the very patches of the study (the
+boxes, or the masks' boxes, give the lesion patches; normal tissue is cut clear of them), with no decoder to add
+or discard, and the same code serves the Duke boxes and the LGG masks.
 """
 from __future__ import annotations
 

@@ -68,6 +68,8 @@ def test_modes_follow_the_data_and_the_parameter():
     assert inputs.domain_mode(other) == "external"  # an external cohort given is pretrained on
     with pytest.raises(ValueError, match="per fold"):
         inputs.domain_dir("googlenet", real)
+    with pytest.raises(ValueError, match="give the fold"):
+        inputs.pretrained_model("googlenet", "domain", real)
     profile_dir = Path(__file__).resolve().parents[1] / "params"
     assert params.load_profile("lgg", "03_transfer_learning", profile_dir)["domain_source"] == "in_cohort"
     assert "domain_source" not in params.load_profile("smoke", "03_transfer_learning", profile_dir)
