@@ -52,7 +52,8 @@ def make_row(
     Give either `cv` (a finished cross-validation) or `skipped` (the reason the setting was not run, e.g. a
     missing package); a skipped row has null numbers and empty folds. A row from `cv` also carries `oof` (patient ->
     out-of-fold score of the median repeat, unrounded), `median_repeat` and `tied_folds` (folds whose test scores
-    are all tied, so that their AUC of 0.5 is not read as a result); `extra` may override them.
+    are all tied, so that their AUC of 0.5 is not read as a result); `extra` may override them. A fold record also
+    carries the FOLD_EXTRA_KEYS its cross-validation recorded (`pretraining_patients` of in-cohort pretraining).
     """
     _check_choice("approach", approach, APPROACHES, "make_row")
     _check_choice("source", source, SOURCES, "make_row")
