@@ -70,6 +70,10 @@ def test_modes_follow_the_data_and_the_parameter():
         inputs.domain_dir("googlenet", real)
     with pytest.raises(ValueError, match="give the fold"):
         inputs.pretrained_model("googlenet", "domain", real)
+    from radiolib import protocol
+    said = [d for d in protocol.deviations(real, "03_transfer_learning") if "'domain'" in d]
+    assert said and "inside each outer fold, on its training patients only" in said[0]
+    assert "on a disjoint cohort" in [d for d in protocol.deviations(P, "03_transfer_learning") if "'domain'" in d][0]
     profile_dir = Path(__file__).resolve().parents[1] / "params"
     assert params.load_profile("lgg", "03_transfer_learning", profile_dir)["domain_source"] == "in_cohort"
     assert "domain_source" not in params.load_profile("smoke", "03_transfer_learning", profile_dir)
