@@ -47,11 +47,14 @@ def cross_validate_transfer(net: str, source: str, patch_set, folds: list[dict],
                             fc_lr: float | None = None):
     """Fine-tune `net` pretrained on `source` on every fold (03): a CVResult, cached under the weights' identity."""
     cfg = transfer_config(P, fc_lr)
-    make_model = partial(inputs.pretrained_model, net, source, P, num_classes=2, progress=False)
+    per_fold = source == "domain" and inputs.domain_mode(P) == "in_cohort"  # each fold its own pretrained network
+    make_model = None if per_fold else partial(inputs.pretrained_model, net, source, P, num_classes=2,
+                                               progress=False)
+    fold_model = partial(inputs.fold_pretrained_model, net, P, patch_set, num_classes=2) if per_fold else None
     return training.cross_validate_net(patch_set, P.train_patch_size, folds, make_model, cfg, n_jobs=P.n_jobs,
                                        desc=f"{net} from {source}, fc lr {cfg.head_lr:g}",
                                        model_id="transfer/" + inputs.weights_id(net, source, P),
-                                       cache_dir=P.cache_dir, n_boot=P.n_boot)
+                                       cache_dir=P.cache_dir, n_boot=P.n_boot, fold_model=fold_model)
 
 
 def svm_setting(feats, index, folds: list[dict], kernel: str, P: SimpleNamespace, feature_id: str) -> dict:
@@ -246,19 +249,36 @@ def _roles(P) -> list[str]:
     return [*P.svm_train_roles, "test"]
 
 
-def deep_features(ctx) -> DeepFeatures:
-    """04: the feature layer of every runnable (network, source) pair at every patch size, cached on disk."""
+def _source_features(ctx, patch_size: int, net: str, source: str, layers: tuple[str, ...], domain):
+    """(patch index, {layer: features}, {layer: feature id}) of `net` from `source`, cached on disk; in-cohort
+    (`domain` a {fold: folder}), the in-domain features are a `features.PerFold`."""
     P, ps, size, roles = ctx.P, ctx.patch_set_, ctx.pretrained_input, _roles(ctx.P)
+    if isinstance(domain, dict):
+        if source == "domain":
+            index, f = features.cached_fold_features(ps, patch_size, net, layers, size, domain, P.cache_dir,
+                                                     P.bf16, roles=roles)
+            return index, f, {layer: features.fold_feature_id(ps, patch_size, net, layer, size, domain, roles)
+                              for layer in layers}
+        domain = None  # the other sources' weights do not depend on the folds
+    index, f = features.cached_features(ps, patch_size, net, source, layers, size, domain, P.cache_dir, P.bf16,
+                                        roles=roles)
+    return index, f, {layer: features.feature_id(ps, patch_size, net, source, layer, size, domain, roles)
+                      for layer in layers}
+
+
+def deep_features(ctx) -> DeepFeatures:
+    """04: the feature layer of every runnable (network, source) pair at every patch size, cached on disk (the
+    in-cohort in-domain source: one matrix per fold, from the fold's own network)."""
+    P = ctx.P
     status = {net: ctx.source_status(net) for net in P.networks}
     domain = ctx.domain_dirs(P.networks)
     feats, ids = {}, {}
     for n, s in [(n, s) for n in P.networks for s in P.sources if status[n][s] is None]:
         layer = features.feature_layer(n, s)
         for p in P.patch_sizes:
-            index, f = features.cached_features(ps, p, n, s, (layer,), size, domain.get(n), P.cache_dir, P.bf16,
-                                                roles=roles)
+            index, f, names = _source_features(ctx, p, n, s, (layer,), domain.get(n))
             feats[n, s, p] = (index, f[layer])
-            ids[n, s, p] = features.feature_id(ps, p, n, s, layer, size, domain.get(n), roles)
+            ids[n, s, p] = names[layer]
     return DeepFeatures(feats, ids)
 
 
@@ -286,15 +306,15 @@ def features_svm(ctx, feats: DeepFeatures | None = None) -> ApproachResult:
 def layer_features(ctx) -> DeepFeatures:
     """05: every GoogLeNet layer's features (one forward pass per batch, cached) for each runnable source, at the
     layer-wise patch size (`features.layerwise_setting`)."""
-    P, ps, size, roles = ctx.P, ctx.patch_set_, ctx.pretrained_input, _roles(ctx.P)
+    P = ctx.P
     patch_size, _, _ = features.layerwise_setting(P.layer_patch_size, P.kernel, P.patch_sizes)
     status = ctx.source_status("googlenet")
     sources = [s for s in P.sources if status[s] is None]
     domain = ctx.domain_dirs(["googlenet"]).get("googlenet") if "domain" in sources else None
-    feats = {s: features.cached_features(ps, patch_size, "googlenet", s, weights.GOOGLENET_LAYERS, size, domain,
-                                         P.cache_dir, P.bf16, roles=roles) for s in sources}
-    ids = {(s, layer): features.feature_id(ps, patch_size, "googlenet", s, layer, size, domain, roles)
-           for s in feats for layer in weights.GOOGLENET_LAYERS}
+    found = {s: _source_features(ctx, patch_size, "googlenet", s, weights.GOOGLENET_LAYERS, domain)
+             for s in sources}
+    feats = {s: (index, f) for s, (index, f, _) in found.items()}
+    ids = {(s, layer): names[layer] for s, (_, _, names) in found.items() for layer in weights.GOOGLENET_LAYERS}
     return DeepFeatures(feats, ids, patch_size)
 
 
@@ -308,8 +328,11 @@ class LayerwiseResult(ApproachResult):
 
     @cached_property
     def viewer_model(self):
-        """GoogLeNet with the first runnable source's weights, for the feature maps."""
-        return inputs.pretrained_model("googlenet", self.viewer_source, self.ctx.P, progress=False).eval()
+        """GoogLeNet with the first runnable source's weights, for the feature maps (in-cohort in-domain weights:
+        those of the first fold)."""
+        ctx = self.ctx
+        return inputs.pretrained_model("googlenet", self.viewer_source, ctx.P, progress=False, fold=ctx.folds_[0],
+                                       patch_set=ctx.patch_set_).eval()
 
     def feature_maps_figure(self, layer: str):
         """The first `maps_channels` feature maps of `layer` for one test patch of each class."""

@@ -86,10 +86,14 @@ class RunContext:
         """Networks x sources: `available`, or the reason the rows of that source are skipped."""
         return pd.DataFrame({net: self.source_status(net) for net in networks}).T.fillna("available")
 
-    def domain_dirs(self, networks) -> dict[str, Path]:
-        """The in-domain checkpoint folder of each network whose `domain` source can run (pretrained once)."""
-        return {net: inputs.domain_dir(net, self.P, self.progress) for net in networks
-                if self.source_status(net).get("domain", "") is None}
+    def domain_dirs(self, networks) -> dict:
+        """The in-domain checkpoint folder of each network whose `domain` source can run (pretrained once); in-cohort
+        (`inputs.domain_mode`), its {(repeat, fold): folder} of every outer fold (each on its training patients)."""
+        runnable = [net for net in networks if self.source_status(net).get("domain", "") is None]
+        if inputs.domain_mode(self.P) == "in_cohort":
+            return {net: inputs.fold_domain_dirs(net, self.P, self.patch_set_, self.folds_, self.progress)
+                    for net in runnable}
+        return {net: inputs.domain_dir(net, self.P, self.progress) for net in runnable}
 
     @property
     def pretrained_input(self) -> int:

@@ -341,11 +341,13 @@ def delong(y, s1, s2) -> dict:
 
 @dataclass
 class FoldOutput:
-    """What a fit_predict returns for one fold: patient -> score on train and test patients, optional curves."""
+    """What a fit_predict returns for one fold: patient -> score on train and test patients, optional curves, and
+    optional `record` keys added to the fold's record (e.g. `pretraining_patients`, never a key it already has)."""
 
     train_scores: pd.Series | None
     test_scores: pd.Series
     curves: dict | None = None
+    record: dict | None = None
 
 
 @dataclass
@@ -406,13 +408,19 @@ def _iter_folds(obj, context: str = ""):
 
 
 def check_no_leakage(folds_or_results_rows) -> None:
-    """Raise ValueError naming the fold and patients if any fold has a patient in both train and test."""
+    """Raise ValueError naming the fold and patients if any fold has a patient in both train and test, or a test
+    patient among the patients its network was pretrained on (`pretraining_patients`, in-cohort pretraining)."""
     for context, fold in _iter_folds(folds_or_results_rows):
-        both = sorted(set(map(str, fold["train_patients"])) & set(map(str, fold["test_patients"])))
+        test = set(map(str, fold["test_patients"]))
+        both = sorted(set(map(str, fold["train_patients"])) & test)
         if both:
             raise ValueError(
                 f"leakage in {context}{_fold_name(fold)}: {len(both)} patients in both train and test: {both[:10]}"
             )
+        seen = sorted(set(map(str, fold.get("pretraining_patients") or [])) & test)
+        if seen:
+            raise ValueError(f"leakage in {context}{_fold_name(fold)}: {len(seen)} test patients in the fold's "
+                             f"pretraining: {seen[:10]}")
 
 
 def _as_scores(obj, what: str, fold: Mapping) -> pd.Series | None:
@@ -434,7 +442,7 @@ def _run_fold(fit_predict: Callable, fold: dict) -> FoldOutput:
     except Exception as exc:
         raise RuntimeError(f"fit_predict failed on {_fold_name(fold)}: {type(exc).__name__}: {exc}") from exc
     if isinstance(out, Mapping) and "test_scores" in out:
-        out = FoldOutput(out.get("train_scores"), out["test_scores"], out.get("curves"))
+        out = FoldOutput(out.get("train_scores"), out["test_scores"], out.get("curves"), out.get("record"))
     if not isinstance(out, FoldOutput):
         raise TypeError(f"fit_predict returned {type(out).__name__} on {_fold_name(fold)}; expected a FoldOutput "
                         "or a dict with test_scores (and train_scores, curves)")
@@ -535,9 +543,12 @@ def cross_validate(
         if np.isnan(fold_auc):
             msg = f"{_fold_name(fold)}: test AUC undefined (one class only); left out of the fold mean"
             warnings.warn(msg, stacklevel=2)
-        rows.append({"repeat": int(fold["repeat"]), "fold": int(fold["fold"]),
-                     "train_patients": [str(p) for p in fold["train_patients"]],
-                     "test_patients": test_patients.tolist(), "auc": fold_auc, "train_auc": train_auc})
+        row = {"repeat": int(fold["repeat"]), "fold": int(fold["fold"]),
+               "train_patients": [str(p) for p in fold["train_patients"]],
+               "test_patients": test_patients.tolist(), "auc": fold_auc, "train_auc": train_auc}
+        row.update({k: v for k, v in (out.record or {}).items() if k not in row})
+        check_no_leakage(row)
+        rows.append(row)
         curves.append(out.curves)
         oof_by_repeat.setdefault(int(fold["repeat"]), []).append((test, y_test))
 

@@ -95,6 +95,48 @@ def cached_features(patch_set, patch_size: int, net: str, source: str, layers: t
     return index, {name: np.load(final / f"{name}.npy") for name in layers}
 
 
+class PerFold(dict):
+    """One feature matrix per outer fold, {(repeat, fold): matrix}: features of the in-cohort `domain` source, whose
+    network each fold pretrains on its own training patients. `records`: {(repeat, fold): keys the fold's results
+    record gains (`pretraining_patients`)}. `shape` is that of every matrix."""
+
+    def __init__(self, matrices: dict, records: dict | None = None):
+        super().__init__(matrices)
+        self.records = dict(records or {})
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return next(iter(self.values())).shape
+
+    def of(self, fold: dict) -> np.ndarray:
+        """The matrix of `fold` (a fold dict with repeat and fold); KeyError naming the fold when it has none."""
+        key = (fold["repeat"], fold["fold"])
+        if key not in self:
+            raise KeyError(f"no in-cohort features for repeat {key[0]} fold {key[1]}; computed for {sorted(self)}")
+        return self[key]
+
+
+def cached_fold_features(patch_set, patch_size: int, net: str, layers: tuple[str, ...], size: int,
+                         fold_dirs: dict, cache_dir=None, bf16: bool = False, progress: bool = True,
+                         roles=("train", "augmented", "test")) -> tuple[pd.DataFrame, dict[str, PerFold]]:
+    """`cached_features` of the in-cohort `domain` source: (index, {layer: PerFold}), each fold's features from its
+    own checkpoint (`fold_dirs`: {(repeat, fold): checkpoint folder}), with the patients it was pretrained on."""
+    from .inputs import pretraining_record
+    per_fold = {key: cached_features(patch_set, patch_size, net, "domain", layers, size, d, cache_dir, bf16,
+                                     progress, roles) for key, d in fold_dirs.items()}
+    records = {key: pretraining_record(d, net) for key, d in fold_dirs.items()}
+    index = next(iter(per_fold.values()))[0]
+    return index, {name: PerFold({key: f[name] for key, (_, f) in per_fold.items()}, records) for name in layers}
+
+
+def fold_feature_id(patch_set, patch_size: int, net: str, layer: str, size: int, fold_dirs: dict, roles=()) -> str:
+    """`feature_id` of in-cohort features: one name for the matrices of all folds (their checkpoints' tags)."""
+    ids = [feature_id(patch_set, patch_size, net, "domain", layer, size, d, roles)
+           for _, d in sorted(fold_dirs.items())]
+    return (f"{patch_set.path.name}/{patch_size}/{net}/domain/in-cohort-{cache.key_of(ids=ids)}/{layer}/{size}/"
+            + ",".join(sorted(roles)))
+
+
 def balanced_subsample(labels: np.ndarray, n: int | None, rng: np.random.Generator) -> np.ndarray:
     """Indices of at most n items, half from each class when possible (the CPU budget of the SVM)."""
     if n is None or n >= len(labels):
@@ -108,7 +150,9 @@ def balanced_subsample(labels: np.ndarray, n: int | None, rng: np.random.Generat
 
 def svm_fit_predict(features: np.ndarray, index: pd.DataFrame, kernel: str, max_train: int | None = None,
                     C: float = 1.0, seed: int = 0, train_roles=("train", "augmented")):
-    """A `fit_predict(fold)` for evaluation.cross_validate: SVM on training patches, patient = mean decision."""
+    """A `fit_predict(fold)` for evaluation.cross_validate: SVM on training patches, patient = mean decision.
+
+    `features` is one matrix, or a `PerFold` (a matrix per fold, whose record the fold's result carries)."""
     roles = index.role.to_numpy()
     patients = index.patient.to_numpy()
     labels = index.label.to_numpy()
@@ -116,16 +160,19 @@ def svm_fit_predict(features: np.ndarray, index: pd.DataFrame, kernel: str, max_
     is_test_patch = roles == "test"
 
     def fit_predict(fold: dict) -> FoldOutput:
+        x = features.of(fold) if isinstance(features, PerFold) else features
         rng = np.random.default_rng([seed, fold["repeat"], fold["fold"]])
         train_rows = np.flatnonzero(is_train_patch & np.isin(patients, fold["train_patients"]))
         train_rows = train_rows[balanced_subsample(labels[train_rows], max_train, rng)]
         clf = make_pipeline(StandardScaler(), SVC(kernel=kernel, C=C, gamma="scale", degree=3))
-        clf.fit(features[train_rows], labels[train_rows])
+        clf.fit(x[train_rows], labels[train_rows])
 
         def scores(pats):
             rows = np.flatnonzero(is_test_patch & np.isin(patients, pats))
-            return patient_scores(patients[rows], clf.decision_function(features[rows]))
-        return FoldOutput(train_scores=scores(fold["train_patients"]), test_scores=scores(fold["test_patients"]))
+            return patient_scores(patients[rows], clf.decision_function(x[rows]))
+        record = features.records.get((fold["repeat"], fold["fold"])) if isinstance(features, PerFold) else None
+        return FoldOutput(train_scores=scores(fold["train_patients"]), test_scores=scores(fold["test_patients"]),
+                          record=record)
     return fit_predict
 
 

@@ -69,7 +69,7 @@ def pretrained_input(P: SimpleNamespace) -> int:
 
 
 def domain_source_set(P: SimpleNamespace, progress: bool = True):
-    """The pretraining data: `domain_data_dir` (other patients), else a synthetic cohort of another seed.
+    """The external pretraining data: `domain_data_dir` (other patients), else a synthetic cohort of another seed.
 
     A `domain_data_dir` sharing any patient with the study cohort (`data_dir`) is refused (ValueError naming them).
     """
@@ -102,13 +102,62 @@ def source_status(net: str, P: SimpleNamespace) -> dict[str, str | None]:
             reason = weights.available_sources(net)["imagenet"]
             status[source] = None if (reason is None or P.allow_download) else portable(reason)
         elif source == "domain":
-            status[source] = ("in-domain pretraining needs other patients than the study's: set domain_data_dir"
-                              if P.data_dir and not P.domain_data_dir else None)
+            status[source] = None  # external, or in-cohort inside each fold (`domain_mode`)
         elif source == "random":
             status[source] = None
         else:
             raise ValueError(f"unknown pretraining source {source!r}; expected imagenet, domain or random")
     return status
+
+
+def domain_mode(P: SimpleNamespace) -> str:
+    """How the `domain` source is pretrained: "external" (once, on a cohort sharing no patient with the study's:
+    `domain_data_dir`, else a synthetic cohort of another seed) or "in_cohort" (inside each outer fold, on that
+    fold's training patients only). A `domain_data_dir` always means external; real data (`data_dir`) without one
+    is always in-cohort; otherwise `domain_source` decides."""
+    if P.domain_data_dir:
+        return "external"
+    return "in_cohort" if P.data_dir else getattr(P, "domain_source", "external")
+
+
+def domain_config(P: SimpleNamespace):
+    """The training recipe of the lesion-vs-normal pretraining (ImageNet-style input of the pretrained side)."""
+    from .training import TrainConfig
+    return TrainConfig(input_size=pretrained_input(P), epochs=P.domain_epochs,
+                       patches_per_epoch=P.domain_patches_per_epoch, normalize="imagenet", bf16=P.bf16,
+                       channels_last=P.channels_last, seed=P.seed)
+
+
+IN_COHORT_SOURCE = "the study cohort: one outer fold's training patients"
+
+
+def fold_domain_dir(net: str, P: SimpleNamespace, patch_set, fold: dict, progress: bool = False) -> Path:
+    """The in-cohort checkpoint folder of `net` for one outer fold (pretrained on first use, cached per fold).
+
+    Trained on the auxiliary task (lesion vs normal-tissue patches of the boxes / masks; never the labels) of the
+    fold's training patients only, so no test patient of the fold reaches it; its torch RNG is seeded from the
+    fold (and the caller's left untouched), so the checkpoint does not depend on what ran before.
+    """
+    import torch
+
+    from .pretraining import domain_checkpoint
+    from .training import fold_seed
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(fold_seed(P.seed, fold))
+        return domain_checkpoint(net, patch_set, min(P.patch_sizes), domain_config(P), P.cache_dir, progress,
+                                 IN_COHORT_SOURCE, patients=fold["train_patients"])
+
+
+def fold_domain_dirs(net: str, P: SimpleNamespace, patch_set, folds, progress: bool = False) -> dict:
+    """{(repeat, fold): in-cohort checkpoint folder of `net`} for every fold (`fold_domain_dir`)."""
+    return {(f["repeat"], f["fold"]): fold_domain_dir(net, P, patch_set, f, progress) for f in folds}
+
+
+def pretraining_record(domain_dir: Path, net: str) -> dict:
+    """What a fold's results record says of its in-cohort network: the patients it was pretrained on, read from
+    the checkpoint's own metadata."""
+    from .weights import domain_meta
+    return {"pretraining_patients": [str(p) for p in domain_meta(domain_dir, net)["meta"]["patients"]]}
 
 
 _DOMAIN_DIRS: dict[str, Path] = {}  # resolved checkpoint folders of this process, so folds do not re-resolve them
@@ -120,6 +169,9 @@ def domain_dir(net: str, P: SimpleNamespace, progress: bool = True) -> Path:
     Resolving it fingerprints the source data; every fold of every run asks for it, so the answer is kept for the
     process (and checked to be still complete).
     """
+    if domain_mode(P) == "in_cohort":
+        raise ValueError(f"the in-domain {net} is pretrained per fold here (in-cohort): ask fold_domain_dir for a "
+                         "fold's checkpoint")
     recipe = cache.key_of(net=net, params={k: v for k, v in vars(P).items() if k != "run_dir"})
     known = _DOMAIN_DIRS.get(recipe)
     if known is not None and cache.is_complete(known):
@@ -130,35 +182,68 @@ def domain_dir(net: str, P: SimpleNamespace, progress: bool = True) -> Path:
 
 def _resolve_domain_dir(net: str, P: SimpleNamespace, progress: bool) -> Path:
     from .pretraining import domain_checkpoint
-    from .training import TrainConfig
-    cfg = TrainConfig(input_size=pretrained_input(P), epochs=P.domain_epochs,
-                      patches_per_epoch=P.domain_patches_per_epoch, normalize="imagenet", bf16=P.bf16,
-                      channels_last=P.channels_last, seed=P.seed)
+    cfg = domain_config(P)
     name = ("a user folder of other patients" if P.domain_data_dir else
             f"synthetic source cohort ({P.domain_patients} patients, seed {P.synth_seed + 1000})")
     return domain_checkpoint(net, domain_source_set(P, progress), min(P.patch_sizes), cfg, P.cache_dir, progress,
                              name)
 
 
-def pretrained_model(net: str, source: str, P: SimpleNamespace, num_classes: int | None = None, progress=True):
-    """`net` with `source` weights (ImageNet from torchvision's cache, the in-domain checkpoint, or random)."""
+def pretrained_model(net: str, source: str, P: SimpleNamespace, num_classes: int | None = None, progress=True,
+                     fold: dict | None = None, patch_set=None):
+    """`net` with `source` weights (ImageNet from torchvision's cache, the in-domain checkpoint, or random).
+
+    In-cohort (`domain_mode`), the in-domain checkpoint is that of `fold`, pretrained on `patch_set`'s patients.
+    """
     from . import weights
-    ddir = domain_dir(net, P, progress) if source == "domain" else None
+    ddir = None
+    if source == "domain" and domain_mode(P) == "in_cohort" and (fold is None or patch_set is None):
+        raise ValueError(f"the in-domain {net} is pretrained per fold here (in-cohort): give the fold and the patch "
+                         "set whose training patients it is pretrained on")
+    if source == "domain":
+        ddir = (fold_domain_dir(net, P, patch_set, fold, progress) if domain_mode(P) == "in_cohort"
+                else domain_dir(net, P, progress))
     return weights.load_pretrained(net, source, allow_download=P.allow_download, domain_dir=ddir,
                                    num_classes=num_classes, seed=P.seed)
 
 
+def fold_pretrained_model(net: str, P: SimpleNamespace, patch_set, fold: dict, num_classes: int | None = None):
+    """(`net` with the in-cohort weights of `fold`, the fold's `pretraining_record`): a fold's model and what its
+    results record says it was pretrained on."""
+    model = pretrained_model(net, "domain", P, num_classes, False, fold, patch_set)
+    return model, pretraining_record(fold_domain_dir(net, P, patch_set, fold), net)
+
+
 def weights_id(net: str, source: str, P: SimpleNamespace) -> str:
-    """What a pretrained model is made of (for result caches): network, source and the weights' identity."""
+    """What a pretrained model is made of (for result caches): network, source and the weights' identity.
+
+    In-cohort, the identity is the pretraining recipe (each fold's checkpoint follows from it and the fold, which
+    the result caches key on already), so a cached result is read back without pretraining again.
+    """
     from .features import weights_tag
+    if source == "domain" and domain_mode(P) == "in_cohort":
+        from .pretraining import recipe
+        return f"{net}/{source}/in-cohort-{cache.key_of(**recipe(net, min(P.patch_sizes), domain_config(P)))}"
     ddir = domain_dir(net, P, progress=False) if source == "domain" else None
     return f"{net}/{source}/{weights_tag(net, source, ddir)}"
 
 
 def domain_meta_table(domain_dirs: dict):
-    """Network x what its in-domain checkpoint was trained on (the source cohort's patient list left out)."""
+    """Network x what its in-domain checkpoint was trained on (the source cohort's patient list left out); for the
+    in-cohort networks (`domain_dirs` values {(repeat, fold): folder}) one row per (network, repeat, fold), with the
+    number of training patients it was pretrained on instead of their lists."""
     import pandas as pd
 
     from .weights import domain_meta
-    return pd.DataFrame({net: {k: v for k, v in domain_meta(d, net)["meta"].items() if k != "patients"}
-                         for net, d in domain_dirs.items()}).T
+
+    def fold_row(d, net):
+        meta = domain_meta(d, net)["meta"]
+        return {**{k: v for k, v in meta.items() if k not in ("patients", "held_out_patients")},
+                "pretraining patients": len(meta["patients"])}
+    table = {}
+    for net, d in domain_dirs.items():
+        if isinstance(d, dict):
+            table.update({(net, r, f): fold_row(fd, net) for (r, f), fd in d.items()})
+        else:
+            table[net] = {k: v for k, v in domain_meta(d, net)["meta"].items() if k != "patients"}
+    return pd.DataFrame(table).T

@@ -58,7 +58,8 @@ DOC: dict[str, str] = {
     "n_boot": "bootstrap resamples of patients for the 95% CI",
     "bf16": "bfloat16 autocast: faster, but features differ from fp32 (see benchmarks/)",
     "channels_last": "NHWC memory format (faster convolutions)",
-    "domain_data_dir": "other patients to pretrain on (same layout); None: a synthetic cohort",
+    "domain_source": "external: a disjoint cohort; in_cohort: each fold's training patients",
+    "domain_data_dir": "other patients to pretrain on (same layout); None: see domain_source",
     "domain_patients": "size of the disjoint synthetic source cohort of the domain pretraining",
     "domain_epochs": "epochs of the lesion-vs-normal pretraining",
     "domain_patches_per_epoch": "class-balanced patches per pretraining epoch",
@@ -93,9 +94,12 @@ PROTOCOL: dict[str, Any] = {
     "channels_last": True,
 }
 
-# The label-free in-domain pretraining (lesion vs normal tissue on a disjoint source cohort): one recipe shared by
-# every notebook that uses the `domain` source, so they all reuse the same cached checkpoint.
+# The label-free in-domain pretraining (lesion vs normal tissue): one recipe shared by every notebook that uses the
+# `domain` source, so they all reuse the same cached checkpoints. `domain_source`: "external" pretrains once on a
+# disjoint cohort (`domain_data_dir`, else a synthetic cohort of another seed); "in_cohort" pretrains inside each
+# outer fold on that fold's training patients only (what real data without `domain_data_dir` always does).
 DOMAIN: dict[str, Any] = {
+    "domain_source": "external",
     "domain_data_dir": None,
     "domain_patients": 12,
     "domain_epochs": 2,
@@ -243,6 +247,7 @@ CHECKS: dict[str, Callable[[Any], str | None]] = {
     "n_boot": _int(0),
     "bf16": _bool,
     "channels_last": _bool,
+    "domain_source": _choice("external", "in_cohort"),
     "domain_data_dir": _optional_folder,
     "domain_patients": _int(4),
     "domain_epochs": _int(1),

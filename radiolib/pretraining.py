@@ -1,8 +1,15 @@
 """The `domain` pretraining source: a network pretrained on an auxiliary task that never sees the target labels.
 
-Task: lesion patches (the training and augmented patches of every lesion region) against normal-tissue patches,
-on a source cohort disjoint from the study cohort (for the synthetic data: another synthetic cohort, other seed).
-The checkpoint is saved once (with what it was trained on) and reused by transfer learning and deep features.
+Task: lesion patches (the training and augmented patches of every lesion region) against normal-tissue patches.
+Either on a source cohort disjoint from the study cohort (for the synthetic data: another synthetic cohort, other
+seed), saved once; or in-cohort, inside each outer fold on that fold's training patients only (`patients`), saved
+once per fold. Each checkpoint is saved with what it was trained on (its patients) and reused by transfer learning
+and deep features.
+
+Why patch classification rather than tumour segmentation from the masks: it trains the very network (and 2-way
+head) that transfer learning fine-tunes and whose layers feed the SVMs, on the very patches of the study (the
+boxes, or the masks' boxes, give the lesion patches; normal tissue is cut clear of them), with no decoder to add
+or discard, and the same code serves the Duke boxes and the LGG masks.
 """
 from __future__ import annotations
 
@@ -18,12 +25,20 @@ from .training import PatchScorer, TrainConfig, epoch_indices
 LESION_ROLES = ("train", "augmented")
 
 
-def auxiliary_task(patch_set, patch_size: int) -> tuple[np.ndarray, np.ndarray, list[str]]:
-    """(patches, labels 1 = lesion / 0 = normal tissue, patients): never the subtype label."""
+def auxiliary_task(patch_set, patch_size: int, patients=None) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """(patch rows, labels 1 = lesion / 0 = normal tissue, patients): never the subtype label.
+
+    With `patients` (in-cohort pretraining: one fold's training patients) only their patches, and the patients
+    returned are those whose patches are in the task; else every patient of the patch set.
+    """
     idx = patch_set.index
-    rows = idx.index[idx.role.isin(LESION_ROLES + ("normal",))].to_numpy()
+    keep = idx.role.isin(LESION_ROLES + ("normal",))
+    if patients is not None:
+        keep &= idx.patient.astype(str).isin([str(p) for p in patients])
+    rows = idx.index[keep].to_numpy()
     y = idx.role.to_numpy()[rows] != "normal"
-    return rows, y.astype(np.int64), sorted(idx.patient.unique())
+    used = sorted(idx.patient.unique()) if patients is None else sorted(idx.patient.astype(str)[rows].unique())
+    return rows, y.astype(np.int64), used
 
 
 HELD_OUT_FRACTION = 0.1  # patients of the source cohort held out to report the auxiliary task's accuracy
@@ -43,12 +58,16 @@ def held_out_patients(patients, fraction: float = HELD_OUT_FRACTION, rng=None) -
 
 
 def pretrain(net: str, source_set, patch_size: int, out_dir: Path, cfg: TrainConfig, progress: bool = True,
-             source_name: str = "source cohort") -> Path:
-    """Train `net` (2-way) on lesion vs normal tissue of `source_set`; save it with its provenance; return dir."""
+             source_name: str = "source cohort", patients=None) -> Path:
+    """Train `net` (2-way) on lesion vs normal tissue of `source_set` (of its `patients` only, when given); save it
+    with its provenance (`meta["patients"]`: the patients whose patches it saw); return dir."""
     from .frontend import tqdm
     if cfg.normalize != "imagenet":
         raise ValueError("domain pretraining feeds ImageNet-style input (cfg.normalize='imagenet'), as transfer does")
-    rows, y, patients = auxiliary_task(source_set, patch_size)
+    rows, y, patients = auxiliary_task(source_set, patch_size, patients)
+    if len(np.unique(y)) < 2:
+        raise ValueError(f"domain pretraining of {net} on {source_name}: {len(patients)} patients give no lesion "
+                         "and normal-tissue patches to tell apart")
     x = np.asarray(source_set.patches(patch_size)[rows], np.float32)
     rng = np.random.default_rng([cfg.seed, 7])
     model = weights.architecture(net, num_classes=2, seed=cfg.seed)
@@ -83,14 +102,23 @@ def pretrain(net: str, source_set, patch_size: int, out_dir: Path, cfg: TrainCon
     return out_dir
 
 
+def recipe(net: str, patch_size: int, cfg: TrainConfig) -> dict:
+    """What a domain checkpoint is made of besides its data: network, patch size and training recipe."""
+    return dict(net=net, patch_size=patch_size, input=cfg.input_size, epochs=cfg.epochs,
+                per_epoch=cfg.patches_per_epoch, lr=cfg.lr, seed=cfg.seed, held_out="patients")
+
+
 def domain_checkpoint(net: str, source_set, patch_size: int, cfg: TrainConfig, cache_dir=None,
-                      progress: bool = True, source_name: str = "source cohort") -> Path:
-    """The cached domain folder holding `net`'s checkpoint for this source and recipe (trained on first use)."""
-    key = cache.key_of(source=source_set.path.name, net=net, patch_size=patch_size, input=cfg.input_size,
-                       epochs=cfg.epochs, per_epoch=cfg.patches_per_epoch, lr=cfg.lr, seed=cfg.seed,
-                       held_out="patients")
+                      progress: bool = True, source_name: str = "source cohort", patients=None) -> Path:
+    """The cached domain folder holding `net`'s checkpoint for this source and recipe (trained on first use).
+
+    With `patients` (one fold's training patients, in-cohort) the checkpoint is trained on them only and cached
+    under them: another fold gives another entry.
+    """
+    chosen = {} if patients is None else {"patients": sorted(str(p) for p in patients)}
+    key = cache.key_of(source=source_set.path.name, **recipe(net, patch_size, cfg), **chosen)
     final = cache.cache_root(cache_dir) / "domain" / key
     if not cache.usable(final, "in-domain checkpoint"):  # absent, incomplete or damaged (named, removed)
         with cache.building(final, {"net": net, "source": source_name}) as tmp:
-            pretrain(net, source_set, patch_size, tmp, cfg, progress, source_name)
+            pretrain(net, source_set, patch_size, tmp, cfg, progress, source_name, patients)
     return final

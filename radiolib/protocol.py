@@ -68,6 +68,13 @@ def _pretrained_sides(P: SimpleNamespace) -> dict:
     return {"side": side, "paper_side": INPUT_SIZE["googlenet"], "resize": round(side * 256 / 224)}
 
 
+def _domain_cohort(P: SimpleNamespace) -> dict:
+    """Where the in-domain network was pretrained (`inputs.domain_mode`), in words."""
+    from .inputs import domain_mode
+    return {"pretrained_on": "inside each outer fold, on its training patients only"
+            if domain_mode(P) == "in_cohort" else "on a disjoint cohort"}
+
+
 PROTOCOL: tuple[Setting | Note, ...] = (
     Setting("data_dir", "the real images", of=lambda P: "the real images" if P.data_dir else P.synth_format, sentence={
         "lgg": "synthetic cohort in the lgg-mri-segmentation layout instead of the TCGA-LGG images",
@@ -109,8 +116,8 @@ PROTOCOL: tuple[Setting | Note, ...] = (
     Setting("pretrained_input_scale", 1.0, "pretrained networks fed {side} px inputs (paper: {paper_side}; "
             "transfer: resize to {resize} and random {side} crops)", extra=_pretrained_sides),
     Setting("sources", False, of=lambda P: "domain" in P.sources,  # the paper pretrained on ImageNet only
-            sentence="extra pretraining source 'domain' (lesion vs normal tissue on a disjoint cohort), not in the "
-                     "paper; its SVM features come from the layer below its 2-way head"),
+            sentence="extra pretraining source 'domain' (lesion vs normal tissue {pretrained_on}), not in the "
+                     "paper; its SVM features come from the layer below its 2-way head", extra=_domain_cohort),
     Setting("svm_max_train", None, "SVM trained on at most {svm_max_train} class-balanced patches per fold "
             "(roles: {roles}; paper: all)", extra=lambda P: {"roles": ", ".join(P.svm_train_roles)}),
 )

@@ -23,6 +23,7 @@ ROW_KEYS = ("approach", "network", "source", "patch_size", "kernel", "layer", "t
 APPROACHES = ("scratch", "transfer", "features", "layerwise")
 SOURCES = ("imagenet", "domain", "random", "none")
 FOLD_KEYS = ("repeat", "fold", "train_patients", "test_patients", "auc")
+FOLD_EXTRA_KEYS = ("pretraining_patients",)  # in-cohort pretraining: the patients the fold's network was pretrained on
 SIGNIFICANT_DIGITS = 6  # generic float rounding at write time; AUCs are already rounded to 4 decimals
 UNROUNDED_KEYS = ("oof",)  # patient scores: written at full precision (rounding them would tie patients)
 
@@ -51,7 +52,8 @@ def make_row(
     Give either `cv` (a finished cross-validation) or `skipped` (the reason the setting was not run, e.g. a
     missing package); a skipped row has null numbers and empty folds. A row from `cv` also carries `oof` (patient ->
     out-of-fold score of the median repeat, unrounded), `median_repeat` and `tied_folds` (folds whose test scores
-    are all tied, so that their AUC of 0.5 is not read as a result); `extra` may override them.
+    are all tied, so that their AUC of 0.5 is not read as a result); `extra` may override them. A fold record also
+    carries the FOLD_EXTRA_KEYS its cross-validation recorded (`pretraining_patients` of in-cohort pretraining).
     """
     _check_choice("approach", approach, APPROACHES, "make_row")
     _check_choice("source", source, SOURCES, "make_row")
@@ -84,7 +86,7 @@ def make_row(
             repeat_aucs=[_r4(v) for v in cv.repeat_aucs],
             folds=[{"repeat": int(f["repeat"]), "fold": int(f["fold"]),
                     "train_patients": list(f["train_patients"]), "test_patients": list(f["test_patients"]),
-                    "auc": _r4(f["auc"])} for f in cv.folds],
+                    "auc": _r4(f["auc"]), **{k: list(f[k]) for k in FOLD_EXTRA_KEYS if k in f}} for f in cv.folds],
             oof={str(k): float(v) for k, v in cv.oof_scores.items()},
             median_repeat=int(cv.median_repeat),
             tied_folds=list(getattr(cv, "tied_folds", [])),

@@ -185,14 +185,16 @@ def train_fold(model: nn.Module, patches: np.ndarray, index: pd.DataFrame, fold:
     return FoldOutput(train_scores=tr, test_scores=te, curves=curves)
 
 
-def cross_validate_net(patch_set, patch_size: int, folds: list[dict], make_model: Callable[[], nn.Module],
+def cross_validate_net(patch_set, patch_size: int, folds: list[dict], make_model: Callable[[], nn.Module] | None,
                        cfg: TrainConfig, n_jobs: int = 1, progress: bool = True, desc: str = "",
-                       model_id: str | None = None, cache_dir=None, n_boot: int = 1000):
+                       model_id: str | None = None, cache_dir=None, n_boot: int = 1000,
+                       fold_model: Callable[[dict], tuple[nn.Module, dict]] | None = None):
     """The paper's protocol for one network: train a fresh model per fold, patient-level AUCs (CVResult).
 
     With `model_id` (what `make_model` builds, e.g. "scratch/cifar" or "transfer/googlenet/domain/<checkpoint>")
     the finished cross-validation is cached: a re-run or a resumed run reads it back instead of training again.
-    `n_boot` (bootstrap resamples of the CI) is part of the cache key.
+    `n_boot` (bootstrap resamples of the CI) is part of the cache key. `fold_model(fold)`, given instead of
+    `make_model`, builds a fold's own model (in-cohort pretraining) and the keys its fold record gains.
     """
     from dataclasses import asdict
 
@@ -204,7 +206,12 @@ def cross_validate_net(patch_set, patch_size: int, folds: list[dict], make_model
         # the fresh model's random layers are drawn from a seed of this fold, not from whatever a joblib worker
         # ran before (which depends on scheduling): the same fold gives the same model on any worker, any load
         torch.manual_seed(fold_seed(cfg.seed, fold))
-        return train_fold(make_model(), patches, index, fold, cfg)
+        if fold_model is None:
+            return train_fold(make_model(), patches, index, fold, cfg)
+        model, record = fold_model(fold)
+        out = train_fold(model, patches, index, fold, cfg)
+        out.record = record
+        return out
 
     def run():
         return cross_validate(folds, fit_predict, n_jobs=n_jobs, progress=progress, desc=desc, n_boot=n_boot)

@@ -162,13 +162,14 @@ def test_scratch_runs_every_network_and_the_sweep(patch_set, tmp_path):
     assert [r["test_auc"] for r in doc["rows"]] == [r["test_auc"] for r in result.all_rows]
 
 
-def test_transfer_skips_a_source_that_cannot_run_and_sweeps_the_first_that_ran(patch_set, tmp_path):
-    ctx = _context("03_transfer_learning", patch_set, tmp_path, networks=["googlenet"], sources=["domain", "random"],
-                   data_dir=str(tmp_path), fc_lr_sweep=[1e-3], sweep_network="googlenet")
-    result = approaches.transfer(ctx)  # a user's data without domain_data_dir: no in-domain pretraining
+def test_transfer_skips_a_source_that_cannot_run_and_sweeps_the_first_that_ran(patch_set, tmp_path, monkeypatch):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))  # no ImageNet weights here
+    ctx = _context("03_transfer_learning", patch_set, tmp_path, networks=["googlenet"],
+                   sources=["imagenet", "random"], fc_lr_sweep=[1e-3], sweep_network="googlenet")
+    result = approaches.transfer(ctx)
     _check_rows(result, 1, 1)
-    assert [(r["source"], bool(r["skipped"])) for r in result.rows] == [("domain", True), ("random", False)]
-    assert "domain_data_dir" in result.skipped[0]["skipped"]
+    assert [(r["source"], bool(r["skipped"])) for r in result.rows] == [("imagenet", True), ("random", False)]
+    assert "weights file missing" in result.skipped[0]["skipped"]
     assert result.sweep_source == "random" and [r["fc_lr"] for r in result.sweep_rows] == [1e-3]
     assert result.ceiling is ctx.ceiling_
     assert result.sweep_rows[0]["oof"] == result.rows[1]["oof"]  # the run at P.fc_lr is reused
@@ -176,16 +177,17 @@ def test_transfer_skips_a_source_that_cannot_run_and_sweeps_the_first_that_ran(p
     assert len(result.pairwise()) == 0  # one usable row: nothing to compare
 
 
-def test_features_svm_and_layerwise_give_a_row_per_setting(patch_set, tmp_path):
-    common = dict(sources=["random", "domain"], data_dir=str(tmp_path), svm_max_train=60, patch_sizes=[120])
+def test_features_svm_and_layerwise_give_a_row_per_setting(patch_set, tmp_path, monkeypatch):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))  # no ImageNet weights here: its rows are skipped
+    common = dict(sources=["random", "imagenet"], svm_max_train=60, patch_sizes=[120])
     ctx = _context("04_deep_features_svm", patch_set, tmp_path, networks=["googlenet"], kernels=["linear"],
                    **common)
     feats = approaches.deep_features(ctx)
     assert list(feats.table().patch) == [120] and set(feats.table().layer) == {"fc"}
     result = approaches.features_svm(ctx, feats)
-    _check_rows(result, 1, 1)  # random runs; domain is skipped
+    _check_rows(result, 1, 1)  # random runs; imagenet is skipped
     assert [(r["source"], r["patch_size"], r["layer"]) for r in result.rows] == [("random", 120, "fc"),
-                                                                                ("domain", 120, "fc")]
+                                                                                ("imagenet", 120, "fc")]
     assert result.rows[1]["skipped"] and not result.rows[0]["skipped"]
     assert approaches.features_svm(ctx).rows == result.rows  # features computed by the call itself: the same
     assert result.ceiling is ctx.ceiling_
