@@ -121,10 +121,9 @@ def cached_fold_features(patch_set, patch_size: int, net: str, layers: tuple[str
                          roles=("train", "augmented", "test")) -> tuple[pd.DataFrame, dict[str, PerFold]]:
     """`cached_features` of the in-cohort `domain` source: (index, {layer: PerFold}), each fold's features from its
     own checkpoint (`fold_dirs`: {(repeat, fold): checkpoint folder}), with the patients it was pretrained on."""
-    from .inputs import pretraining_record
     per_fold = {key: cached_features(patch_set, patch_size, net, "domain", layers, size, d, cache_dir, bf16,
                                      progress, roles) for key, d in fold_dirs.items()}
-    records = {key: pretraining_record(d, net) for key, d in fold_dirs.items()}
+    records = {key: weights.pretraining_record(d, net) for key, d in fold_dirs.items()}
     index = next(iter(per_fold.values()))[0]
     return index, {name: PerFold({key: f[name] for key, (_, f) in per_fold.items()}, records) for name in layers}
 

@@ -153,13 +153,6 @@ def fold_domain_dirs(net: str, P: SimpleNamespace, patch_set, folds, progress: b
     return {(f["repeat"], f["fold"]): fold_domain_dir(net, P, patch_set, f, progress) for f in folds}
 
 
-def pretraining_record(domain_dir: Path, net: str) -> dict:
-    """What a fold's results record says of its in-cohort network: the patients it was pretrained on, read from
-    the checkpoint's own metadata."""
-    from .weights import domain_meta
-    return {"pretraining_patients": [str(p) for p in domain_meta(domain_dir, net)["meta"]["patients"]]}
-
-
 _DOMAIN_DIRS: dict[str, Path] = {}  # resolved checkpoint folders of this process, so folds do not re-resolve them
 
 
@@ -210,8 +203,9 @@ def pretrained_model(net: str, source: str, P: SimpleNamespace, num_classes: int
 def fold_pretrained_model(net: str, P: SimpleNamespace, patch_set, fold: dict, num_classes: int | None = None):
     """(`net` with the in-cohort weights of `fold`, the fold's `pretraining_record`): a fold's model and what its
     results record says it was pretrained on."""
+    from . import weights
     model = pretrained_model(net, "domain", P, num_classes, False, fold, patch_set)
-    return model, pretraining_record(fold_domain_dir(net, P, patch_set, fold), net)
+    return model, weights.pretraining_record(fold_domain_dir(net, P, patch_set, fold), net)
 
 
 def weights_id(net: str, source: str, P: SimpleNamespace) -> str:

@@ -263,3 +263,9 @@ class PooledLayers(nn.Module):
 def layer_extractor(model: nn.Module, layers: tuple[str, ...] = GOOGLENET_LAYERS) -> PooledLayers:
     """A module returning the x-y pooled output of each of `layers` in ONE forward pass, put in eval mode."""
     return PooledLayers(model, layers).eval()
+
+
+def pretraining_record(domain_dir: Path, net: str) -> dict:
+    """What a fold's results record says of its in-cohort network: the patients it was pretrained on, read from
+    the checkpoint's own metadata."""
+    return {"pretraining_patients": [str(p) for p in domain_meta(domain_dir, net)["meta"]["patients"]]}
