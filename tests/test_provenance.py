@@ -43,12 +43,12 @@ def test_the_report_refuses_results_made_with_another_synthetic_seed(tmp_path):
 
 
 def test_other_data_or_other_folds_are_refused_naming_the_key(tmp_path):
-    _write(tmp_path, "01_preprocessing")
-    _write(tmp_path, "02_training_from_scratch", n_folds=5)
-    _write(tmp_path, "03_transfer_learning", n_folds=3)
-    with pytest.raises(results.StaleResults, match=r"03_transfer_learning.json.*n_folds 3 != 5.*02_training"):
+    _write(tmp_path, "01_preprocessing")  # 01 makes the study's folds too (for the ceiling): n_folds 3
+    _write(tmp_path, "02_training_from_scratch", n_folds=3)
+    _write(tmp_path, "03_transfer_learning", n_folds=5)
+    with pytest.raises(results.StaleResults, match=r"03_transfer_learning.json.*n_folds 5 != 3.*01_preprocessing"):
         report.load_run(tmp_path, _P("06_report", tmp_path))
-    _write(tmp_path, "03_transfer_learning", n_folds=5, data="cohort-b")
+    _write(tmp_path, "03_transfer_learning", n_folds=3, data="cohort-b")
     with pytest.raises(results.StaleResults, match=r"03_transfer_learning.json.*data cohort-b != cohort-a"):
         report.load_run(tmp_path)
 
