@@ -119,7 +119,7 @@ NOTEBOOKS: dict[str, dict[str, Any]] = {
         "patches_per_epoch": 256,
         "batch_size": 64,
         "lr": 1e-4,
-        "lr_sweep": [1e-4, 5e-4, 2e-5],
+        "lr_sweep": [1e-4, 5e-4],
         "sweep_network": "cifar",
     },
     "03_transfer_learning": {
@@ -133,7 +133,7 @@ NOTEBOOKS: dict[str, dict[str, Any]] = {
         "batch_size": 32,
         "lr": 1e-4,
         "fc_lr": 1e-3,
-        "fc_lr_sweep": [1e-3, 5e-3, 2e-4],
+        "fc_lr_sweep": [1e-3, 5e-3],
         "sweep_network": "googlenet",
     },
     "04_deep_features_svm": {
