@@ -204,8 +204,10 @@ def fold_pretrained_model(net: str, P: SimpleNamespace, patch_set, fold: dict, n
     """(`net` with the in-cohort weights of `fold`, the fold's `pretraining_record`): a fold's model and what its
     results record says it was pretrained on."""
     from . import weights
-    model = pretrained_model(net, "domain", P, num_classes, False, fold, patch_set)
-    return model, weights.pretraining_record(fold_domain_dir(net, P, patch_set, fold), net)
+    ddir = fold_domain_dir(net, P, patch_set, fold)  # resolved once: the model and its record read the same folder
+    model = weights.load_pretrained(net, "domain", allow_download=P.allow_download, domain_dir=ddir,
+                                    num_classes=num_classes, seed=P.seed)
+    return model, weights.pretraining_record(ddir, net)
 
 
 def weights_id(net: str, source: str, P: SimpleNamespace) -> str:
