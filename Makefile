@@ -7,7 +7,7 @@ PROFILE ?= demo
 # The CPU-friendly PyTorch releases this project is tested with; override for another platform or a GPU build.
 TORCH_PINS ?= torch==2.14.1 torchvision==0.29.1
 
-.PHONY: setup study test test-ui lab smoke bench notebooks clean
+.PHONY: setup radiomics study test test-ui lab smoke bench notebooks clean
 
 setup: $(VENV)/.installed
 
@@ -16,8 +16,15 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet $(TORCH_PINS)
 	$(PY) -m pip install --quiet -e '.[notebooks,test]'
+	$(MAKE) --no-print-directory radiomics
 	$(PY) -m ipykernel install --sys-prefix --name python3 > /dev/null
 	touch $@
+
+# pyradiomics (the handcrafted baseline, radiolib.handcrafted) has no wheel for current Python: build it against the
+# installed numpy, without build isolation. Without it the baseline rows are skipped with this command as the reason.
+radiomics:
+	$(PY) -m pip install --quiet numpy setuptools wheel versioneer
+	$(PY) -m pip install --quiet --no-build-isolation pyradiomics==3.0.1
 
 study: setup
 	$(PY) -m radiolib study --profile $(PROFILE)

@@ -15,7 +15,7 @@ from types import SimpleNamespace
 import numpy as np
 import pandas as pd
 
-from . import features, inputs, models, paper, plots, results, training, weights
+from . import features, handcrafted, inputs, models, paper, plots, results, training, weights
 
 
 def scratch_config(net: str, P: SimpleNamespace, lr: float | None = None) -> training.TrainConfig:
@@ -78,7 +78,8 @@ class ApproachResult:
     `rows`: one `results.make_row` dict per setting, skipped settings included (their `skipped` says why);
     `sweep_rows`: the learning-rate sweep's rows (`sweep_key` names the swept rate); `cv`: setting -> CVResult;
     `curves` / `sweep_curves`: name -> per-fold learning curves; `figures`: figure name -> a function drawing it;
-    `ceiling`: the run's `radiolib.ceiling.Ceiling` (from notebook 01), shown beside the tables, or None.
+    `ceiling`: the run's `radiolib.ceiling.Ceiling` (from notebook 01), shown beside the tables, or None;
+    `baseline`: the run's handcrafted-features row (`radiolib.handcrafted`, from notebook 01), or None.
     """
 
     approach: str
@@ -91,6 +92,7 @@ class ApproachResult:
     sweep_curves: dict = field(default_factory=dict)
     figures: dict = field(default_factory=dict)
     ceiling: object = None
+    baseline: dict | None = None
 
     def __repr__(self) -> str:
         return (f"<{type(self).__name__} {self.approach}: {len(self.rows)} rows ({len(self.skipped)} skipped), "
@@ -113,17 +115,20 @@ class ApproachResult:
         self._print_ceiling()
         for warning in results.tied_fold_warnings(self.rows):
             print(warning)
-        return paper.beside(results.results_table(self.rows, self.ceiling), self.rows, self.descriptor)
+        return paper.beside(results.results_table(self.rows, self.ceiling, self.baseline), self.rows,
+                            self.descriptor)
 
     def _print_ceiling(self) -> None:
         if self.ceiling is not None:
             print(self.ceiling.sentence())
+        if self.baseline is not None:
+            print(handcrafted.sentence(self.baseline))
 
     def sweep_table(self) -> pd.DataFrame:
         """The sweep's rows with their rate (and share of the ceiling), beside the paper's sweep."""
         self._print_ceiling()
         rates = [r[self.sweep_key] for r in self.sweep_rows]
-        table = results.results_table(self.sweep_rows, self.ceiling).assign(**{self.sweep_key: rates})
+        table = results.results_table(self.sweep_rows, self.ceiling, self.baseline).assign(**{self.sweep_key: rates})
         return paper.beside_sweep(table, self.approach, rates, self.descriptor)
 
     def browsable_curves(self) -> dict:
@@ -145,6 +150,11 @@ def _ceiling(ctx):
     return getattr(ctx, "ceiling_", None)
 
 
+def _baseline(ctx):
+    """The run's handcrafted baseline row (`RunContext.baseline_`, from notebook 01's results file), or None."""
+    return getattr(ctx, "baseline_", None)
+
+
 def scratch(ctx) -> ApproachResult:
     """02: every network of `P.networks` trained from random weights, then the learning-rate sweep of
     `P.sweep_network` over `P.lr_sweep` (the run at `P.lr` is reused)."""
@@ -164,7 +174,7 @@ def scratch(ctx) -> ApproachResult:
     figures = {"02_learning_curves": partial(plots.curve_grid, curves, "training from scratch"),
                "02_lr_sweep": partial(plots.curve_grid, sweep_curves, "learning-rate sweep")}
     return ApproachResult("scratch", ps.descriptor, rows, sweep_rows, "lr", cv, curves, sweep_curves, figures,
-                          _ceiling(ctx))
+                          _ceiling(ctx), _baseline(ctx))
 
 
 @dataclass(repr=False)
@@ -211,7 +221,7 @@ def transfer(ctx) -> TransferResult:
     figures = {"03_learning_curves": partial(plots.curve_grid, curves, "transfer learning"),
                "03_fc_lr_sweep": partial(plots.curve_grid, sweep_curves, f"{P.sweep_network} from {sweep_source}")}
     return TransferResult("transfer", ps.descriptor, rows, sweep_rows, "fc_lr", cv, curves, sweep_curves, figures,
-                          _ceiling(ctx), sweep_source=sweep_source, n_boot=P.n_boot, seed=P.seed,
+                          _ceiling(ctx), _baseline(ctx), sweep_source=sweep_source, n_boot=P.n_boot, seed=P.seed,
                           labels=ps.table.set_index("patient").label.astype(float))
 
 
@@ -300,7 +310,8 @@ def features_svm(ctx, feats: DeepFeatures | None = None) -> ApproachResult:
     scores = {f"{n}/{s} {p} {k}": (c.oof_labels.values, c.oof_scores.values)
               for (n, s, p, k), c in cv.items() if k == roc_kernel}
     figures = {"04_roc": partial(plots.roc_curves, scores, "deep features + SVM")}
-    return ApproachResult("features", ps.descriptor, rows, cv=cv, figures=figures, ceiling=_ceiling(ctx))
+    return ApproachResult("features", ps.descriptor, rows, cv=cv, figures=figures, ceiling=_ceiling(ctx),
+                          baseline=_baseline(ctx))
 
 
 def layer_features(ctx) -> DeepFeatures:
@@ -376,7 +387,8 @@ def layerwise(ctx, feats: DeepFeatures | None = None) -> LayerwiseResult:
     figures = {"05_layerwise": partial(plots.layerwise, table, paper.layerwise_test(ps.descriptor), title,
                                        ps.descriptor.reference)}
     sources = [s for s in P.sources if status[s] is None]
-    out = LayerwiseResult("layerwise", ps.descriptor, rows, cv=cv, figures=figures, ceiling=_ceiling(ctx), ctx=ctx,
+    out = LayerwiseResult("layerwise", ps.descriptor, rows, cv=cv, figures=figures, ceiling=_ceiling(ctx),
+                          baseline=_baseline(ctx), ctx=ctx,
                           setting={"patch_size": patch_size, "kernel": kernel, "chosen_by": why},
                           viewer_source=sources[0] if sources else None)
     out.figures.update({f"05_maps_{layer}": partial(out.feature_maps_figure, layer) for layer in MAPS_LAYERS})

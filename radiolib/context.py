@@ -42,7 +42,8 @@ class RunContext:
 
     After `load()`: `patch_set_`, `folds_`, `paths_` (root, results, figures), `deviations_` (sentences),
     `ceiling_` (the ground-truth ceiling notebook 01 recorded in this run folder, or why there is none: see
-    radiolib.ceiling), `device_` and `threads_` (what this machine trains on; they vary by machine, so notebooks do
+    radiolib.ceiling), `baseline_` (the handcrafted-features row notebook 01 recorded, or None: radiolib.handcrafted),
+    `device_` and `threads_` (what this machine trains on; they vary by machine, so notebooks do
     not print them).
     """
 
@@ -57,7 +58,7 @@ class RunContext:
         return self."""
         import torch
 
-        from . import ceiling, evaluation, protocol
+        from . import ceiling, evaluation, handcrafted, protocol
         from .models import default_device
         self.paths_ = run_paths(self.P)
         self.patch_set_ = self.patch_set if self.patch_set is not None else inputs.patch_set(self.P, self.progress)
@@ -65,6 +66,7 @@ class RunContext:
         evaluation.check_no_leakage(self.folds_)
         self.deviations_ = protocol.deviations(self.P, self.stem, self.patch_set_)
         self.ceiling_ = ceiling.of_run(self.paths_.results, self.P, self.patch_set_)
+        self.baseline_ = handcrafted.of_run(self.paths_.results, self.P, self.patch_set_)
         self.device_, self.threads_ = str(default_device()), torch.get_num_threads()
         return self
 

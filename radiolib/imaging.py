@@ -38,6 +38,7 @@ class Volume:
     spacing: tuple[float, float, float]
     regions: pd.DataFrame
     body: np.ndarray | None = None  # (Z, Y, X) bool: inside the body, where normal-tissue patches may be cut
+    mask: np.ndarray | None = None  # (Z, Y, X) bool tumour segmentation, where the data has one (LGG); Duke: boxes
 
     def central_region(self) -> pd.Series:
         """The region on the middle slice of the largest lesion (by summed area): what figures show."""

@@ -230,7 +230,7 @@ def scan_patient(folder: Path) -> tuple[str | None, dict]:
 
 def read_volume(folder: Path, patient: str | None = None) -> Volume:
     """(3, Z, Y, X) float32 channels (pre-contrast, FLAIR, post-contrast), each divided by its 99th percentile
-    inside the head (voxels nonzero in any channel), and the tumour regions of the masks; spacing nominal 1 mm."""
+    inside the head (voxels nonzero in any channel), the tumour mask and its regions; spacing nominal 1 mm."""
     patient = patient or folder.name
     images, masks = slice_files(folder)
     ks = sorted(images)
@@ -249,7 +249,7 @@ def read_volume(folder: Path, patient: str | None = None) -> Volume:
         scale = float(np.percentile(c[head], 99)) if head.any() else 0.0
         c /= scale or 1.0
     spacing = (NOMINAL_SPACING_MM,) * 3
-    return Volume(patient, channels, spacing, mask_regions(mask))
+    return Volume(patient, channels, spacing, mask_regions(mask), mask=mask)
 
 
 def load_cohort(root: str | Path, target: str | None = DEFAULT_TARGET, progress: bool = True) -> LggCohort:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from . import __version__, paper
+from . import __version__, handcrafted, paper
 from .ceiling import SOURCE_STEM as CEILING_STEM
 from .ceiling import Ceiling
 from .cache import atomic_write_text
@@ -71,15 +71,21 @@ def ceiling(docs: dict) -> Ceiling:
     return Ceiling.from_doc(docs[CEILING_STEM])
 
 
+def baseline(docs: dict) -> dict | None:
+    """The run's handcrafted-features baseline row, as notebook 01 recorded it (radiolib.handcrafted), or None."""
+    return handcrafted.of_doc(docs.get(CEILING_STEM, {}))
+
+
 def tables(docs: dict) -> dict[str, pd.DataFrame]:
-    """The approach tables of this run, each row with our AUC, CI, its share of the ceiling (when the run has one)
+    """The approach tables of this run, each row with our AUC, CI, its share of the ceiling (when the run has one),
+    its difference from the handcrafted baseline (when it ran)
     and the reference paper's number beside it (where the paper has that table for the run's target)."""
     d, ceil = descriptor(docs), ceiling(docs)
     out = {}
     for approach, stem in APPROACH_NOTEBOOKS.items():
         if stem in docs:
             rows = main_rows(docs[stem])
-            out[table_title(approach, d)] = paper.beside(results_table(rows, ceil), rows, d)
+            out[table_title(approach, d)] = paper.beside(results_table(rows, ceil, baseline(docs)), rows, d)
     return out
 
 
@@ -291,7 +297,8 @@ def to_html(run_dir) -> str:
              f"{html.escape(d.reference_task)}. Our results beside the paper's where it has the same task, from the "
              "results files of one run.</p>",
              "<h2>Cohort flow</h2>", cohort_flow(docs).to_html(index=False),
-             "<h2>Ceiling</h2>", f"<p>{html.escape(ceiling(docs).sentence())}</p>"]
+             "<h2>Ceiling</h2>", f"<p>{html.escape(ceiling(docs).sentence())}</p>",
+             "<h2>Handcrafted baseline</h2>", f"<p>{html.escape(handcrafted.sentence(baseline(docs)))}</p>"]
     for title, table in tables(docs).items():
         parts += [f"<h2>{html.escape(title)}</h2>", table.to_html(index=False, na_rep="")]
     comp = comparisons(docs)

@@ -20,7 +20,7 @@ from .evaluation import CVResult, check_no_leakage
 
 ROW_KEYS = ("approach", "network", "source", "patch_size", "kernel", "layer", "train_auc", "test_auc",
             "ci95", "repeat_aucs", "folds", "skipped")
-APPROACHES = ("scratch", "transfer", "features", "layerwise")
+APPROACHES = ("scratch", "transfer", "features", "layerwise", "handcrafted")
 SOURCES = ("imagenet", "domain", "random", "none")
 FOLD_KEYS = ("repeat", "fold", "train_patients", "test_patients", "auc")
 FOLD_EXTRA_KEYS = ("pretraining_patients",)  # in-cohort pretraining: the patients the fold's network was pretrained on
@@ -318,13 +318,15 @@ def _fmt_ci(ci) -> str:
 
 
 SHARE_COLUMN = "share of ceiling"
+BASELINE_COLUMN = "vs handcrafted"
 
 
-def results_table(rows: Sequence[Mapping] | Mapping, ceiling=None) -> pd.DataFrame:
+def results_table(rows: Sequence[Mapping] | Mapping, ceiling=None, baseline: Mapping | None = None) -> pd.DataFrame:
     """Rows as a display table like the paper's: network, source, patch, kernel, layer, AUCs, CI "[0.51, 0.60]".
 
     With a known `ceiling` (`radiolib.ceiling.Ceiling`), a column SHARE_COLUMN after the CI: each row's test AUC
-    divided by the ceiling's (blank for a skipped row). Display only: the rows themselves are not changed.
+    divided by the ceiling's (blank for a skipped row). With a `baseline` row that ran (`radiolib.handcrafted`), a
+    column BASELINE_COLUMN: each row's test AUC minus the baseline's. Display only: the rows are not changed.
     """
     if isinstance(rows, Mapping):
         rows = rows["rows"]
@@ -342,6 +344,10 @@ def results_table(rows: Sequence[Mapping] | Mapping, ceiling=None) -> pd.DataFra
     })
     if ceiling is not None and ceiling.known:
         table.insert(table.columns.get_loc("95% CI") + 1, SHARE_COLUMN, [ceiling.share(r["test_auc"]) for r in rows])
+    if baseline is not None and baseline.get("test_auc") is not None:
+        ref = float(baseline["test_auc"])
+        table.insert(table.columns.get_loc("skipped"), BASELINE_COLUMN,
+                     [np.nan if r["test_auc"] is None else round(float(r["test_auc"]) - ref, 2) for r in rows])
     return table
 
 
