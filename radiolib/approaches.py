@@ -16,13 +16,15 @@ import numpy as np
 import pandas as pd
 
 from . import features, handcrafted, inputs, models, paper, plots, results, training, weights
+from .patches import scoring_role
 
 
 def scratch_config(net: str, P: SimpleNamespace, lr: float | None = None) -> training.TrainConfig:
     """Training configuration of `net` from random weights (02): input side scaled by `input_scale`, `lr` or P.lr."""
     return training.TrainConfig(input_size=training.scaled_input(net, P.input_scale), epochs=P.epochs,
                                 lr=P.lr if lr is None else lr, patches_per_epoch=P.patches_per_epoch,
-                                batch_size=P.batch_size, bf16=P.bf16, channels_last=P.channels_last, seed=P.seed)
+                                batch_size=P.batch_size, bf16=P.bf16, channels_last=P.channels_last, seed=P.seed,
+                                test_patches=P.test_patches)
 
 
 def cross_validate_scratch(net: str, patch_set, folds: list[dict], P: SimpleNamespace, lr: float | None = None):
@@ -40,7 +42,7 @@ def transfer_config(P: SimpleNamespace, fc_lr: float | None = None) -> training.
     return training.TrainConfig(input_size=inputs.pretrained_input(P), epochs=P.epochs, lr=P.lr,
                                 head_lr=P.fc_lr if fc_lr is None else fc_lr, crop=True, normalize="imagenet",
                                 patches_per_epoch=P.patches_per_epoch, batch_size=P.batch_size, bf16=P.bf16,
-                                channels_last=P.channels_last, seed=P.seed)
+                                channels_last=P.channels_last, seed=P.seed, test_patches=P.test_patches)
 
 
 def cross_validate_transfer(net: str, source: str, patch_set, folds: list[dict], P: SimpleNamespace,
@@ -64,7 +66,7 @@ def svm_setting(feats, index, folds: list[dict], kernel: str, P: SimpleNamespace
     """
     return dict(feats=feats, index=index, folds=folds, kernel=kernel, max_train=P.svm_max_train,
                 train_roles=P.svm_train_roles, seed=P.seed, feature_id=feature_id, cache_dir=P.cache_dir,
-                n_boot=P.n_boot)
+                n_boot=P.n_boot, test_patches=P.test_patches)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -255,8 +257,8 @@ class DeepFeatures:
 
 
 def _roles(P) -> list[str]:
-    """The patches features are extracted from: the SVM's training roles and the test patches."""
-    return [*P.svm_train_roles, "test"]
+    """The patches features are extracted from: the SVM's training roles and the patches that score a patient."""
+    return list(dict.fromkeys([*P.svm_train_roles, scoring_role(P.test_patches)]))
 
 
 def _source_features(ctx, patch_size: int, net: str, source: str, layers: tuple[str, ...], domain):

@@ -21,6 +21,7 @@ from sklearn.svm import SVC
 
 from . import cache, models, weights
 from .evaluation import FoldOutput, patient_scores
+from .patches import scoring_role
 from .training import INTENSITY_CAP
 
 LAST_FC = {"googlenet": "fc", "vgg16": "classifier.6"}  # the paper's default feature layer (1000 ImageNet logits)
@@ -148,15 +149,16 @@ def balanced_subsample(labels: np.ndarray, n: int | None, rng: np.random.Generat
 
 
 def svm_fit_predict(features: np.ndarray, index: pd.DataFrame, kernel: str, max_train: int | None = None,
-                    C: float = 1.0, seed: int = 0, train_roles=("train", "augmented")):
-    """A `fit_predict(fold)` for evaluation.cross_validate: SVM on training patches, patient = mean decision.
+                    C: float = 1.0, seed: int = 0, train_roles=("train", "augmented"), test_patches: str = "largest"):
+    """A `fit_predict(fold)` for evaluation.cross_validate: SVM on training patches, patient = mean decision over
+    its scoring patches (`test_patches`: patches.SCORING_ROLES).
 
     `features` is one matrix, or a `PerFold` (a matrix per fold, whose record the fold's result carries)."""
     roles = index.role.to_numpy()
     patients = index.patient.to_numpy()
     labels = index.label.to_numpy()
     is_train_patch = np.isin(roles, list(train_roles))
-    is_test_patch = roles == "test"
+    is_test_patch = roles == scoring_role(test_patches)
 
     def fit_predict(fold: dict) -> FoldOutput:
         x = features.of(fold) if isinstance(features, PerFold) else features
@@ -178,18 +180,21 @@ def svm_fit_predict(features: np.ndarray, index: pd.DataFrame, kernel: str, max_
 def cross_validate_svm(feats: np.ndarray, index: pd.DataFrame, folds: list[dict], kernel: str,
                        max_train: int | None, train_roles=("train",), seed: int = 0, n_jobs: int = 1,
                        progress: bool = True, desc: str = "", feature_id: str | None = None, cache_dir=None,
-                       n_boot: int = 1000):
+                       n_boot: int = 1000, test_patches: str = "largest"):
     """The patient-level protocol for one SVM setting (CVResult); cached when `feature_id` names the features
     (`n_boot`, the CI's bootstrap resamples, is part of the key)."""
     from .evaluation import VERSION, cross_validate
 
     def run():
-        fit = svm_fit_predict(feats, index, kernel, max_train, seed=seed, train_roles=train_roles)
+        fit = svm_fit_predict(feats, index, kernel, max_train, seed=seed, train_roles=train_roles,
+                              test_patches=test_patches)
         return cross_validate(folds, fit, n_jobs=n_jobs, progress=progress, desc=desc, n_boot=n_boot)
     if feature_id is None:
         return run()
     parts = {"evaluation": VERSION, "features": feature_id, "kernel": kernel, "max_train": max_train,
              "roles": list(train_roles), "seed": seed, "folds": folds, "n_boot": n_boot}
+    if test_patches != "largest":  # added later: the key of the default is unchanged
+        parts["test_patches"] = test_patches
     return cache.memo(cache_dir, "cv", parts, run)
 
 

@@ -138,11 +138,11 @@ def feature_table(data_dir: str | Path, patients: Sequence[str], cache_dir=None,
     """
     from joblib import Parallel, delayed
 
-    from .dataset import _data_entries, fingerprint, open_cohort
+    from .dataset import fingerprint, open_cohort
     from .frontend import tqdm
     data_dir = Path(data_dir)
     cohort = open_cohort(data_dir, target=target, progress=False)
-    data = fingerprint(data_dir, _data_entries(data_dir))
+    data = fingerprint(data_dir)
     dataset = cohort.descriptor.dataset
     channel = channel_index(cohort.channel_names, dataset)
     parts = dict(data=data, settings=SETTINGS, classes=FEATURE_CLASSES, channel=channel, version=VERSION,

@@ -20,6 +20,8 @@ from typing import Any, Callable, Mapping
 
 import yaml
 
+from .patches import SCORING_ROLES
+
 # Keys every notebook shares: where the data is, how the synthetic cohort is made, how patches are cut.
 COMMON: dict[str, Any] = {
     "profile": "smoke",
@@ -56,6 +58,7 @@ DOC: dict[str, str] = {
     "n_folds": "patient-level stratified folds (paper: 10)",
     "repeats": "repeats of the cross-validation, median reported (paper: 5)",
     "n_boot": "bootstrap resamples of patients for the 95% CI",
+    "test_patches": "scored on: largest (paper: 5 slices x 5 patches), tumour (every slice)",
     "bf16": "bfloat16 autocast: faster, but features differ from fp32 (see benchmarks/)",
     "channels_last": "NHWC memory format (faster convolutions)",
     "domain_source": "external: a disjoint cohort; in_cohort: each fold's training patients",
@@ -90,6 +93,7 @@ PROTOCOL: dict[str, Any] = {
     "n_folds": 3,
     "repeats": 1,
     "n_boot": 1000,
+    "test_patches": "largest",
     "bf16": False,
     "channels_last": True,
 }
@@ -245,6 +249,7 @@ CHECKS: dict[str, Callable[[Any], str | None]] = {
     "n_folds": _int(2),
     "repeats": _int(1),
     "n_boot": _int(0),
+    "test_patches": _choice(*SCORING_ROLES),
     "bf16": _bool,
     "channels_last": _bool,
     "domain_source": _choice("external", "in_cohort"),

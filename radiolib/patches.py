@@ -13,6 +13,10 @@ from scipy import ndimage
 PAPER_SPACING_MM = 340 / 350  # Signa HDx 3T, 34 cm FOV, 350 px: the paper's most frequent in-plane spacing
 TEST_SLICES = 5
 MAX_SHIFT = 0.1  # augmentation translation, as a fraction of the patch side (the paper gives no figure)
+# The patches a patient is scored from (`test_patches`), by their role in the patch index: "largest", Zhu et al.'s 25
+# test-layout patches on the 5 consecutive slices with the largest lesion area; "tumour", every tumour slice (one
+# centred, unaugmented patch per lesion region and slice), as Buda et al. 2020 scored a patient from its tumour slices.
+SCORING_ROLES = {"largest": "test", "tumour": "train"}
 
 
 def patch_pixels(patch_size: int, spacing_mm: float) -> int:
@@ -61,6 +65,13 @@ def training_layout(regions: pd.DataFrame, px_max: int, n_augment: int, rng: np.
             rows.append({"lesion": r.lesion, "slice": r.slice, "cy": r.cy + dy, "cx": r.cx + dx,
                          "angle": float(rng.uniform(0, 360)), "role": "augmented"})
     return pd.DataFrame(rows, columns=["lesion", "slice", "cy", "cx", "angle", "role"])
+
+
+def scoring_role(test_patches: str) -> str:
+    """The patch-index role whose patches score a patient under `test_patches` (SCORING_ROLES)."""
+    if test_patches not in SCORING_ROLES:
+        raise ValueError(f"test_patches must be one of {list(SCORING_ROLES)}, got {test_patches!r}")
+    return SCORING_ROLES[test_patches]
 
 
 def test_slices(regions: pd.DataFrame, n_slices_volume: int, k: int = TEST_SLICES) -> list[int]:

@@ -100,10 +100,14 @@ PROTOCOL: tuple[Setting | Note, ...] = (
                      "{paper[0]} px, {paper[1]})"),
     Note("optimiser Adam with the paper's learning rates (the paper's Caffe solver is not stated); L2 weight decay "
          "5e-4 on conv weights", (SCRATCH, TRANSFER)),
-    Note("train AUC from 60 randomly chosen training patients per fold (their 25 test-layout patches)",
-         (SCRATCH, TRANSFER)),
+    Note("train AUC from 60 randomly chosen training patients per fold (scored on the same patches as the test "
+         "patients)", (SCRATCH, TRANSFER)),
     Note("patients scored by the mean class-1 log-odds (logit difference) of their test patches; the paper does not "
          "say how patch outputs were combined (softmax probabilities saturate and tie)", (SCRATCH, TRANSFER)),
+    Setting("test_patches", "largest", sentence={
+        "tumour": "patients scored from every tumour slice (the mean over one centred patch per lesion region and "
+                  "slice: Buda et al. 2020 scored a patient from its tumour slices, the mean is our choice), not Zhu "
+                  "et al.'s 25 patches on the 5 consecutive slices with the largest lesion area"}),
     Setting("networks", True, of=lambda P: "vgg16" in P.networks, notebooks=(TRANSFER,),  # the paper ran VGG16
             sentence="VGG16 not fine-tuned in this profile: its 138M-parameter classifier trains at about 17 "
                      "patches/s on 2 CPU cores (see the paper profile)"),

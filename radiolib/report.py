@@ -76,6 +76,11 @@ def baseline(docs: dict) -> dict | None:
     return handcrafted.of_doc(docs.get(CEILING_STEM, {}))
 
 
+def baseline_sentence(docs: dict) -> str:
+    """The handcrafted baseline in one line (radiolib.handcrafted.sentence), or that the run has none."""
+    return handcrafted.sentence(baseline(docs))
+
+
 def tables(docs: dict) -> dict[str, pd.DataFrame]:
     """The approach tables of this run, each row with our AUC, CI, its share of the ceiling (when the run has one),
     its difference from the handcrafted baseline (when it ran)
@@ -298,7 +303,7 @@ def to_html(run_dir) -> str:
              "results files of one run.</p>",
              "<h2>Cohort flow</h2>", cohort_flow(docs).to_html(index=False),
              "<h2>Ceiling</h2>", f"<p>{html.escape(ceiling(docs).sentence())}</p>",
-             "<h2>Handcrafted baseline</h2>", f"<p>{html.escape(handcrafted.sentence(baseline(docs)))}</p>"]
+             "<h2>Handcrafted baseline</h2>", f"<p>{html.escape(baseline_sentence(docs))}</p>"]
     for title, table in tables(docs).items():
         parts += [f"<h2>{html.escape(title)}</h2>", table.to_html(index=False, na_rep="")]
     comp = comparisons(docs)

@@ -347,7 +347,8 @@ def results_table(rows: Sequence[Mapping] | Mapping, ceiling=None, baseline: Map
     if baseline is not None and baseline.get("test_auc") is not None:
         ref = float(baseline["test_auc"])
         table.insert(table.columns.get_loc("skipped"), BASELINE_COLUMN,
-                     [np.nan if r["test_auc"] is None else round(float(r["test_auc"]) - ref, 2) for r in rows])
+                     [np.nan if r["test_auc"] is None else round(float(r["test_auc"]) - ref, 2) + 0.0  # no -0.00
+                      for r in rows])
     return table
 
 

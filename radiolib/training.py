@@ -19,6 +19,7 @@ from torch import nn
 
 from . import models
 from .evaluation import FoldOutput, auc, patient_scores
+from .patches import scoring_role
 from .weights import imagenet_normalize
 
 INTENSITY_CAP = 1.5  # subtraction channels (units of pre-contrast p99) mapped to [0, 1] for ImageNet-style input
@@ -44,6 +45,7 @@ class TrainConfig:
     bf16: bool = False  # opt-in: bf16 features differ from fp32 (benchmarks/bench_models.py)
     channels_last: bool = True
     curve_patients: int | None = 60  # training patients scored per epoch for the train-AUC curve and train AUC
+    test_patches: str = "largest"  # the patches a patient is scored from (patches.SCORING_ROLES)
     seed: int = 0
     device: str = field(default_factory=lambda: str(models.default_device()))
 
@@ -125,9 +127,12 @@ def epoch_indices(labels: np.ndarray, n: int | None, rng: np.random.Generator) -
     return rng.permutation(np.concatenate(picks))
 
 
-def score_patients(scorer: PatchScorer, patches: np.ndarray, index: pd.DataFrame, patients) -> pd.Series:
-    """Patient score = mean over its test patches of the class-1 log-odds (logit difference), unrounded."""
-    rows = index.index[index.role.eq("test") & index.patient.isin(list(patients))].to_numpy()
+def score_patients(scorer: PatchScorer, patches: np.ndarray, index: pd.DataFrame, patients,
+                   test_patches: str = "largest") -> pd.Series:
+    """Patient score = mean over its scoring patches (`test_patches`: patches.SCORING_ROLES) of the class-1 log-odds
+    (logit difference), unrounded."""
+    role = scoring_role(test_patches)
+    rows = index.index[index.role.eq(role) & index.patient.isin(list(patients))].to_numpy()
     return patient_scores(index.patient.to_numpy()[rows], scorer.log_odds(patches[rows]))
 
 
@@ -174,8 +179,8 @@ def train_fold(model: nn.Module, patches: np.ndarray, index: pd.DataFrame, fold:
             losses.append(loss.item())
         curves["lr"].append(opt.param_groups[0]["lr"])
         sched.step()
-        tr = score_patients(scorer, patches, index, curve_pats)
-        te = score_patients(scorer, patches, index, fold["test_patients"])
+        tr = score_patients(scorer, patches, index, curve_pats, cfg.test_patches)
+        te = score_patients(scorer, patches, index, fold["test_patients"], cfg.test_patches)
         curves["epoch"].append(epoch)
         curves["loss"].append(float(np.mean(losses)))
         curves["train_auc"].append(auc([labels[p] for p in tr.index], tr.values))
@@ -196,7 +201,6 @@ def cross_validate_net(patch_set, patch_size: int, folds: list[dict], make_model
     `n_boot` (bootstrap resamples of the CI) is part of the cache key. `fold_model(fold)`, given instead of
     `make_model`, builds a fold's own model (in-cohort pretraining) and the keys its fold record gains.
     """
-    from dataclasses import asdict
 
     from .cache import memo
     from .evaluation import VERSION, cross_validate
@@ -218,8 +222,16 @@ def cross_validate_net(patch_set, patch_size: int, folds: list[dict], make_model
     if model_id is None:
         return run()
     parts = {"evaluation": VERSION, "init": "per-fold seed", "patches": patch_set.path.name, "patch_size": patch_size, "model": model_id,
-             "cfg": {k: v for k, v in asdict(cfg).items() if k != "device"}, "folds": folds, "n_boot": n_boot}
+             "cfg": _cfg_key(cfg), "folds": folds, "n_boot": n_boot}
     return memo(cache_dir, "cv", parts, run)
+
+
+def _cfg_key(cfg: TrainConfig) -> dict:
+    """The configuration as it enters a cache key: not the device, and a setting added later only when it differs
+    from its default (so the results cached before it existed are still read back)."""
+    from dataclasses import asdict
+    later = {"test_patches": "largest"}
+    return {k: v for k, v in asdict(cfg).items() if k != "device" and not (k in later and v == later[k])}
 
 
 def scaled_input(net: str, scale: float, minimum: int = 32) -> int:

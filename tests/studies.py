@@ -16,7 +16,8 @@ TINY = {  # the smallest study that still runs every approach
     "domain_epochs": 1, "domain_patches_per_epoch": 128, "kernels": ["linear"], "svm_max_train": 200,
     "n_boot": 200,
 }
-LGG = ["-p", "synth_format=lgg", "-p", "synth_patients=20", "-p", "synth_faults=false"]
+# as the lgg profile: patients scored from every tumour slice (Buda et al.), not Zhu et al.'s 5 x 5 test patches
+LGG = ["-p", "synth_format=lgg", "-p", "synth_patients=20", "-p", "synth_faults=false", "-p", "test_patches=tumour"]
 
 
 def tiny_profile(folder: Path) -> Path:

@@ -128,3 +128,16 @@ def test_lgg_features_are_of_flair_inside_the_tumour_mask(tmp_path):
     flair = vol.channels[cohort.channel_names.index("FLAIR")]
     assert table.loc[patients[0], "firstorder_Mean"] == pytest.approx(float(flair[vol.mask].mean()), rel=1e-4)
     assert table.loc[patients[0], "shape_VoxelVolume"] == pytest.approx(float(vol.mask.sum()))
+
+
+def test_the_real_lgg_sample_gives_features_of_its_flair_masks(tmp_path):
+    from conftest import SHARED_DATA
+    sample = SHARED_DATA / "lgg-sample"
+    if not (sample / "kaggle_3m" / "data.csv").is_file():
+        pytest.skip("the real lgg-mri-segmentation sample (../shared/data/lgg-sample) is not available")
+    cohort = dataset.open_cohort(sample, progress=False)
+    table, reasons, measured = handcrafted.feature_table(sample, cohort.patients, tmp_path, progress=False)
+    assert reasons == {} and len(table) == 3 and measured["channel"] == "FLAIR"
+    voxels = cohort.table.set_index("patient").tumour_voxels
+    assert table.shape_VoxelVolume.to_dict() == pytest.approx(voxels.astype(float).to_dict())
+    assert table.notna().all().all() and (table.firstorder_Mean > 0).all()

@@ -338,3 +338,17 @@ def test_the_cli_names_a_missing_data_folder_and_an_out_that_is_a_file_in_one_li
     err = capsys.readouterr().err.strip().splitlines()
     assert rc == 2 and len(err) == 1 and "is a file, not a folder" in err[0] and "Traceback" not in err[0]
     assert (tmp_path / "file").read_text() == "a user's file\n"
+
+
+def test_the_lgg_profile_scores_patients_from_their_tumour_slices_and_says_so():
+    from radiolib import protocol
+    stem = "02_training_from_scratch"
+    lgg = params.load_profile("lgg", stem, ROOT / "params")
+    P = SimpleNamespace(**{**params.defaults(stem), **lgg})
+    assert P.test_patches == "tumour"
+    said = [d for d in protocol.deviations(P, stem) if "every tumour slice" in d]
+    assert len(said) == 1 and "Buda et al." in said[0]
+    smoke = SimpleNamespace(**params.defaults("04_deep_features_svm"))
+    assert not [d for d in protocol.deviations(smoke, "04_deep_features_svm") if "tumour slice" in d]
+    with pytest.raises(ValueError, match="test_patches"):
+        params.validate("04_deep_features_svm", {**vars(smoke), "test_patches": "all"})

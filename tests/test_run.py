@@ -133,3 +133,9 @@ def test_a_synthetic_lgg_cohort_runs_the_whole_study(lgg_study):
     from radiolib.evaluation import check_no_leakage
     for doc in docs.values():
         check_no_leakage(doc)
+    # scored from every tumour slice, said in each approach's deviations; the handcrafted baseline: FLAIR in the mask
+    for stem in ("02_training_from_scratch", "03_transfer_learning", "04_deep_features_svm", "05_layerwise_analysis"):
+        assert any("every tumour slice" in d for d in docs[stem]["deviations"]), stem
+    baseline = docs["01_preprocessing"]["baseline"]
+    assert baseline["skipped"] is None and baseline["channel"] == "FLAIR" and "tumour mask" in baseline["mask"]
+    assert set(baseline["oof"]) == study_patients

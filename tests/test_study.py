@@ -35,6 +35,18 @@ def test_the_runner_writes_notebook_results_and_figures(tiny_study):
     assert run["cell_timeout"] == params.RUNNER["cell_timeout"]  # the tiny profile sets none: the default
 
 
+def test_every_table_reads_its_rows_against_the_handcrafted_baseline(tiny_study):
+    """Notebook 01 records the baseline row on the run's folds; the report shows it and each row's difference."""
+    docs = {p.stem: json.loads(p.read_text()) for p in (tiny_study.run / "results").glob("*.json")}
+    base = docs["01_preprocessing"]["baseline"]
+    assert base["skipped"] is None and docs["01_preprocessing"]["baseline_reason"] is None
+    folds = docs["02_training_from_scratch"]["rows"][0]["folds"]
+    assert [f["test_patients"] for f in base["folds"]] == [f["test_patients"] for f in folds]
+    html = (tiny_study.run / "report.html").read_text()
+    assert "<h2>Handcrafted baseline</h2>" in html and f"test AUC {base['test_auc']:.2f}" in html
+    assert html.count("vs handcrafted</th>") >= 4  # tables 3 to 6
+
+
 def test_the_results_name_the_target_and_its_prevalence(tiny_study):
     doc = json.loads((tiny_study.run / "results" / "01_preprocessing.json").read_text())
     share = sum(p["label"] for p in doc["included"]) / len(doc["included"])

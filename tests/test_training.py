@@ -174,3 +174,34 @@ def test_held_out_patients_never_split_a_patient():
     held = pretraining.held_out_patients(pats, 0.1, np.random.default_rng(0))
     assert len(held) == 3 and set(held) <= set(pats)
     assert pretraining.held_out_patients(["a", "a"]) == []
+
+
+def test_test_patches_choose_the_patches_a_patient_is_scored_from():
+    """largest: the 25 test-layout patches (role test); tumour: the centred patch of every tumour slice (role
+    train); the network's and the SVM's patient scores both follow it."""
+    import pandas as pd
+    cfg = training.TrainConfig(input_size=8, channels_last=False, device="cpu")
+    scorer = training.PatchScorer(_FixedLogits(), cfg, torch.zeros(1, 3, 1, 1), torch.ones(1, 3, 1, 1))
+    values = [0.1, 0.2, 0.6, 0.3, 0.5, 0.9]
+    patches = np.stack([np.full((3, 8, 8), v) for v in values]).astype(np.float32)
+    index = pd.DataFrame({"patient": ["A"] * 6, "label": [1] * 6,
+                          "role": ["test", "test", "train", "train", "augmented", "normal"]})
+    largest = training.score_patients(scorer, patches, index, ["A"])
+    tumour = training.score_patients(scorer, patches, index, ["A"], "tumour")
+    assert largest["A"] == pytest.approx(15.0, rel=1e-5) and tumour["A"] == pytest.approx(45.0, rel=1e-5)
+    with pytest.raises(ValueError, match="test_patches must be one of"):
+        training.score_patients(scorer, patches, index, ["A"], "largets")
+
+    feats, index, folds = _toy_features(8, 0.0)
+    feats[(index.role == "train").to_numpy()] += index.label.to_numpy()[index.role == "train", None] * 3.0
+    by = {tp: evaluation.cross_validate(folds, features.svm_fit_predict(feats, index, "linear", train_roles=["train"],
+                                                                         test_patches=tp), progress=False)
+          for tp in ("largest", "tumour")}
+    assert by["tumour"].test_auc > 0.95 and by["largest"].test_auc < 0.9  # the signal is only in the train role
+
+
+def test_a_later_training_setting_keeps_the_cache_key_of_its_default():
+    cfg = training.TrainConfig(input_size=32, device="cpu")
+    assert "test_patches" not in training._cfg_key(cfg) and "device" not in training._cfg_key(cfg)
+    tumour = training._cfg_key(training.TrainConfig(input_size=32, device="cpu", test_patches="tumour"))
+    assert tumour["test_patches"] == "tumour"
