@@ -102,7 +102,7 @@ def test_without_pyradiomics_the_baseline_is_skipped_with_the_install_command(mo
     assert handcrafted.entries(row) == {"baseline": row, "baseline_reason": row["skipped"]}
 
 
-def test_duke_features_are_of_the_first_subtraction_in_the_box_and_cached(tmp_path):
+def test_duke_features_are_of_the_first_subtraction_in_the_box_and_cached(tmp_path, monkeypatch):
     root = synthesize(tmp_path / "duke", patients=16, seed=2, effect=1.5, progress=False, _max_slices=8)
     ps = dataset.build_patch_set(root, [80], 1, 0, tmp_path / "cache", progress=False)
     P = _P(tmp_path / "cache", n_folds=3, repeats=1)
@@ -113,6 +113,7 @@ def test_duke_features_are_of_the_first_subtraction_in_the_box_and_cached(tmp_pa
     cached = sorted((tmp_path / "cache" / "handcrafted").glob("*.pkl"))
     assert len(cached) == len(ps.table)
     mtimes = [p.stat().st_mtime_ns for p in cached]
+    monkeypatch.setattr(dataset, "open_cohort", lambda *a, **k: pytest.fail("the cohort was scanned again"))
     assert handcrafted.of_patch_set(root, ps, P, progress=False) == row  # read back, not recomputed
     assert [p.stat().st_mtime_ns for p in cached] == mtimes
 
