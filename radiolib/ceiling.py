@@ -189,13 +189,10 @@ def of_patch_set(data_dir: str | Path, patch_set, P) -> Ceiling:
 def of_run(results_dir: str | Path, P, patch_set=None) -> Ceiling:
     """Notebooks 02-05: the ceiling notebook 01 recorded in this run folder; missing, with the reason, when 01 has
     not run here or its file belongs to another run (other data or run parameters)."""
-    from .results import StaleResults, provenance, read_results
-    path = Path(results_dir) / f"{SOURCE_STEM}.json"
-    if not path.is_file():
-        return Ceiling.missing(f"notebook {SOURCE_STEM} has not written results/{path.name} in this run folder: "
-                               "run it first")
-    try:
-        doc = read_results(path, expect=provenance(P, patch_set))
-    except StaleResults as exc:
-        return Ceiling.missing(f"results/{path.name} belongs to another run ({'; '.join(exc.differing)})")
-    return Ceiling.from_doc(doc)
+    from .results import read_run_results
+    return of_preprocessing(*read_run_results(results_dir, SOURCE_STEM, P, patch_set))
+
+
+def of_preprocessing(doc: dict | None, why: str = "") -> Ceiling:
+    """The ceiling in notebook 01's results doc (`results.read_run_results`), else missing for `why`."""
+    return Ceiling.from_doc(doc) if doc is not None else Ceiling.missing(why)

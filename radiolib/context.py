@@ -58,15 +58,18 @@ class RunContext:
         return self."""
         import torch
 
-        from . import ceiling, evaluation, handcrafted, protocol
+        from . import ceiling, evaluation, handcrafted, protocol, results
         from .models import default_device
         self.paths_ = run_paths(self.P)
         self.patch_set_ = self.patch_set if self.patch_set is not None else inputs.patch_set(self.P, self.progress)
         self.folds_ = inputs.folds(self.patch_set_, self.P)
         evaluation.check_no_leakage(self.folds_)
         self.deviations_ = protocol.deviations(self.P, self.stem, self.patch_set_)
-        self.ceiling_ = ceiling.of_run(self.paths_.results, self.P, self.patch_set_)
-        self.baseline_ = handcrafted.of_run(self.paths_.results, self.P, self.patch_set_)
+        # notebook 01's results, read once: the ceiling and the handcrafted baseline the tables stand beside
+        preprocessing, why = results.read_run_results(self.paths_.results, ceiling.SOURCE_STEM, self.P,
+                                                      self.patch_set_)
+        self.ceiling_ = ceiling.of_preprocessing(preprocessing, why)
+        self.baseline_ = handcrafted.of_doc(preprocessing) if preprocessing is not None else None
         self.device_, self.threads_ = str(default_device()), torch.get_num_threads()
         return self
 

@@ -272,14 +272,9 @@ def of_doc(doc: Mapping) -> dict | None:
 def of_run(results_dir: str | Path, P, patch_set=None) -> dict | None:
     """Notebooks 02-05: the baseline row notebook 01 recorded in this run folder; None when 01 has not run here,
     its file belongs to another run, or it has no baseline."""
-    from .results import StaleResults, provenance, read_results
-    path = Path(results_dir) / f"{SOURCE_STEM}.json"
-    if not path.is_file():
-        return None
-    try:
-        return of_doc(read_results(path, expect=provenance(P, patch_set)))
-    except StaleResults:
-        return None
+    from .results import read_run_results
+    doc, _ = read_run_results(results_dir, SOURCE_STEM, P, patch_set)
+    return of_doc(doc) if doc is not None else None
 
 
 def sentence(row: Mapping | None) -> str:

@@ -258,6 +258,18 @@ def check_earlier(results_dir, stems: Iterable[str], P, patch_set=None) -> None:
             read_results(path, expect)
 
 
+def read_run_results(results_dir: str | os.PathLike, stem: str, P, patch_set=None) -> tuple[dict | None, str]:
+    """Another notebook's results file of this run folder, read once and checked to belong to this run (its data
+    and run parameters): (the doc, "") or (None, why not)."""
+    path = Path(results_dir) / f"{stem}.json"
+    if not path.is_file():
+        return None, f"notebook {stem} has not written results/{path.name} in this run folder: run it first"
+    try:
+        return read_results(path, expect=provenance(P, patch_set)), ""
+    except StaleResults as exc:
+        return None, f"results/{path.name} belongs to another run ({'; '.join(exc.differing)})"
+
+
 class StaleResults(ValueError):
     """A results file that belongs to another run (other data or parameters)."""
 
