@@ -7,6 +7,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from matplotlib.patches import Rectangle
+from matplotlib.ticker import MaxNLocator
 
 from .descriptor import DUKE_CHANNELS
 
@@ -141,6 +142,7 @@ def learning_curves(curves: list[dict], title: str = "", ax=None):
     ax.axhline(0.5, color="gray", lw=0.8, ls=":")
     ax.set_ylim(0.3, 1.0)
     ax.set_xlabel("epoch")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole numbers, even for 2 of them
     ax.set_ylabel("AUC (patient level)")
     ax.set_title(title, fontsize=10)
     ax.legend(loc="lower right", fontsize=8)
