@@ -11,12 +11,12 @@ Run: `python benchmarks/bench_models.py [--seconds 3] [--rounds 2] [--train-batc
 from __future__ import annotations
 
 import argparse
-import time
 
 import torch
 from torch import nn
 
 from radiolib import models, weights
+from timing import best_rate
 
 MODES = {"fp32": (False, False), "bf16": (True, False), "channels_last": (False, True),
          "bf16+channels_last": (True, True)}
@@ -42,23 +42,6 @@ def _calibrated(model: nn.Module, x: torch.Tensor) -> nn.Module:
     return model.eval()
 
 
-def _rates(steps: dict, batch: int, seconds: float, rounds: int) -> dict[str, float]:
-    """Best images/s of each `steps[mode]()` over `rounds` interleaved rounds (robust to other load on the box).
-
-    Each round warms up with one call, then times calls for at least `seconds` and at least two calls.
-    """
-    best = dict.fromkeys(steps, 0.0)
-    for _ in range(rounds):
-        for mode, step in steps.items():
-            step()
-            n, start = 0, time.perf_counter()
-            while n < 2 or time.perf_counter() - start < seconds:
-                step()
-                n += 1
-            best[mode] = max(best[mode], n * batch / (time.perf_counter() - start))
-    return best
-
-
 def bench_forward(seconds: float, rounds: int, batch: int = 64) -> None:
     """Layer-wise feature extraction (all 12 Table 6 layers in one pass) of a random GoogLeNet, BN calibrated."""
     device = models.default_device()
@@ -75,7 +58,7 @@ def bench_forward(seconds: float, rounds: int, batch: int = 64) -> None:
 
         steps[mode] = step
     print(f"GoogLeNet forward, 12 pooled layers in one pass, 224x224, batch {batch}, {device}:")
-    for mode, rate in _rates(steps, batch, seconds, rounds).items():
+    for mode, rate in best_rate(steps, batch, seconds, rounds).items():
         print(f"  {mode:20s} {rate:8.1f} images/s")
     _report_equivalence(outputs)
 
@@ -118,7 +101,7 @@ def bench_training(name: str, batch: int, seconds: float, rounds: int) -> None:
 
         steps[mode] = step
     print(f"{name} training step (forward+backward+SGD), {size}x{size}, batch {batch}, {device}:")
-    for mode, rate in _rates(steps, batch, seconds, rounds).items():
+    for mode, rate in best_rate(steps, batch, seconds, rounds).items():
         print(f"  {mode:20s} {rate:8.1f} images/s")
     logits = {}
     for mode, (bf16, channels_last) in MODES.items():
