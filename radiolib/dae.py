@@ -18,6 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -67,6 +68,24 @@ def reconstruction_loss(name: str, pred: torch.Tensor, target: torch.Tensor) -> 
 def add_noise(x: torch.Tensor, std: float, generator: torch.Generator) -> torch.Tensor:
     """The corrupted input: x plus Gaussian noise of `std`, clipped to [0, 1]."""
     return (x + std * torch.randn(x.shape, generator=generator)).clamp(0.0, 1.0)
+
+
+def lesion_slices(patch_set, patch_size: int = 80, channel: int = 0, role: str = "train",
+                  ) -> tuple[np.ndarray, pd.DataFrame]:
+    """The DAE's inputs from a study's patch set: every lesion-centred patch of `role` ("train": one centred,
+    unaugmented patch per lesion region and slice), channel `channel` (Duke: 0 = the first subtraction,
+    post1 - pre; LGG: 0 = pre-contrast), resized to 64 x 64 (area) and min-max scaled to [0, 1] per image.
+    Returns (images (n, 64, 64) float32, their rows of the patch index: patient, lesion, slice, label)."""
+    idx = patch_set.index
+    if role not in set(idx.role):
+        raise ValueError(f"the patch set has no patches of role {role!r} (it has {sorted(set(idx.role))})")
+    rows = idx.index[idx.role == role].to_numpy()
+    x = torch.from_numpy(np.asarray(patch_set.patches(patch_size)[rows, channel], np.float32)).unsqueeze(1)
+    x = F.interpolate(x, size=(SIDE, SIDE), mode="area")[:, 0]
+    low = x.amin(dim=(1, 2), keepdim=True)
+    span = (x.amax(dim=(1, 2), keepdim=True) - low).clamp(min=1e-6)  # a flat patch becomes zeros
+    meta = idx.loc[rows, [c for c in ("patient", "lesion", "slice", "label") if c in idx]].reset_index(drop=True)
+    return ((x - low) / span).numpy(), meta
 
 
 @dataclass(frozen=True)

@@ -104,3 +104,19 @@ def test_bad_input_and_settings_are_named():
         dae.train(np.full((2, 64, 64), 255.0))
     with pytest.raises(ValueError, match="unknown DAE loss 'cosine_proximity'"):
         dae.train(_slices(2), dae.DaeConfig(loss="cosine_proximity"))
+
+
+def test_the_inputs_are_the_lesion_centred_first_subtraction_patches_of_a_patch_set(patch_set):
+    images, meta = dae.lesion_slices(patch_set)
+    train = patch_set.index[patch_set.index.role == "train"]
+    assert images.shape == (len(train), 64, 64) and len(meta) == len(train) > 0
+    assert meta.patient.tolist() == train.patient.tolist() and set(meta.columns) >= {"patient", "slice", "label"}
+    assert images.min() == 0 and images.max() == 1
+    assert np.allclose(images.min(axis=(1, 2)), 0) and np.allclose(images.max(axis=(1, 2)), 1)  # per image
+    from scipy import ndimage
+    first = np.asarray(patch_set.patches(80)[train.index[0], 0], np.float32)  # channel 0: post1 - pre
+    other = ndimage.zoom(first, 64 / first.shape[0], order=1)[:64, :64]  # an independent resize
+    assert np.corrcoef(images[0].ravel(), other.ravel())[0, 1] > 0.95
+    assert patch_set.descriptor.channels[0] == "post1 - pre"
+    with pytest.raises(ValueError, match="no patches of role 'lesion'"):
+        dae.lesion_slices(patch_set, role="lesion")
