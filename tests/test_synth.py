@@ -396,3 +396,22 @@ def test_slice_numbering_patient_position_and_series_follow_the_real_collection(
     assert 0.35 < (patients.patient_position[siemens] == "HFP").mean() < 0.75
     assert patients.series_variant.isin(synth.MULTIPHASE_VARIANTS).sum() >= 10
     assert 0.2 < (patients.extra_series == synth.NON_DYNAMIC_DESCRIPTION).mean() < 0.4
+
+
+def test_the_gene_link_can_be_broken_for_a_null_cohort():
+    """Issue 13: `gene_link=False` deals the same expression profiles to the patients in a random order, so genes
+    keep their programmes but lose every link with the images and the clinical table."""
+    patients, lesions, linked = synth.simulate_truth(270, seed=2, effect=1.0)
+    _, _, broken = synth.simulate_truth(270, seed=2, effect=1.0, gene_link=False)
+    assert list(broken.patient) == list(linked.patient) and not broken.equals(linked)
+    rows = lambda t: sorted(map(tuple, t.drop(columns="patient").to_numpy()))  # noqa: E731
+    assert rows(broken) == rows(linked)  # the same profiles, other owners
+    sub = patients.set_index("patient").mol_subtype
+    er = sub.isin([0, 1]).to_numpy()
+    for genes, gap in ((linked, 1.5), (broken, None)):
+        esr1 = genes.set_index("patient").loc[patients.patient].ESR1.to_numpy()
+        difference = esr1[er].mean() - esr1[~er].mean()
+        assert difference > gap if gap else abs(difference) < 0.6, difference
+    per_patient = lesions.groupby("patient").rim.mean().loc[patients.patient]
+    immune = broken.set_index("patient").loc[patients.patient][list(synth.GENE_SETS["immune"])].mean(axis=1)
+    assert abs(np.corrcoef(immune, per_patient)[0, 1]) < 0.15

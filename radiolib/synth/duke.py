@@ -33,17 +33,18 @@ TABLE_NAMES = ("Annotation_Boxes.csv", "Clinical_and_Other_Features.xlsx", "synt
 
 def synthesize(out: str | Path, patients: int = 270, seed: int = 0, effect: float = 1.0,
                faults: bool | Sequence[str] = False, n_jobs: int = 1, progress: bool = True, *,
-               _max_slices: int | None = None) -> Path:
+               gene_link: bool = True, _max_slices: int | None = None) -> Path:
     """Write the synthetic cohort into `out` (atomically) and return its path; reuse it if already complete.
 
     `effect` scales the subtype -> lesion-phenotype signal (0 = null cohort); `faults` injects the paper's exclusion
     reasons, one per patient among the last ones; `n_jobs` renders patients in parallel (same bytes for any value).
+    `gene_link=False` deals the gene-expression profiles to the patients in a random order (no gene-image link).
     `_max_slices` caps the slice count (small test cohorts).
     """
     out = Path(out)
     fault_list = check_args(patients, seed, effect, faults, n_jobs, _max_slices)
     params = {"patients": int(patients), "seed": int(seed), "effect": float(effect), "faults": fault_list,
-              "max_slices": _max_slices}
+              "max_slices": _max_slices, **({} if gene_link else {"gene_link": False})}  # default: same bytes
     if _is_complete(out, params):
         return out
     check_replaceable(out, GENERATOR, ".dcm", TABLE_NAMES)
@@ -55,15 +56,15 @@ def synthesize(out: str | Path, patients: int = 270, seed: int = 0, effect: floa
 
 
 def simulate_truth(patients: int = 270, seed: int = 0, effect: float = 1.0,
-                   faults: bool | Sequence[str] = False, *, _max_slices: int | None = None
-                   ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+                   faults: bool | Sequence[str] = False, *, gene_link: bool = True,
+                   _max_slices: int | None = None) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """The ground-truth tables of a cohort without rendering images: (patients, lesions, gene expression).
 
     Identical to synthetic_truth.csv, synthetic_lesions.csv and gene_expression.csv written by `synthesize`.
     """
     fault_list = check_args(patients, seed, effect, faults, 1, _max_slices)
     specs = draw_cohort(patients, seed, float(effect), fault_list, _max_slices)
-    return truth_table(specs), lesion_table(specs), gene_table(specs, seed)
+    return truth_table(specs), lesion_table(specs), gene_table(specs, seed, gene_link)
 
 
 def _build_patient(spec: PatientSpec, root: Path, seed: int, cohort_key: str) -> tuple[list, int]:
@@ -102,8 +103,8 @@ def _write_tables(root: Path, specs: list[PatientSpec], results: list, seed: int
     write_clinical(root / "Clinical_and_Other_Features.xlsx", specs, GENERATOR)
     truth_table(specs).to_csv(root / "synthetic_truth.csv", index=False, lineterminator="\n")
     lesion_table(specs).to_csv(root / "synthetic_lesions.csv", index=False, lineterminator="\n")
-    gene_table(specs, seed).to_csv(root / "gene_expression.csv", index=False, float_format="%.4f",
-                                   lineterminator="\n")
+    genes = gene_table(specs, seed, params.get("gene_link", True))
+    genes.to_csv(root / "gene_expression.csv", index=False, float_format="%.4f", lineterminator="\n")
     used = pd.Series([s.protocol.name for s in specs]).value_counts()
     manifest = {
         "generator": GENERATOR, "version": VERSION, "parameters": params,

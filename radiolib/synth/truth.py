@@ -52,9 +52,12 @@ def lesion_table(specs: list[PatientSpec]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def gene_table(specs: list[PatientSpec], seed: int) -> pd.DataFrame:
+def gene_table(specs: list[PatientSpec], seed: int, link: bool = True) -> pd.DataFrame:
     """log2 expression: subtype programmes (receptor status, amplicon, basal) plus the proliferation and immune
-    latents shared with the lesion phenotype, baseline per gene, and noise. Genes x patients, 4 decimals."""
+    latents shared with the lesion phenotype, baseline per gene, and noise. One row per patient, 4 decimals.
+
+    `link=False` breaks the link between genes and everything else (images, clinical table): the same profiles,
+    dealt to the patients in a random order (a null cohort for the radiogenomic associations)."""
     named = [g for genes in GENE_SETS.values() for g in genes]
     genes = named + [f"GENE{i:04d}" for i in range(1, _N_GENES - len(named) + 1)]
     panel = stream(seed, 3)
@@ -83,6 +86,8 @@ def gene_table(specs: list[PatientSpec], seed: int) -> pd.DataFrame:
         values[k, i_esr1] += 2.5 * er  # the receptor genes follow the pathology status itself
         values[k, i_pgr] += 2.0 * pr
         values[k, i_erbb2] += 1.5 * her2
+    if not link:
+        values = values[stream(seed, 5).permutation(len(specs))]
     table = pd.DataFrame(np.round(values, 4), columns=genes)
     table.insert(0, "patient", [s.patient for s in specs])
     return table
