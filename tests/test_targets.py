@@ -45,3 +45,15 @@ def test_the_real_duke_table_gives_all_five_targets():
     assert summary.loc["T", ["labelled", "positive"]].tolist() == [916, 916 - 409]
     assert summary.loc["N", ["labelled", "positive"]].tolist() == [898, 898 - 529]
     assert (reasons["N"] != "").sum() == 24 and reasons["N"].str.endswith("blank").sum() == 24
+
+
+def test_the_synthetic_workbook_gives_all_five_targets_in_the_real_codes(faulty_cohort):
+    clinical = cohort.read_clinical(faulty_cohort / "Clinical_and_Other_Features.xlsx", targets.COLUMNS)
+    labels, reasons = targets.clinical_targets(clinical)
+    assert len(labels) == 14
+    raw = clinical[list(targets.COLUMNS)].apply(pd.to_numeric, errors="coerce")
+    assert raw["Staging(Nodes)#(Nx replaced by -1)[N]"].dropna().isin([0, 1, 2, 3]).all()
+    assert raw["Staging(Tumor Size)# [T]"].dropna().isin([1, 2, 3, 4]).all()
+    assert raw[["ER", "PR", "HER2"]].isin([0, 1]).all().all()
+    for name in targets.BY_NAME:  # every target labelled for most patients, both classes present
+        assert labels[name].notna().sum() >= 12 and labels[name].nunique() == 2, (name, labels[name].tolist())

@@ -18,6 +18,7 @@ KINETIC_CLASSES = ("persistent", "plateau", "washout")
 # non-luminal, and the ER/PR combinations within subtypes 0 and 1 (HER2 is 0 for subtype 0, 1 for 1 and 2).
 _NONLUMINAL_COUNTS = {1: 104, 2: 59, 3: 164}
 _ER_PR_COUNTS = {0: {(1, 1): 508, (1, 0): 77, (0, 1): 10}, 1: {(1, 1): 77, (1, 0): 24, (0, 1): 3}}
+_NODES_BLANK = 24 / 922  # N stage blank in the public table
 _GRADE_BLANK = 284 / 922  # Nottingham grade is blank for 284 of the 922 patients (as often in every subtype)
 # Log-normal fit of the real Annotation_Boxes.csv (922 boxes): log-mean/log-sd of height, width (px at ~0.8 mm)
 # and slices (~1 mm), and the correlation of the three log sizes. Converted to mm below.
@@ -305,9 +306,18 @@ def _draw_clinical(spec: PatientSpec, rng: np.random.Generator) -> dict[str, obj
         "Multicentric/Multifocal": int(len(spec.lesions) > 1),
         "Contralateral Breast Involvement": int(any(les.side != index_lesion.side for les in spec.lesions)),
     }
-    if rng.random() < _GRADE_BLANK:  # drawn last, so every other column keeps its value
+    if rng.random() < _GRADE_BLANK:  # drawn after the columns above, so they keep their values
         row["Nottingham grade"] = None
+    row["Staging(Nodes)#(Nx replaced by -1)[N]"] = _draw_nodes(size_cm, spec.prolif, rng)  # drawn last, as well
     return row
+
+
+def _draw_nodes(size_cm: float, prolif: float, rng: np.random.Generator) -> int | None:
+    """N stage as coded in the public table (0-3; blank for 24 of its 922 patients): node-positive more often for a
+    larger and more proliferative index lesion (the public table: N0 59%, N1 30%, N2 7%, N3 5% of those staged)."""
+    positive = rng.random() < sigmoid(-1.0 + 0.35 * (size_cm - 2) + 0.4 * prolif)
+    stage = int(rng.choice([1, 2, 3], p=[0.72, 0.16, 0.12])) if positive else 0
+    return None if rng.random() < _NODES_BLANK else stage
 
 
 # ----------------------------------------------------------------------------------------------------------------
