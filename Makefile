@@ -49,10 +49,11 @@ smoke: setup
 bench: setup
 	for b in benchmarks/bench_*.py; do $(PY) $$b || exit 1; done
 
-# Re-execute the committed notebooks in place at their defaults (what nbval then compares against), then write them
-# as JupyterLab saves them (nbformat, final newline) without the run's timestamps (radiolib/notebook_files.py), so
+# Re-execute the committed notebooks in place, in a fresh runs/interactive, at their defaults (what nbval then
+# compares against), then write them as JupyterLab saves them (nbformat, final newline) without the run's timestamps (radiolib/notebook_files.py), so
 # opening and saving one in JupyterLab changes nothing.
 notebooks: setup
+	rm -rf runs/interactive  # as nbval's fresh run folder: 06 runs before 07-09, so it finds none of their results
 	for nb in notebooks/0*.ipynb; do $(PY) -m papermill $$nb $$nb --cwd notebooks --no-progress-bar || exit 1; done
 	$(PY) -m radiolib.notebook_files notebooks/0*.ipynb
 

@@ -74,12 +74,13 @@ def mixed(features: pd.DataFrame, patients, factors: pd.DataFrame) -> pd.DataFra
     for f in x.columns:
         for k in g.columns:
             design = sm.add_constant(g[[k]].to_numpy(), has_constant="add")
-            with warnings.catch_warnings():
+            with warnings.catch_warnings():  # a random-intercept variance at 0 (a boundary fit) is not an error
                 warnings.simplefilter("ignore", ConvergenceWarning)
                 warnings.simplefilter("ignore", RuntimeWarning)
+                warnings.simplefilter("ignore", UserWarning)
                 fit = sm.MixedLM(x[f].to_numpy(), design, groups=groups.to_numpy()).fit(reml=True)
-            rows.append({"feature": str(f), "factor": str(k), "slope": float(fit.fe_params[1]),
-                         "t": float(fit.tvalues[1]), "p": float(fit.pvalues[1]), "n": int(groups.nunique())})
+                rows.append({"feature": str(f), "factor": str(k), "slope": float(fit.fe_params[1]),
+                             "t": float(fit.tvalues[1]), "p": float(fit.pvalues[1]), "n": int(groups.nunique())})
     out = pd.DataFrame(rows)
     out["q"] = fdr(out.p)
     return out[list(COLUMNS)]

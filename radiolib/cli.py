@@ -17,6 +17,8 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--effect", type=float, default=1.0, help="strength of the subtype-image link; 0 = null cohort")
     s.add_argument("--faults", action="store_true", help="inject the faults the paper excluded patients for")
     s.add_argument("--jobs", type=int, default=2, help="worker processes")
+    s.add_argument("--no-gene-link", action="store_true",
+                   help="deal the gene table's profiles to the patients at random: a null cohort for notebooks 08-09")
 
     r = sub.add_parser("study", help="run the notebooks in order with papermill")
     r.add_argument("--profile", default="demo", help="a folder of params/ (smoke, demo, paper, ...)")
@@ -37,6 +39,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "synth":
             from .synth import FAULTS, synthesize
             out = synthesize(args.out, patients=args.patients, seed=args.seed, effect=args.effect,
+                             gene_link=not args.no_gene_link,
                              faults=list(FAULTS) if args.faults else [], n_jobs=args.jobs)
             print(f"synthetic cohort written to {out}")
         else:

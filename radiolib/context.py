@@ -62,8 +62,10 @@ class RunContext:
         from .models import default_device
         self.paths_ = run_paths(self.P)
         self.patch_set_ = self.patch_set if self.patch_set is not None else inputs.patch_set(self.P, self.progress)
-        self.folds_ = inputs.folds(self.patch_set_, self.P)
-        evaluation.check_no_leakage(self.folds_)
+        # a notebook without a cross-validation (08) has no folds
+        self.folds_ = inputs.folds(self.patch_set_, self.P) if hasattr(self.P, "n_folds") else []
+        if self.folds_:
+            evaluation.check_no_leakage(self.folds_)
         self.deviations_ = protocol.deviations(self.P, self.stem, self.patch_set_)
         # notebook 01's results, read once: the ceiling and the handcrafted baseline the tables stand beside
         preprocessing, why = results.read_run_results(self.paths_.results, ceiling.SOURCE_STEM, self.P,
@@ -80,7 +82,8 @@ class RunContext:
 
     def describe(self) -> str:
         """`N patients, K folds. Deviations from the paper's protocol:` and the deviations, one per line."""
-        head = f"{len(self.patch_set_.table)} patients, {len(self.folds_)} folds. "
+        folds = f", {len(self.folds_)} folds" if self.folds_ else ""
+        head = f"{len(self.patch_set_.table)} patients{folds}. "
         return head + "\n- ".join(["Deviations from the paper's protocol:", *self.deviations_])
 
     def source_status(self, net: str) -> dict[str, str | None]:

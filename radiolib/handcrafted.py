@@ -71,12 +71,13 @@ def extractor_version() -> str:
     return f"pyradiomics {radiomics.__version__.lstrip('v')}"
 
 
-def _extractor():
+def extractor(classes: Sequence[str] = FEATURE_CLASSES, settings: Mapping | None = None):
+    """A pyradiomics extractor of these feature classes and settings (the baseline's by default), quiet."""
     from radiomics import featureextractor
     logging.getLogger("radiomics").setLevel(logging.ERROR)
-    ext = featureextractor.RadiomicsFeatureExtractor(**SETTINGS)
+    ext = featureextractor.RadiomicsFeatureExtractor(**(SETTINGS if settings is None else settings))
     ext.disableAllFeatures()
-    for name in FEATURE_CLASSES:
+    for name in classes:
         ext.enableFeatureClassByName(name)
     return ext
 
@@ -117,7 +118,7 @@ def volume_features(image: np.ndarray, mask: np.ndarray, spacing: Sequence[float
     roi = sitk.GetImageFromArray(mask.astype(np.uint8))
     for v in (img, roi):
         v.SetSpacing(tuple(float(s) for s in spacing[::-1]))  # SimpleITK: (x, y, z)
-    out = _extractor().execute(img, roi)
+    out = extractor().execute(img, roi)
     return {k.removeprefix("original_"): float(v) for k, v in out.items() if k.startswith("original_")}
 
 

@@ -55,7 +55,8 @@ def patch_set(P: SimpleNamespace, progress: bool = True):
 def folds(ps, P: SimpleNamespace) -> list[dict]:
     """The paper's patient-level stratified folds (a function of the seed): every notebook uses the same ones."""
     from .evaluation import patient_folds
-    return patient_folds(ps.table.patient.tolist(), ps.table.label.tolist(), P.n_folds, P.repeats, P.seed)
+    return patient_folds(ps.table.patient.tolist(), ps.table.label.tolist(), P.n_folds, getattr(P, "repeats", 1),
+                         P.seed)
 
 
 def portable(text: str) -> str:

@@ -25,19 +25,24 @@ def masked(x: pd.DataFrame, train_mean: pd.Series, keep: Sequence[str]) -> pd.Da
     unknown = sorted(set(keep) - set(x.columns))
     if unknown:
         raise ValueError(f"gene set has genes the table does not: {unknown[:5]}")
-    out = x.copy()
-    others = x.columns.difference(pd.Index(keep))
-    out[others] = np.broadcast_to(train_mean[others].to_numpy(), (len(x), len(others)))
-    return out
+    values = x.to_numpy(dtype=float, copy=True)
+    others = ~x.columns.isin(pd.Index(keep))
+    values[:, others] = train_mean[x.columns[others]].to_numpy(float)
+    return pd.DataFrame(values, index=x.index, columns=x.columns)
 
 
 def mask_scores(score: Callable[[pd.DataFrame], np.ndarray], x_test: pd.DataFrame, y_test, train_mean: pd.Series,
                 gene_sets: Mapping[str, Sequence[str]]) -> pd.Series:
     """Test AUC of `score` (a fitted model's scores for a gene table) with each gene set kept and the rest masked;
     "all genes" (the full model) and "no genes" beside them."""
-    from .evaluation import auc
+    from .evaluation import weighted_auc
     sets = {"all genes": list(x_test.columns), **{k: list(v) for k, v in gene_sets.items()}, "no genes": []}
-    return pd.Series({name: auc(y_test, score(masked(x_test, train_mean, keep))) for name, keep in sets.items()})
+    y = np.asarray(y_test, float)
+    if len(np.unique(y)) < 2:
+        raise ValueError("mask_scores: the test patients have a single class")
+    ones = np.ones((1, len(y)))  # weighted_auc with unit weights: the AUC (ties 1/2), without scikit-learn's checks
+    return pd.Series({name: float(weighted_auc(y, np.asarray(score(masked(x_test, train_mean, keep)), float), ones)[0])
+                      for name, keep in sets.items()})
 
 
 def random_sets(genes: Sequence[str], size: int, n: int, seed: int = 0) -> dict[str, list[str]]:

@@ -86,6 +86,16 @@ DOC: dict[str, str] = {
     "layer_patch_size": "patch size of the layer-wise SVMs; None: the paper's pre-specified 120",
     "kernel": "SVM kernel of the layer-wise analysis; None: the paper's pre-specified poly",
     "maps_channels": "feature maps shown per layer in the viewer",
+    "dae_patch_size": "patch size (paper px) of the lesion slices the DAE reads (resized to 64 x 64)",
+    "dae_loss": "DAE loss: mse, cosine (image), keras_cosine (published; trains nothing)",
+    "dae_epochs": "DAE training epochs",
+    "clinical_targets": "clinical targets: T, N, ER, PR, HER2",
+    "gene_table": "CSV, patients x genes (first column: patient id); None: the synthetic one",
+    "fdr_alpha": "Benjamini-Hochberg false discovery rate of an association",
+    "mixed_pairs": "strongest pairs refitted as mixed models over the slices (checks the OLS)",
+    "gene_epochs": "epochs of the gene-to-phenotype network",
+    "gene_pretrain": "start the network from a gene autoencoder trained on the training patients",
+    "random_sets": "random gene sets per phenotype: the masking null",
 }
 
 # The cross-validation protocol, shared by the approach notebooks (paper: 10 folds x 5 repeats).
@@ -158,6 +168,30 @@ NOTEBOOKS: dict[str, dict[str, Any]] = {
         "svm_train_roles": ["train"],
         "svm_max_train": 600,
         "maps_channels": 16,
+    },
+    "07_receptors": {k: PROTOCOL[k] for k in ("n_folds", "repeats", "n_boot")} | {
+        "dae_patch_size": 80,
+        "dae_loss": "mse",
+        "dae_epochs": 5,
+        "clinical_targets": ["T", "N", "ER", "PR", "HER2"],
+    },
+    "08_associations": {
+        "dae_patch_size": 80,
+        "dae_loss": "mse",
+        "dae_epochs": 5,
+        "gene_table": None,
+        "fdr_alpha": 0.05,
+        "mixed_pairs": 10,
+    },
+    "09_gene_masking": {k: PROTOCOL[k] for k in ("n_folds", "n_boot")} | {
+        "dae_patch_size": 80,
+        "dae_loss": "mse",
+        "dae_epochs": 5,
+        "clinical_targets": ["ER", "PR", "HER2"],
+        "gene_table": None,
+        "gene_epochs": 60,
+        "gene_pretrain": False,
+        "random_sets": 20,
     },
     "06_report": {},
 }
@@ -277,6 +311,18 @@ CHECKS: dict[str, Callable[[Any], str | None]] = {
     "layer_patch_size": _optional(_int(8, 512)),
     "kernel": _optional(_choice(*KERNELS)),
     "maps_channels": _int(1),
+    "dae_patch_size": _int(8, 512),
+    "dae_loss": _choice("mse", "cosine", "keras_cosine"),
+    "dae_epochs": _int(1),
+    "clinical_targets": _list(_choice("T", "N", "ER", "PR", "HER2")),
+    "gene_table": lambda v: None if v is None or (isinstance(v, str) and v.strip())
+    else "must be a file path (or null)",
+    "fdr_alpha": lambda v: None if isinstance(v, (int, float)) and not isinstance(v, bool) and 0 < v < 1
+    else "must be a number between 0 and 1",
+    "mixed_pairs": _int(0),
+    "gene_epochs": _int(1),
+    "gene_pretrain": _bool,
+    "random_sets": _int(1),
     "cell_timeout": _int(1),
 }
 CHECKS_BY_NOTEBOOK: dict[str, dict[str, Callable[[Any], str | None]]] = {
@@ -300,7 +346,7 @@ def _cross_checks(v: Mapping[str, Any]) -> list[str]:
             and isinstance(v["n_folds"], int) and v["n_folds"] > v["synth_patients"]:
         out.append(f"n_folds = {v['n_folds']!r}: more folds than the {v['synth_patients']} synthetic patients")
     sizes = v.get("patch_sizes") if isinstance(v.get("patch_sizes"), (list, tuple)) else []
-    for key in ("train_patch_size", "layer_patch_size"):
+    for key in ("train_patch_size", "layer_patch_size", "dae_patch_size"):
         if v.get(key) is not None and sizes and v[key] not in sizes:
             out.append(f"{key} = {v[key]!r}: must be one of patch_sizes {list(sizes)}")
     return out

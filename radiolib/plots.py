@@ -210,3 +210,118 @@ def feature_maps(maps: dict, layer: str, n_channels: int = 16):
         axes[row, 0].set_title(name, loc="left", fontsize=8)
     fig.suptitle(f"{layer}: first {n_channels} feature maps", fontsize=10)
     return fig
+
+
+# --- Radiogenomics (notebooks 07-09) ---------------------------------------------------------------------------
+
+
+def dae_reconstructions(images: np.ndarray, noisy: np.ndarray, recon: np.ndarray, n: int = 6, title: str = ""):
+    """Rows: the DAE's clean input, its noisy copy and the reconstruction, for `n` images."""
+    n = min(n, len(images))
+    fig, axes = plt.subplots(3, n, figsize=(1.5 * n, 4.8), squeeze=False)
+    for row, (name, stack) in enumerate((("input", images), ("noisy", noisy), ("reconstruction", recon))):
+        for j in range(n):
+            axes[row, j].imshow(stack[j], cmap="gray", vmin=0, vmax=1)
+            axes[row, j].set_xticks([])
+            axes[row, j].set_yticks([])
+        axes[row, 0].set_ylabel(name, fontsize=8)
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def auc_by_nonzero(paths: pd.DataFrame, title: str = "AUC against non-zero features (Liu & Hu's Figure 5)"):
+    """One panel per target: AUC against the number of non-zero LASSO coefficients along the penalty grid, DRF and
+    CRF, our patient-level protocol (solid) and the paper's image split (dashed)."""
+    targets = list(dict.fromkeys(paths.target))
+    fig, axes = plt.subplots(1, len(targets), figsize=(2.9 * len(targets), 3.2), squeeze=False, sharey=True)
+    colors = {"DRF": "#4c72b0", "CRF": "#dd8452"}
+    for ax, target in zip(axes[0], targets):
+        for (kind, protocol), rows in paths[paths.target == target].groupby(["features", "protocol"], sort=False):
+            rows = rows.sort_values("nonzero")
+            ax.plot(rows.nonzero.clip(lower=0.8), rows.auc, "o-" if protocol == "nested" else "s--", ms=3,
+                    color=colors.get(kind), label=f"{kind}, {'ours' if protocol == 'nested' else 'paper split'}")
+        ax.axhline(0.5, color="gray", lw=0.8, ls=":")
+        ax.set_xscale("log")
+        ax.set_title(target, fontsize=9)
+        ax.set_xlabel("non-zero features")
+    axes[0, 0].set_ylabel("test AUC")
+    axes[0, -1].legend(fontsize=6, loc="lower right")
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def association_heatmap(slopes: pd.DataFrame, q: pd.DataFrame, alpha: float = 0.05, title: str = ""):
+    """Features x programmes: the standardised slope (colour) and a star where q < alpha."""
+    fig, ax = plt.subplots(figsize=(1.1 * slopes.shape[1] + 2.6, 0.24 * len(slopes) + 1.4))
+    im = ax.imshow(slopes.to_numpy(float), cmap="RdBu_r", vmin=-1, vmax=1, aspect="auto")
+    for (i, j), value in np.ndenumerate(q.to_numpy(float)):
+        if value < alpha:
+            ax.text(j, i, "*", ha="center", va="center", fontsize=9)
+    ax.set_xticks(range(slopes.shape[1]), slopes.columns, rotation=30, ha="right", fontsize=8)
+    ax.set_yticks(range(len(slopes)), slopes.index, fontsize=6)
+    fig.colorbar(im, ax=ax, label="slope (standardised)", shrink=0.7)
+    ax.set_title(title, fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def volcano(tables: dict[str, pd.DataFrame], alpha: float = 0.05, title: str = "Volcano: every feature x programme"):
+    """Slope against -log10 p, one panel per feature kind, the pairs with q < alpha in colour."""
+    fig, axes = plt.subplots(1, len(tables), figsize=(4.2 * len(tables), 3.4), squeeze=False)
+    for ax, (kind, t) in zip(axes[0], tables.items()):
+        sig = t.q < alpha
+        ax.scatter(t.slope[~sig], -np.log10(t.p[~sig]), s=3, color="#999999", alpha=0.5, label="q >= alpha")
+        ax.scatter(t.slope[sig], -np.log10(t.p[sig]), s=5, color="#c44e52", label=f"q < {alpha:g}")
+        ax.set_xlabel("slope (standardised)")
+        ax.set_title(f"{kind}: {int(sig.sum())} of {len(t)} pairs", fontsize=9)
+    axes[0, 0].set_ylabel("-log10 p")
+    axes[0, -1].legend(fontsize=7)
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def association_counts(counts: pd.DataFrame, title: str = "Features associated with each programme (FDR)"):
+    """Bars: per programme, the number of associated features of each kind (rows of `counts`)."""
+    fig, ax = plt.subplots(figsize=(6.5, 3.2))
+    x = np.arange(counts.shape[1])
+    width = 0.8 / len(counts)
+    for k, (kind, row) in enumerate(counts.iterrows()):
+        ax.bar(x + k * width - 0.4 + width / 2, row.to_numpy(float), width, label=kind)
+    ax.set_xticks(x, counts.columns, rotation=20, ha="right", fontsize=8)
+    ax.set_ylabel("features")
+    ax.set_yscale("symlog")
+    ax.set_title(title, fontsize=10)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def masking(table: pd.DataFrame, title: str = "Gene masking: AUC with one gene set kept (held-out patients)"):
+    """Per phenotype: each programme's AUC (dots), the random sets' AUCs (grey), all genes and no genes (lines)."""
+    phenos = list(dict.fromkeys(table.phenotype))
+    ncols = min(5, len(phenos))
+    nrows = -(-len(phenos) // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(2.7 * ncols, 3.3 * nrows), squeeze=False, sharey=True)
+    for ax in axes.flat[len(phenos):]:
+        ax.set_visible(False)
+    for ax, ph in zip(axes.flat, phenos):
+        rows = table[table.phenotype == ph]
+        progs = rows[rows.kind == "programme"]
+        rand = rows[rows.kind.str.startswith("random")]
+        ax.scatter(np.random.default_rng(0).uniform(-0.3, 0.3, len(rand)) + len(progs), rand.AUC, s=4,
+                   color="#aaaaaa", label="random sets")
+        ax.scatter(range(len(progs)), progs.AUC, color="#4c72b0", zorder=3)
+        ax.axhline(rows[rows["gene set"] == "all genes"].AUC.iloc[0], color="#55a868", lw=1, label="all genes")
+        ax.axhline(0.5, color="gray", lw=0.8, ls=":")
+        ax.set_xticks(list(range(len(progs))) + [len(progs)], list(progs["gene set"]) + ["random"], rotation=45,
+                      ha="right", fontsize=7)
+        ax.set_title(ph, fontsize=8)
+    for row in axes:
+        row[0].set_ylabel("test AUC (fold mean)")
+    axes.flat[len(phenos) - 1].legend(fontsize=6, loc="lower right")
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return fig

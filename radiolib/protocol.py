@@ -17,6 +17,8 @@ from .training import scaled_input
 
 SCRATCH, TRANSFER, FEATURES, LAYERWISE = ("02_training_from_scratch", "03_transfer_learning",
                                           "04_deep_features_svm", "05_layerwise_analysis")
+ZHU = ("01_preprocessing", SCRATCH, TRANSFER, FEATURES, LAYERWISE)  # Zhu et al. 2019's notebooks
+RECEPTORS, ASSOCIATIONS, MASKING = "07_receptors", "08_associations", "09_gene_masking"  # Liu & Hu; Smedley et al.
 
 
 @dataclass(frozen=True)
@@ -81,8 +83,24 @@ PROTOCOL: tuple[Setting | Note, ...] = (
         "duke": "synthetic cohort instead of the Duke images: matrices 1/4 of the scanners' at the real field of "
                 "view, patch sizes scaled to the same millimetres"}),
     Note("augmentation translation up to 10% of the patch side (the paper gives no figure)", ("01_preprocessing",)),
-    Setting("n_folds", 10, "{n_folds}-fold cross-validation (paper: {paper})"),
-    Setting("repeats", 5, "cross-validation run {repeats} time(s) (paper: {paper}, median taken)"),
+    Setting("n_folds", 10, "{n_folds}-fold cross-validation (paper: {paper})", notebooks=ZHU),
+    Setting("repeats", 5, "cross-validation run {repeats} time(s) (paper: {paper}, median taken)", notebooks=ZHU),
+    Note("the reference paper is Liu & Hu 2023: they split the slices 70/30 at random (one patient's slices on "
+         "both sides) and reported the penalty best on the test part; our rows use patient-level stratified folds "
+         "with the penalty chosen inside each training fold; their protocol is run too and kept apart "
+         "(`paper_protocol`)", (RECEPTORS,)),
+    Note("DAE input: the lesion-centred patches of the first subtraction (post1 - pre) at `dae_patch_size`, resized "
+         "to 64 x 64 and scaled to [0, 1] per slice (the paper's 64 x 64 slices); trained once on every included "
+         "patient's slices, label-free, with Adam (lr 1e-3; the published code's optimiser settings are not "
+         "restated)", (RECEPTORS, ASSOCIATIONS, MASKING)),
+    Note("DAE loss: the parameter dae_loss (mse by default); the published code's Keras cosine_proximity "
+         "normalises over the size-1 channel axis, so it is constant and trains nothing (radiolib.dae)",
+         (RECEPTORS, ASSOCIATIONS, MASKING)),
+    Note("CRFs: pyradiomics first-order and texture classes on the same 64 x 64 slices (the slice inside a 1-pixel "
+         "border as the region: Duke has boxes, not outlines); a patient's features are the mean over its slices",
+         (RECEPTORS, ASSOCIATIONS, MASKING)),
+    Note("T1 against T2-T4 and N0 against N1-N3 are our reading of the targets (the abstract gives no cut points)",
+         (RECEPTORS, MASKING)),
     Setting("epochs", 40, "{epochs} epochs (paper: {paper})"),
     Setting("patches_per_epoch", None,  # the paper's epochs see every training patch
             "{patches_per_epoch} class-balanced training patches per epoch (paper: all, ~40k)"),

@@ -92,18 +92,28 @@ def check_patient_table(x: pd.DataFrame, labels: pd.Series) -> tuple[pd.DataFram
     return x.loc[common], labels.loc[common].astype(int)
 
 
-def nested(x: pd.DataFrame, labels: pd.Series, n_folds: int = 5, repeats: int = 1, seed: int = 0,
-           n_boot: int = 1000, progress: bool = False) -> dict:
-    """Our protocol: test AUC (fold mean) and CI, train AUC, and per fold the chosen C and its non-zero features."""
+def nested_cv(x: pd.DataFrame, labels: pd.Series, n_folds: int = 5, repeats: int = 1, seed: int = 0,
+              n_boot: int = 1000, progress: bool = False):
+    """Our protocol's cross-validation: (CVResult, fold -> (C, non-zero features)) on patient-level folds."""
     from .evaluation import cross_validate, patient_folds
     x, y = check_patient_table(x, labels)
     folds = patient_folds(list(x.index), y.to_numpy(), n_folds, repeats, seed)
     chosen: dict = {}
     cv = cross_validate(folds, nested_fit_predict(x, seed, chosen), progress=progress, desc="LASSO, nested",
                         n_boot=n_boot, ci_seed=seed)
-    return {"protocol": "nested", "patients": len(x), "test_auc": cv.test_auc, "ci95": list(cv.ci95),
-            "train_auc": cv.train_auc, "chosen": [{"repeat": r, "fold": f, "C": c, "nonzero": k}
-                                                  for (r, f), (c, k) in sorted(chosen.items())]}
+    return cv, chosen
+
+
+def chosen_list(chosen: Mapping) -> list[dict]:
+    return [{"repeat": r, "fold": f, "C": c, "nonzero": k} for (r, f), (c, k) in sorted(chosen.items())]
+
+
+def nested(x: pd.DataFrame, labels: pd.Series, n_folds: int = 5, repeats: int = 1, seed: int = 0,
+           n_boot: int = 1000, progress: bool = False) -> dict:
+    """Our protocol: test AUC (fold mean) and CI, train AUC, and per fold the chosen C and its non-zero features."""
+    cv, chosen = nested_cv(x, labels, n_folds, repeats, seed, n_boot, progress)
+    return {"protocol": "nested", "patients": len(cv.oof_labels), "test_auc": cv.test_auc, "ci95": list(cv.ci95),
+            "train_auc": cv.train_auc, "chosen": chosen_list(chosen)}
 
 
 def paper(x_images: np.ndarray, y_images, image_patients, seed: int = 0, grid=C_GRID) -> dict:

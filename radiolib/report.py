@@ -287,6 +287,51 @@ def provenance(run_dir, docs: dict) -> dict:
             "parameters": params}
 
 
+RADIOGENOMIC_NOTEBOOKS = {"07_receptors": "Receptors and stage from deep and conventional radiomic features "
+                                          "(Liu & Hu 2023)",
+                          "08_associations": "Imaging features against gene programmes (Liu & Hu 2023)",
+                          "09_gene_masking": "From genes to imaging phenotypes, and gene masking (Smedley et al. 2021)"}
+
+
+def radiogenomics(docs: dict) -> dict[str, list]:
+    """Notebooks 07-09's sections: title -> [sentence or table, ...] from their results files ("not run in this run
+    folder" or the reason a notebook skipped)."""
+    out = {}
+    for stem, title in RADIOGENOMIC_NOTEBOOKS.items():
+        doc = docs.get(stem)
+        if doc is None:
+            out[title] = [f"{stem} has not run in this run folder."]
+        elif doc.get("skipped"):
+            out[title] = [f"Skipped: {doc['skipped']}"]
+        elif stem == "07_receptors":
+            paper = {(p["target"], p["features"]): p["test_auc"] for p in doc["paper_protocol"]}
+            table = pd.DataFrame([{"target": r["target"], "features": r["features"], "patients": r["patients"],
+                                   "test AUC (ours)": r["test_auc"], "95% CI": _ci(r["ci95"]),
+                                   "AUC (paper's protocol)": round(paper[(r["target"], r["features"])], 4)}
+                                  for r in doc["rows"] if not r["skipped"]])
+            null = pd.DataFrame(doc["null_permutations"], columns=["ours (patient folds)", "paper's protocol"])
+            ours, theirs = null["ours (patient folds)"].mean(), null["paper's protocol"].mean()
+            out[title] = [table, "DRF against CRF (paired bootstrap of the fold-mean AUC, Holm over targets):",
+                          pd.DataFrame(doc["comparisons"]),
+                          f"Labels permuted among patients ({len(null)} times): ours {ours:.2f} on average, the "
+                          f"paper's protocol {theirs:.2f}."]
+        elif stem == "08_associations":
+            out[title] = [f"Features associated at FDR {doc['fdr_alpha']:g} ({doc['gene_table']}, "
+                          f"{doc['patients_with_genes']} patients):", pd.DataFrame(doc["counts"]),
+                          "The same with the gene table permuted among patients (a null):",
+                          pd.DataFrame(doc["null_permuted_genes"])]
+        else:
+            models = pd.DataFrame(doc["models"])
+            out[title] = [models.pivot(index="phenotype", columns="model", values="test AUC").reset_index(),
+                          "Gene masking: the best programme per phenotype against random sets of its size:",
+                          pd.DataFrame(doc["masking_summary"])]
+    return out
+
+
+def _ci(ci) -> str:
+    return "" if not ci or ci[0] is None else f"[{ci[0]:.2f}, {ci[1]:.2f}]"
+
+
 def figures(run_dir) -> list[Path]:
     return sorted((Path(run_dir) / "figures").glob("*.png"))
 
@@ -310,6 +355,10 @@ def to_html(run_dir) -> str:
     parts += ["<h2>Comparisons of pre-specified rows (paired bootstrap of the fold-mean AUC, Holm)</h2>",
               f"<p>{html.escape(SELECTION_NOTE)}</p>",
               comp.to_html(index=False) if len(comp) else "<p>No pre-specified pair ran.</p>"]
+    for title, items in radiogenomics(docs).items():
+        parts.append(f"<h2>{html.escape(title)}</h2>")
+        parts += [item.to_html(index=False, na_rep="") if isinstance(item, pd.DataFrame)
+                  else f"<p>{html.escape(item)}</p>" for item in items]
     warned = [w for doc in docs.values() for w in tied_fold_warnings(main_rows(doc))]
     if warned:
         parts += ["<ul>" + "".join(f"<li>{html.escape(w)}</li>" for w in warned) + "</ul>"]

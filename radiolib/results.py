@@ -20,7 +20,7 @@ from .evaluation import CVResult, check_no_leakage
 
 ROW_KEYS = ("approach", "network", "source", "patch_size", "kernel", "layer", "train_auc", "test_auc",
             "ci95", "repeat_aucs", "folds", "skipped")
-APPROACHES = ("scratch", "transfer", "features", "layerwise", "handcrafted")
+APPROACHES = ("scratch", "transfer", "features", "layerwise", "handcrafted", "receptors")
 SOURCES = ("imagenet", "domain", "random", "none")
 FOLD_KEYS = ("repeat", "fold", "train_patients", "test_patients", "auc")
 FOLD_EXTRA_KEYS = ("pretraining_patients",)  # in-cohort pretraining: the patients the fold's network was pretrained on

@@ -1,4 +1,4 @@
-"""The smallest whole study (notebooks 01 to 06 through the CLI), shared by the end-to-end tests: its profile, the
+"""The smallest whole study (notebooks 01 to 09 through the CLI), shared by the end-to-end tests: its profile, the
 command that runs it, and what it wrote. The session fixtures `tiny_study` and `lgg_study` (conftest.py) run it
 once per test session; the tests that need a run of their own (interrupted, kernel killed) start it here."""
 import subprocess
@@ -14,8 +14,12 @@ TINY = {  # the smallest study that still runs every approach
     "synth_patients": 20, "n_folds": 3, "epochs": 1, "patches_per_epoch": 64, "lr_sweep": [1e-4],
     "networks": {"02_training_from_scratch": ["cifar"]}, "fc_lr_sweep": [1e-3], "domain_patients": 8,
     "domain_epochs": 1, "domain_patches_per_epoch": 128, "kernels": ["linear"], "svm_max_train": 200,
-    "n_boot": 200,
+    "n_boot": 200, "dae_epochs": 2, "gene_epochs": 20, "random_sets": 5, "mixed_pairs": 2,
 }
+# Zhu et al.'s notebooks and the report: what the runs that are interrupted on purpose run (07-09 run in the session's
+# tiny and LGG studies)
+ZHU = ["01_preprocessing", "02_training_from_scratch", "03_transfer_learning", "04_deep_features_svm",
+       "05_layerwise_analysis", "06_report"]
 # as the lgg profile: patients scored from every tumour slice (Buda et al.), not Zhu et al.'s 5 x 5 test patches
 LGG = ["-p", "synth_format=lgg", "-p", "synth_patients=20", "-p", "synth_faults=false", "-p", "test_patches=tumour"]
 
@@ -49,6 +53,7 @@ def run(out: Path, cache: Path, params_dir: Path, *extra: str) -> str:
     return output
 
 
-def results(run_dir: Path) -> dict[str, bytes]:
-    """The run's results files, by name."""
-    return {p.name: p.read_bytes() for p in sorted((run_dir / "results").glob("*.json"))}
+def results(run_dir: Path, stems=None) -> dict[str, bytes]:
+    """The run's results files, by name (only those of `stems`, when given)."""
+    return {p.name: p.read_bytes() for p in sorted((run_dir / "results").glob("*.json"))
+            if stems is None or p.stem in stems}

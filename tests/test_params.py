@@ -276,7 +276,7 @@ def test_check_study_gives_one_line_per_problem_naming_notebook_key_or_file(tmp_
     assert "sources = ['imagenet', 'web']: has 'web', which must be one of imagenet, domain, random " \
            "(03_transfer_learning)" in problems
     assert "n_folds = 1: must be an integer >= 2 (01_preprocessing, 02_training_from_scratch, " \
-           "03_transfer_learning, 05_layerwise_analysis)" in problems  # 04 is unreadable: its file is the problem
+           "03_transfer_learning, 05_layerwise_analysis, 07_receptors, 09_gene_masking)" in problems  # 04: unreadable
     assert sum(p.startswith("seed = -1") for p in problems) == 1
 
 
@@ -290,7 +290,8 @@ def test_check_study_names_a_problem_of_the_shared_file_once_and_a_misspelled_fi
         + ", ".join(params.known_keys())]
     assert f"{study}: cell_timeout = 0: must be an integer >= 1 (the runner)" in problems
     assert f"n_folds = 'ten' ({study}): should be int (01_preprocessing, 02_training_from_scratch, " \
-           "03_transfer_learning, 04_deep_features_svm, 05_layerwise_analysis)" in problems
+           "03_transfer_learning, 04_deep_features_svm, 05_layerwise_analysis, 07_receptors, 09_gene_masking)" \
+        in problems
     (folder / "demo" / "study.yaml").write_text("profile: demo\n")
     (folder / "demo" / "03_transfer_learning.yaml").rename(folder / "demo" / "03_transfer_lerning.yaml")
     problems = params.check_study("demo", {}, folder)

@@ -15,7 +15,7 @@ from radiolib import params
 
 @pytest.mark.slow
 def test_one_command_runs_01_to_06_and_points_to_the_report(tiny_study):
-    assert sorted(p.stem for p in tiny_study.run.glob("*.ipynb")) == list(params.NOTEBOOKS)
+    assert sorted(p.stem for p in tiny_study.run.glob("*.ipynb")) == sorted(params.NOTEBOOKS)
     assert set(studies.results(tiny_study.run)) == {f"{s}.json" for s in params.NOTEBOOKS if s != "06_report"}
     assert "report.html" in tiny_study.output.splitlines()[-1]
     record = json.loads((tiny_study.run / "run.json").read_text())
@@ -56,7 +56,7 @@ def test_a_warm_rerun_whose_kernel_is_killed_mid_cell_reuses_every_cache_and_giv
     would): 03 runs again, the run completes, nothing is computed again and the results are byte-identical."""
     before = _cache_files(tiny_study.cache)
     run = tiny_study.home / "kernel-killed"
-    proc = studies.start(run, tiny_study.cache, tiny_study.params)
+    proc = studies.start(run, tiny_study.cache, tiny_study.params, "--notebooks", *studies.ZHU)
     killed, deadline = None, time.time() + 600
     while killed is None and proc.poll() is None and time.time() < deadline:
         kernel = _kernel_of(proc.pid)
@@ -70,7 +70,7 @@ def test_a_warm_rerun_whose_kernel_is_killed_mid_cell_reuses_every_cache_and_giv
     state = json.loads((run / "run.json").read_text())["state"]
     assert state["03_transfer_learning"] == {**state["03_transfer_learning"], "status": "done", "attempts": 2}
     assert _cache_files(tiny_study.cache) == before, "the re-run computed something again"
-    assert studies.results(run) == studies.results(tiny_study.run)
+    assert studies.results(run) == studies.results(tiny_study.run, studies.ZHU)
 
 
 @pytest.mark.slow
@@ -80,7 +80,7 @@ def test_an_interrupted_run_started_again_completes_with_the_same_results(tiny_s
     run, cache = tiny_study.home / "resumed", tiny_study.home / "cache-resumed"
     for kind in ("cohorts", "patches"):  # notebook 01's data: what 02 onwards read, not what they compute
         shutil.copytree(tiny_study.cache / kind, cache / kind, symlinks=True)
-    proc = studies.start(run, cache, tiny_study.params)
+    proc = studies.start(run, cache, tiny_study.params, "--notebooks", *studies.ZHU)
     deadline = time.time() + 600
     while _running_cell(run / "03_transfer_learning.ipynb") < 8 and proc.poll() is None and time.time() < deadline:
         time.sleep(0.2)
@@ -91,8 +91,8 @@ def test_an_interrupted_run_started_again_completes_with_the_same_results(tiny_s
     assert record["status"] == "running" and record["state"]["06_report"]["status"] == "not started"
     assert record["state"]["02_training_from_scratch"]["status"] == "done"
     assert not (run / "report.html").exists()  # what notebook 06 writes (it has no results file)
-    studies.run(run, cache, tiny_study.params)
-    assert studies.results(run) == studies.results(tiny_study.run)
+    studies.run(run, cache, tiny_study.params, "--notebooks", *studies.ZHU)
+    assert studies.results(run) == studies.results(tiny_study.run, studies.ZHU)
 
 
 def _kernel_of(pid: int) -> int | None:

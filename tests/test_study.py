@@ -47,6 +47,27 @@ def test_every_table_reads_its_rows_against_the_handcrafted_baseline(tiny_study)
     assert html.count("vs handcrafted</th>") >= 4  # tables 3 to 6
 
 
+def test_the_radiogenomic_notebooks_run_after_05_and_the_report_shows_them(tiny_study):
+    """07-09 run before the report (06, last): their results files hold what they computed, and the report a section
+    for each, with the paper's protocol beside ours and the masking summary."""
+    run = json.loads((tiny_study.run / "run.json").read_text())
+    assert run["notebooks"][-4:] == ["07_receptors", "08_associations", "09_gene_masking", "06_report"]
+    docs = {s: json.loads((tiny_study.run / "results" / f"{s}.json").read_text())
+            for s in ("07_receptors", "08_associations", "09_gene_masking")}
+    assert not any(d["skipped"] for d in docs.values()), {s: d["skipped"] for s, d in docs.items()}
+    ran = [r for r in docs["07_receptors"]["rows"] if not r["skipped"]]
+    assert ran and {r["features"] for r in ran} == {"DRF", "CRF"} and all(r["folds"] for r in ran)
+    assert {(p["target"], p["features"]) for p in docs["07_receptors"]["paper_protocol"]} == \
+        {(r["target"], r["features"]) for r in ran}
+    assert docs["08_associations"]["genes"] == 300 and len(docs["08_associations"]["counts"]) == 2
+    assert {m["model"] for m in docs["09_gene_masking"]["models"]} >= {"gene network", "random forest"}
+    html = (tiny_study.run / "report.html").read_text()
+    for title in ("Receptors and stage", "Imaging features against gene programmes", "gene masking"):
+        assert title in html
+    assert "AUC (paper&#x27;s protocol)" in html or "AUC (paper's protocol)" in html
+    assert len(list((tiny_study.run / "figures").glob("0[789]_*.png"))) >= 6
+
+
 def test_the_results_name_the_target_and_its_prevalence(tiny_study):
     doc = json.loads((tiny_study.run / "results" / "01_preprocessing.json").read_text())
     share = sum(p["label"] for p in doc["included"]) / len(doc["included"])
@@ -66,6 +87,9 @@ def test_an_lgg_run_never_says_luminal_and_names_buda(lgg_study):
     texts += [json.dumps([c.get("outputs", []) for c in nbformat.read(nb, 4).cells]) for nb in lgg_run.glob("*.ipynb")]
     assert len(texts) == 2 * len(params.NOTEBOOKS)  # 5 results files, the report and 6 notebooks
     assert not [t for t in texts if "luminal" in t.lower()]
+    skipped = [json.loads((lgg_run / "results" / f"{s}.json").read_text())["skipped"]
+               for s in ("07_receptors", "08_associations", "09_gene_masking")]
+    assert all(s and s.startswith("the radiogenomic analyses need the Duke layout") for s in skipped), skipped
 
 
 def test_no_fake_identity_or_machine_path_in_any_output(tiny_study):

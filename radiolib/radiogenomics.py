@@ -1,0 +1,570 @@
+"""Notebooks 07-09 as library calls (issue 13): the lesion images' deep and conventional radiomic features, the
+clinical targets and the gene table they are read against.
+
+- `image_features(P, patch_set)`: Liu & Hu 2023's denoising autoencoder (`radiolib.dae`) trained on the lesion-centred
+  slices, its second pooling layer as deep radiomic features (DRFs), and conventional radiomic features (CRFs) of the
+  same slices from pyradiomics; cached, so that 07, 08 and 09 compute them once.
+- `clinical_labels(P)`: T, N, ER, PR and HER2 from the Duke clinical table (`radiolib.targets`).
+- `gene_table(P, patients)`: the synthetic cohort's gene_expression.csv or the user's own (`gene_table`), patients x
+  genes, and `programme_scores`, the mean z-score of each programme's genes.
+
+Both feature extractors are label-free: the DAE learns to reconstruct the images of every included patient without
+their labels, as the CRFs are measured without them, so one feature table serves every fold (a stated deviation:
+Liu & Hu trained it on all their images too).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pandas as pd
+
+from . import cache, dae
+
+VERSION = 2
+CRF_CLASSES = ("firstorder", "glcm", "glrlm", "glszm", "gldm", "ngtdm")
+CRF_SETTINGS = {"binCount": 32, "force2D": True, "label": 1}
+CRF_ROI = ("the 64 x 64 lesion-centred slice the DAE reads, inside a 1-pixel border (Duke has boxes, not "
+           "outlines, so both feature sets describe the same pixels)")
+GENE_FILE = "gene_expression.csv"  # the synthetic cohort's, beside its clinical table
+
+
+def slice_crfs(images: np.ndarray, progress: bool = False) -> tuple[pd.DataFrame, dict[int, str]]:
+    """pyradiomics features (CRF_CLASSES, fixed bin count) of each (64, 64) image in [0, 1], the whole image as the
+    region: (images x features, image -> reason for the images pyradiomics could not measure, whose row is NaN)."""
+    import SimpleITK as sitk
+
+    from .frontend import tqdm
+    from .handcrafted import extractor, missing_extractor
+    reason = missing_extractor()
+    if reason:
+        raise RuntimeError(reason)
+    ext, rows, failed = extractor(CRF_CLASSES, CRF_SETTINGS), [], {}
+    inside = np.zeros((1, *images.shape[1:]), np.uint8)
+    inside[:, 1:-1, 1:-1] = 1  # pyradiomics finds no region in a mask that fills the whole image
+    roi = sitk.GetImageFromArray(inside)
+    for i, image in enumerate(tqdm(images, desc="conventional radiomic features", disable=not progress)):
+        try:
+            img = sitk.GetImageFromArray(np.asarray(image, np.float32)[None])
+            out = ext.execute(img, roi)
+            rows.append({k.removeprefix("original_"): float(v) for k, v in out.items() if k.startswith("original_")})
+        except Exception as err:  # noqa: BLE001 - one image's failure is a reason, not a crash
+            failed[i] = f"{type(err).__name__}: {err}"
+            rows.append({})
+    return pd.DataFrame(rows), failed
+
+
+@dataclass
+class ImageFeatures:
+    """The lesion images of a patch set and their features, one row per image (`meta`: patient, lesion, slice)."""
+
+    meta: pd.DataFrame
+    drf: np.ndarray  # (images, 4096), quantile-normalised per image
+    crf: pd.DataFrame  # (images, CRFs) usable: finite somewhere and not constant
+    losses: list[float]  # DAE training loss per epoch
+    state: dict  # the DAE's weights
+    config: dae.DaeConfig
+    crf_failed: dict[int, str]
+
+    def model(self) -> dae.DenoisingAutoencoder:
+        net = dae.DenoisingAutoencoder()
+        net.load_state_dict(self.state)
+        return net.eval()
+
+    def table(self, kind: str) -> pd.DataFrame:
+        """Image rows of "DRF" or "CRF" (CRFs of failed images imputed with the column median, label-free)."""
+        if kind == "DRF":
+            return pd.DataFrame(self.drf, columns=[f"drf{i:04d}" for i in range(self.drf.shape[1])])
+        if kind == "CRF":
+            return self.crf.fillna(self.crf.median())
+        raise ValueError(f"feature kind {kind!r}: choose DRF or CRF")
+
+    def per_patient(self, kind: str) -> pd.DataFrame:
+        """Patients x features: the mean over each patient's images."""
+        return self.table(kind).groupby(self.meta.patient.astype(str).values).mean().rename_axis("patient")
+
+    def counts(self) -> dict:
+        return {"images": int(len(self.meta)), "patients": int(self.meta.patient.nunique()),
+                "DRF": int(self.drf.shape[1]), "CRF": int(self.crf.shape[1]), "CRF_failed": len(self.crf_failed)}
+
+
+def dae_config(P: SimpleNamespace) -> dae.DaeConfig:
+    return dae.DaeConfig(loss=P.dae_loss, epochs=P.dae_epochs, seed=P.seed)
+
+
+def image_features(P: SimpleNamespace, patch_set, progress: bool = True) -> ImageFeatures:
+    """DRFs and CRFs of the patch set's lesion slices (`dae.lesion_slices`, patch size `dae_patch_size`), computed
+    once per data, DAE settings and versions, and cached."""
+    from .handcrafted import extractor_version, usable_columns
+    images, meta = dae.lesion_slices(patch_set, P.dae_patch_size)
+    cfg = dae_config(P)
+    parts = dict(data=patch_set.fingerprint, patches=patch_set.path.name, size=P.dae_patch_size, config=vars(cfg),
+                 crf=[CRF_CLASSES, CRF_SETTINGS], extractor=extractor_version(), version=VERSION)
+
+    def compute():
+        trained = dae.train(images, cfg, progress=progress)
+        drf = dae.deep_radiomic_features(trained.model, images).astype(np.float32)
+        crf, failed = slice_crfs(images, progress)
+        return ImageFeatures(meta, drf, usable_columns(crf), trained.losses,
+                             {k: v.clone() for k, v in trained.model.state_dict().items()}, cfg, failed)
+    return cache.memo(P.cache_dir, "radiogenomic_features", parts, compute)
+
+
+def images_of(P: SimpleNamespace, patch_set) -> np.ndarray:
+    """The DAE's input images (for figures)."""
+    return dae.lesion_slices(patch_set, P.dae_patch_size)[0]
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Clinical targets and genes
+
+
+def not_duke(patch_set) -> str | None:
+    """None for a Duke-layout cohort, else why the radiogenomic notebooks do not apply."""
+    dataset = patch_set.descriptor.dataset
+    if dataset != "duke":
+        return (f"the radiogenomic analyses need the Duke layout's clinical table (T, N, ER, PR, HER2); this cohort is "
+                f"{dataset}")
+    return None
+
+
+def clinical_file(data_dir: Path) -> Path:
+    from .cohort import _find_file
+    return _find_file(Path(data_dir), "Clinical_and_Other_Features.xlsx")
+
+
+def clinical_labels(data_dir: Path, patients, names) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(labels, reasons) of `names` for the included `patients`, from the data folder's clinical table."""
+    from . import targets
+    from .cohort import read_clinical
+    labels, reasons = targets.clinical_targets(read_clinical(clinical_file(data_dir), targets.COLUMNS), names)
+    keep = [str(p) for p in patients]
+    missing = [p for p in keep if p not in labels.index]
+    if missing:
+        raise ValueError(f"the clinical table has no row for {len(missing)} included patient(s): {missing[:5]}")
+    return labels.loc[keep], reasons.loc[keep]
+
+
+def gene_path(P: SimpleNamespace, data_dir: Path) -> tuple[Path | None, str | None]:
+    """(the gene table's path, None) or (None, why there is none): `gene_table` when given, else the synthetic
+    cohort's gene_expression.csv; a real download has none unless the user gives one."""
+    if P.gene_table:
+        path = Path(P.gene_table).expanduser()
+        return (path, None) if path.is_file() else (None, f"gene_table {P.gene_table!r} is not a file")
+    path = Path(data_dir) / GENE_FILE
+    if P.data_dir or not path.is_file():
+        return None, ("no gene table: set the parameter gene_table to a CSV of patients x genes (first column the "
+                      "patient id, as in the clinical table)")
+    return path, None
+
+
+def read_genes(path: Path, patients) -> tuple[pd.DataFrame, list[str]]:
+    """(patients x genes, the included patients the table lacks). The first column is the patient id; the other
+    columns must be numbers (log expression); ValueError naming the file and the column otherwise."""
+    table = pd.read_csv(path)
+    if table.shape[1] < 2:
+        raise ValueError(f"{Path(path).name}: expected a patient column and gene columns, got {list(table.columns)}")
+    table = table.set_index(table.columns[0])
+    table.index = table.index.astype(str)
+    bad = [c for c in table.columns if not pd.api.types.is_numeric_dtype(table[c])]
+    if bad:
+        raise ValueError(f"{Path(path).name}: gene column(s) {bad[:5]} are not numbers")
+    if table.index.has_duplicates:
+        repeated = sorted(set(table.index[table.index.duplicated()]))[:5]
+        raise ValueError(f"{Path(path).name}: repeated patient(s) {repeated}")
+    keep = [str(p) for p in patients]
+    lacking = [p for p in keep if p not in table.index]
+    return table.loc[[p for p in keep if p in table.index]].rename_axis("patient"), lacking
+
+
+def gene_sets(genes) -> dict[str, list[str]]:
+    """The generator's programmes (radiolib.synth.GENE_SETS), each restricted to the genes the table has; a
+    programme with fewer than 3 of its genes is left out."""
+    from .synth import GENE_SETS
+    have = set(genes)
+    return {name: [g for g in members if g in have] for name, members in GENE_SETS.items()
+            if sum(g in have for g in members) >= 3}
+
+
+def programme_scores(genes: pd.DataFrame, sets: dict[str, list[str]]) -> pd.DataFrame:
+    """Patients x programmes: the mean z-score (over the patients) of each programme's genes."""
+    z = (genes - genes.mean()) / genes.std(ddof=0).replace(0, np.nan)
+    return pd.DataFrame({name: z[members].mean(axis=1) for name, members in sets.items()}, index=genes.index)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Notebook 07: the clinical targets from DRFs and CRFs, our protocol and the paper's
+
+KINDS = ("DRF", "CRF")
+EXTRACTOR = {"DRF": "dae", "CRF": "pyradiomics"}  # the row's `network`: where its features come from
+NULL_PERMUTATIONS = 5
+
+
+def _per_fold(cv) -> list[tuple[pd.Series, pd.Series]]:
+    """(labels, scores) of each test fold of the median repeat: what the paired test resamples."""
+    tests = [list(map(str, f["test_patients"])) for f in cv.folds if f["repeat"] == cv.median_repeat]
+    return [(cv.oof_labels.loc[t], cv.oof_scores.loc[t]) for t in tests]
+
+
+def _image_rows(feats: ImageFeatures, kind: str, labels: pd.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(image features, image labels, image patients) of the images whose patient has a label."""
+    patients = feats.meta.patient.astype(str).to_numpy()
+    keep = np.isin(patients, labels.index)
+    return feats.table(kind).to_numpy(float)[keep], labels.loc[patients[keep]].to_numpy(int), patients[keep]
+
+
+@dataclass
+class ReceptorStudy:
+    rows: list[dict]  # our protocol, one per target and feature kind (results rows)
+    paper: list[dict]  # the paper's protocol, the same settings (not rows: no patient-level folds)
+    comparisons: pd.DataFrame  # DRF - CRF per target: paired bootstrap of the fold-mean AUC, Holm over targets
+    paths: pd.DataFrame  # Figure 5: target, features, protocol, C, nonzero, auc
+    null: pd.DataFrame  # labels permuted among patients: both protocols' AUCs
+
+    def table(self) -> pd.DataFrame:
+        paper = {(p["target"], p["features"]): p for p in self.paper}
+        out = []
+        for r in self.rows:
+            if r["skipped"]:
+                out.append({"target": r["target"], "features": r["features"], "skipped": r["skipped"]})
+                continue
+            p = paper[(r["target"], r["features"])]
+            out.append({"target": r["target"], "features": r["features"], "patients": r["patients"],
+                        "positive": r["positive"], "test AUC (ours)": r["test_auc"],
+                        "95% CI": f"[{r['ci95'][0]:.2f}, {r['ci95'][1]:.2f}]", "train AUC": r["train_auc"],
+                        "AUC (paper's protocol)": round(p["test_auc"], 4),
+                        "its test images with the patient in training": f"{p['test_images_with_patient_in_training']}"
+                                                                          f"/{p['test_images']}"})
+        return pd.DataFrame(out)
+
+    def structure(self) -> str:
+        """What does not vary with the CPU: settings, patients, positives (nbval compares it)."""
+        return "\n".join(f"{r['target']} {r['features']}: skipped ({r['skipped']})" if r["skipped"] else
+                         f"{r['target']} {r['features']}: {r['patients']} patients, {r['positive']} positive, "
+                         f"{len(r['folds'])} folds" for r in self.rows)
+
+    def save_figures(self, folder, stem: str) -> None:
+        from . import plots
+        if len(self.paths):
+            plots.save(plots.auc_by_nonzero(self.paths), Path(folder), f"{stem}_figure5")
+
+
+def _receptor_setting(x: pd.DataFrame, images: tuple, y: pd.Series, target: str, kind: str, P) -> tuple:
+    """One target and feature kind: (row, paper-protocol entry or None, path rows, CVResult or None)."""
+    from . import receptors
+    from .results import make_row
+    counts = np.bincount(y.to_numpy(), minlength=2)
+    if counts.min() < P.n_folds:
+        return make_row("receptors", EXTRACTOR[kind], target=target, features=kind, protocol="nested",
+                        skipped=f"{target}: {counts[1]} positive and {counts[0]} negative patients, fewer than the "
+                                f"{P.n_folds} folds need in each class"), None, [], None
+    cv, chosen = receptors.nested_cv(x, y, P.n_folds, P.repeats, P.seed, P.n_boot)
+    row = make_row("receptors", EXTRACTOR[kind], cv=cv, target=target, features=kind, protocol="nested",
+                   patients=int(len(cv.oof_labels)), positive=int(cv.oof_labels.sum()),
+                   chosen=receptors.chosen_list(chosen))
+    p = receptors.paper(*images, P.seed)
+    paths = [{"target": target, "features": kind, "protocol": "nested", **r}
+             for r in receptors.path(x, y, P.n_folds, P.seed).to_dict("records")]
+    paths += [{"target": target, "features": kind, "protocol": "paper", **r} for r in p["per_C"]]
+    return row, {"target": target, "features": kind, **p}, paths, cv
+
+
+def receptor_study(feats: ImageFeatures, labels: pd.DataFrame, P: SimpleNamespace,
+                   progress: bool = True) -> ReceptorStudy:
+    """Each target of `labels` (patients x targets, NaN = no label) from the patient-mean DRFs and CRFs: L1 logistic
+    regression under patient-level nested CV (ours, the rows), under Liu & Hu's image split (labelled as theirs),
+    the paired DRF-CRF comparison, the AUC-sparsity paths of both protocols and a label-permuted null. The settings
+    run in parallel (`n_jobs`)."""
+    from joblib import Parallel, delayed
+
+    from . import evaluation
+    from .frontend import tqdm
+    settings = [(t, k) for t in labels.columns for k in KINDS]
+    tables = {k: feats.per_patient(k) for k in KINDS}
+    jobs = []
+    for target, kind in settings:
+        y = labels[target].dropna().astype(int)
+        jobs.append(delayed(_receptor_setting)(tables[kind], _image_rows(feats, kind, y), y, target, kind, P))
+    done = list(tqdm(Parallel(n_jobs=max(1, P.n_jobs), return_as="generator")(jobs), total=len(jobs),
+                     desc="LASSO per target", disable=not progress))
+    rows = [d[0] for d in done]
+    paper = [d[1] for d in done if d[1] is not None]
+    paths = [r for d in done for r in d[2]]
+    cvs = {s: d[3] for s, d in zip(settings, done) if d[3] is not None}
+    comps = []
+    for target in [t for t in labels.columns if (t, "DRF") in cvs and (t, "CRF") in cvs]:
+        test = evaluation.paired_fold_mean_bootstrap(_per_fold(cvs[target, "DRF"]), _per_fold(cvs[target, "CRF"]),
+                                                     P.n_boot, P.seed)
+        comps.append({"target": target, "DRF": round(test["auc_a"], 4), "CRF": round(test["auc_b"], 4),
+                      "DRF - CRF": round(test["diff"], 4), "95% CI": [round(v, 4) for v in test["ci95"]],
+                      "p": test["p"]})
+    comparisons = pd.DataFrame(comps, columns=["target", "DRF", "CRF", "DRF - CRF", "95% CI", "p"])
+    comparisons["p (Holm)"] = evaluation.holm(comparisons.p.to_numpy()) if len(comps) else []
+    ran = [t for t in labels.columns if (t, "DRF") in cvs]
+    null = null_inflation(feats, labels[ran], P) if ran else pd.DataFrame()
+    return ReceptorStudy(rows, paper, comparisons, pd.DataFrame(paths), null)
+
+
+def null_inflation(feats: ImageFeatures, labels: pd.DataFrame, P: SimpleNamespace, kind: str = "DRF",
+                   n: int = NULL_PERMUTATIONS) -> pd.DataFrame:
+    """The first target's labels permuted among its patients (`n` seeds; each patient keeps one label for all its
+    slices): what each protocol reports when the images carry no information. Ours stays near 0.5; the paper's
+    image split, with a patient's slices on both sides and the penalty picked on the test part, does not."""
+    from joblib import Parallel, delayed
+    target = labels.columns[0]
+    y = labels[target].dropna().astype(int)
+    x = feats.per_patient(kind)
+    perms = [pd.Series(np.random.default_rng(P.seed + i).permutation(y.to_numpy()), index=y.index) for i in range(n)]
+    jobs = (delayed(_null_one)(x, _image_rows(feats, kind, perm), perm, P) for perm in perms)
+    aucs = Parallel(n_jobs=max(1, P.n_jobs))(jobs)
+    return pd.DataFrame([{"target": target, "features": kind, "permutation": i, "ours (patient folds)": a,
+                          "paper's protocol": b} for i, (a, b) in enumerate(aucs)])
+
+
+def _null_one(x: pd.DataFrame, images: tuple, y: pd.Series, P) -> tuple[float, float]:
+    from . import receptors
+    return (receptors.nested(x, y, P.n_folds, 1, P.seed, n_boot=0)["test_auc"],
+            receptors.paper(*images, P.seed)["test_auc"])
+
+
+def receptor_entries(study: ReceptorStudy, feats: ImageFeatures, reasons: pd.DataFrame) -> dict:
+    """The top-level entries of 07's results file beside its rows."""
+    from . import receptors
+    return {"paper_protocol": [{k: v for k, v in p.items() if k != "per_C"} | {"per_C": p["per_C"]}
+                               for p in study.paper],
+            "paper_protocol_note": receptors.PROTOCOLS["paper"],
+            "comparisons": study.comparisons.to_dict("records"),
+            "figure5": study.paths.to_dict("records"),
+            "null_permutations": study.null.to_dict("records"),
+            "features": {**feats.counts(), "crf_classes": list(CRF_CLASSES), "crf_roi": CRF_ROI,
+                         "dae": vars(feats.config), "dae_losses": [round(v, 6) for v in feats.losses]},
+            "unlabelled": {t: int((reasons[t] != "").sum()) for t in reasons.columns}}
+
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Notebook 08: imaging features against gene programmes
+
+
+def permuted(genes: pd.DataFrame, seed: int) -> pd.DataFrame:
+    """The same expression profiles dealt to the patients in a random order: the gene-image link broken (what the
+    generator's `gene_link=False` writes), everything else kept."""
+    order = np.random.default_rng(seed).permutation(len(genes))
+    return pd.DataFrame(genes.to_numpy()[order], index=genes.index, columns=genes.columns)
+
+
+@dataclass
+class AssociationStudy:
+    tables: dict[str, pd.DataFrame]  # kind -> every (feature, factor) pair: slope, t, p, q, n (associations.COLUMNS)
+    programmes: list[str]
+    alpha: float
+    mixed_check: pd.DataFrame  # OLS on patient means against MixedLM over the slices, for the strongest pairs
+    null_counts: pd.DataFrame  # the gene table permuted among patients: associations at FDR alpha, per kind
+
+    def counts(self) -> pd.DataFrame:
+        """Per programme (and all genes together): features associated at FDR alpha, DRF and CRF."""
+        out = {}
+        for kind, t in self.tables.items():
+            sig = t[t.q < self.alpha]
+            per = sig[sig.factor.isin(self.programmes)].groupby("factor").feature.nunique()
+            genes = sig[~sig.factor.isin(self.programmes)]
+            out[kind] = pd.concat([per.reindex(self.programmes, fill_value=0),
+                                   pd.Series({"any gene": genes.feature.nunique()})])
+        features = pd.Series({k: t.feature.nunique() for k, t in self.tables.items()}, name="features tested")
+        return pd.DataFrame(out).T.assign(**{"features tested": features}).rename_axis("features")
+
+    def top(self, kind: str, n: int = 10) -> pd.DataFrame:
+        t = self.tables[kind]
+        return t[t.factor.isin(self.programmes)].nsmallest(n, "p").reset_index(drop=True)
+
+    def heatmap_matrix(self, kind: str, n: int = 25) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """(slopes, q) of the `n` features with the smallest q against any programme, features x programmes."""
+        t = self.tables[kind]
+        t = t[t.factor.isin(self.programmes)]
+        best = t.groupby("feature").q.min().nsmallest(n).index
+        sub = t[t.feature.isin(best)]
+        slopes = sub.pivot(index="feature", columns="factor", values="slope").loc[best, self.programmes]
+        q = sub.pivot(index="feature", columns="factor", values="q").loc[best, self.programmes]
+        return slopes, q
+
+    def save_figures(self, folder, stem: str) -> None:
+        from . import plots
+        for kind in self.tables:
+            slopes, q = self.heatmap_matrix(kind)
+            plots.save(plots.association_heatmap(slopes, q, self.alpha, f"{kind}: slope against each programme "
+                                                                         f"(* q < {self.alpha:g})"),
+                       Path(folder), f"{stem}_heatmap_{kind}")
+        plots.save(plots.volcano({k: t[t.factor.isin(self.programmes)] for k, t in self.tables.items()},
+                                 self.alpha), Path(folder), f"{stem}_volcano")
+        plots.save(plots.association_counts(self.counts().drop(columns="features tested")), Path(folder),
+                   f"{stem}_counts")
+
+
+def association_study(feats: ImageFeatures, genes: pd.DataFrame, P: SimpleNamespace) -> AssociationStudy:
+    """Every DRF and CRF (patient means) against every gene and programme score (OLS, one row per patient; BH over
+    all pairs of each kind); the strongest `mixed_pairs` pairs refitted as mixed models over the slices; and the same
+    count with the gene table permuted among the patients (a null)."""
+    from . import associations
+    sets = gene_sets(genes.columns)
+    factors = pd.concat([programme_scores(genes, sets), genes], axis=1)
+    tables, checks, null = {}, [], {}
+    shuffled = permuted(genes, P.seed)
+    null_factors = pd.concat([programme_scores(shuffled, sets), shuffled], axis=1)
+    for kind in KINDS:
+        x = feats.per_patient(kind).loc[genes.index]
+        x = x.loc[:, x.std() > 0]
+        tables[kind] = associations.ols(x, factors)
+        nt = associations.ols(x, null_factors)
+        null[kind] = {"pairs": len(nt), "significant": int((nt.q < P.fdr_alpha).sum()),
+                      "nominal p < alpha": int((nt.p < P.fdr_alpha).sum())}
+        if P.mixed_pairs:
+            strongest = tables[kind][tables[kind].factor.isin(sets)].nsmallest(P.mixed_pairs, "p")
+            image = feats.table(kind)
+            keep = feats.meta.patient.astype(str).isin(genes.index).to_numpy()
+            for r in strongest.itertuples(index=False):
+                m = associations.mixed(image.loc[keep, [r.feature]], feats.meta.patient[keep],
+                                       factors[[r.factor]])
+                checks.append({"features": kind, "feature": r.feature, "factor": r.factor,
+                               "slope (OLS, patient means)": r.slope, "p (OLS)": r.p,
+                               "slope (mixed, slices)": float(m.slope.iloc[0]), "p (mixed)": float(m.p.iloc[0])})
+    return AssociationStudy(tables, list(sets), P.fdr_alpha, pd.DataFrame(checks),
+                            pd.DataFrame(null).T.rename_axis("features"))
+
+
+def association_entries(study: AssociationStudy, genes: pd.DataFrame, lacking: list[str], source: str) -> dict:
+    """08's results-file entries: counts, the strongest pairs, the mixed-model check and the null."""
+    return {"gene_table": source, "genes": int(genes.shape[1]), "patients_with_genes": int(len(genes)),
+            "patients_without_genes": lacking, "programmes": {k: v for k, v in gene_sets(genes.columns).items()},
+            "fdr_alpha": study.alpha, "counts": study.counts().reset_index().to_dict("records"),
+            "top": {k: study.top(k).to_dict("records") for k in study.tables},
+            "mixed_check": study.mixed_check.to_dict("records"),
+            "null_permuted_genes": study.null_counts.reset_index().to_dict("records")}
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Notebook 09: from genes to imaging phenotypes, and gene masking (Smedley et al. 2021)
+
+# Conventional features binarised at the cohort median as imaging phenotypes, fixed in advance (enhancement level,
+# its spread and two texture summaries of the slice).
+PHENOTYPE_CRFS = ("firstorder_Mean", "firstorder_Entropy", "glcm_Contrast", "glszm_ZonePercentage")
+TRUTH_PHENOTYPES = ("wash_in", "rim")  # synthetic cohorts only: the lesion kinetics the generator drew
+MODELS = ("gene network", "L1 logistic", "L2 logistic", "random forest", "SVM")
+
+
+def phenotypes(feats: ImageFeatures, labels: pd.DataFrame, data_dir: Path | None) -> pd.DataFrame:
+    """Patients x binary phenotypes: the receptor labels, PHENOTYPE_CRFS above their cohort median, and on a
+    synthetic cohort the true wash-in and rim enhancement above theirs (named "... (truth)")."""
+    crf = feats.per_patient("CRF")
+    out = labels.copy()
+    for name in PHENOTYPE_CRFS:
+        if name in crf:
+            out[name] = (crf[name] > crf[name].median()).astype(float).loc[out.index]
+    lesions = Path(data_dir) / "synthetic_lesions.csv" if data_dir else None
+    if lesions is not None and lesions.is_file():
+        truth = pd.read_csv(lesions).astype({"patient": str}).groupby("patient")[list(TRUTH_PHENOTYPES)].mean()
+        for name in TRUTH_PHENOTYPES:
+            t = truth[name].reindex(out.index)
+            out[f"{name} (truth)"] = (t > t.median()).astype(float).where(t.notna())
+    return out
+
+
+def _baseline(name: str, seed: int):
+    """The scikit-learn models beside the network, at settings fixed in advance (scikit-learn's default penalty C=1,
+    100 trees): none is tuned, as the network is not."""
+    from sklearn.ensemble import RandomForestClassifier
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+    from sklearn.svm import SVC
+
+    from .receptors import _l1
+    model = {"L1 logistic": LogisticRegression(**_l1(), C=1.0, solver="liblinear", max_iter=2000),
+             "L2 logistic": LogisticRegression(C=1.0, max_iter=2000),
+             "random forest": RandomForestClassifier(n_estimators=100, random_state=seed, n_jobs=1),
+             "SVM": SVC(kernel="rbf", C=1.0)}[name]
+    return make_pipeline(StandardScaler(), model)
+
+
+def _scores(model, x) -> np.ndarray:
+    return model.decision_function(x) if hasattr(model, "decision_function") else model.predict_proba(x)[:, 1]
+
+
+@dataclass
+class MaskingStudy:
+    aucs: pd.DataFrame  # model, phenotype, test AUC (fold mean), ci95
+    masking: pd.DataFrame  # phenotype, gene set, AUC (fold mean over the test folds), kind (programme/random/...)
+    summary: pd.DataFrame  # phenotype: best programme, its AUC, the random sets' 95th percentile, percentile
+    patients: int
+    folds: list[dict]
+
+    def table(self) -> pd.DataFrame:
+        return self.aucs.pivot(index="phenotype", columns="model", values="test AUC").loc[
+            list(dict.fromkeys(self.aucs.phenotype)), list(MODELS)]
+
+    def save_figures(self, folder, stem: str) -> None:
+        from . import plots
+        plots.save(plots.masking(self.masking), Path(folder), f"{stem}_masking")
+
+
+def masking_study(genes: pd.DataFrame, pheno: pd.DataFrame, P: SimpleNamespace, progress: bool = True) -> MaskingStudy:
+    """The gene network and the scikit-learn baselines from genes to every phenotype, on the same patient-level folds
+    (stratified by the first phenotype); then, on each fold's held-out patients, the network scored with one gene set
+    kept and the others set to their training mean: each programme, and `random_sets` random sets of its size."""
+    from . import evaluation, masking
+    from .frontend import tqdm
+    keep = pheno.dropna().index.intersection(genes.index)
+    x, y = genes.loc[keep], pheno.loc[keep].astype(int)
+    folds = evaluation.patient_folds(list(keep), y.iloc[:, 0].to_numpy(), P.n_folds, 1, P.seed)
+    sets = gene_sets(genes.columns)
+    cfg = masking.GeneNetConfig(epochs=P.gene_epochs, pretrain=P.gene_pretrain, seed=P.seed)
+    per_fold: dict = {}
+    mask_rows = []
+    for fold in tqdm(folds, desc="gene network per fold", disable=not progress):
+        train, test = list(map(str, fold["train_patients"])), list(map(str, fold["test_patients"]))
+        fitted = masking.fit_gene_net(x.loc[train], y.loc[train], cfg)
+        logits = fitted.predict(x.loc[test])
+        mean = x.loc[train].mean()
+        for j, ph in enumerate(y.columns):
+            per_fold.setdefault(("gene network", ph), []).append((y.loc[test, ph], pd.Series(logits[:, j], index=test)))
+            for name in MODELS[1:]:
+                if y.loc[train, ph].nunique() < 2:
+                    continue
+                model = _baseline(name, P.seed).fit(x.loc[train].to_numpy(), y.loc[train, ph].to_numpy())
+                per_fold.setdefault((name, ph), []).append(
+                    (y.loc[test, ph], pd.Series(_scores(model, x.loc[test].to_numpy()), index=test)))
+            if y.loc[test, ph].nunique() < 2:
+                continue
+            def score(table, j=j):
+                return fitted.predict(table)[:, j]
+            named = masking.mask_scores(score, x.loc[test], y.loc[test, ph], mean, sets)
+            mask_rows += [{"fold": fold["fold"], "phenotype": ph, "gene set": k, "AUC": v,
+                           "kind": "programme" if k in sets else k} for k, v in named.items()]
+            for size in sorted({len(m) for m in sets.values()}):  # one null per set size
+                null = masking.mask_scores(score, x.loc[test], y.loc[test, ph], mean,
+                                           masking.random_sets(x.columns, size, P.random_sets, seed=P.seed + size))
+                mask_rows += [{"fold": fold["fold"], "phenotype": ph, "gene set": k, "AUC": v,
+                               "kind": f"random, {size} genes"}
+                              for k, v in null.drop(["all genes", "no genes"]).items()]
+    aucs = []
+    for (model, ph), pf in per_fold.items():
+        pf = [(a, b) for a, b in pf if a.nunique() == 2]
+        if not pf:
+            continue
+        ci = evaluation.fold_mean_bootstrap_ci(pf, P.n_boot, P.seed) if P.n_boot else (np.nan, np.nan)
+        aucs.append({"model": model, "phenotype": ph, "test AUC": round(evaluation.fold_mean_auc(pf), 4),
+                     "ci95": [round(float(v), 4) for v in ci]})
+    m = pd.DataFrame(mask_rows).groupby(["phenotype", "gene set", "kind"], sort=False).AUC.mean().reset_index()
+    summary = []
+    for ph, rows in m.groupby("phenotype", sort=False):
+        progs = rows[rows.kind == "programme"].set_index("gene set").AUC
+        best = progs.idxmax()
+        null = rows[rows.kind == f"random, {len(sets[best])} genes"].AUC
+        summary.append({"phenotype": ph, "best programme": best, "its AUC": round(progs.max(), 4),
+                        "all genes": round(rows[rows["gene set"] == "all genes"].AUC.iloc[0], 4),
+                        "no genes": round(rows[rows["gene set"] == "no genes"].AUC.iloc[0], 4),
+                        "random sets' 95th pct": round(float(null.quantile(0.95)), 4),
+                        "share of random sets below": masking.null_percentile(progs.max(), null)})
+    return MaskingStudy(pd.DataFrame(aucs), m, pd.DataFrame(summary), len(keep),
+                        [{k: f[k] for k in ("repeat", "fold", "train_patients", "test_patients")} for f in folds])

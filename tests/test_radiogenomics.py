@@ -1,0 +1,111 @@
+"""Notebooks 07-09's library entry points (radiolib.radiogenomics) on feature tables made from the synthetic
+cohort's ground truth (no images: the DAE and pyradiomics have their own tests), planted and null."""
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from radiolib import dae, radiogenomics as rg, results, synth
+
+
+def _features(n: int, seed: int = 2, effect: float = 1.5, gene_link: bool = True, slices: int = 3):
+    """ImageFeatures whose CRFs hold each patient's true wash-in and rim (plus slice noise) and 20 noise columns, and
+    whose DRFs are 30 noise columns (each patient's own, plus slice noise) and a noisy copy of wash-in; the genes and clinical labels of the same patients."""
+    patients, lesions, genes = synth.simulate_truth(n, seed=seed, effect=effect, gene_link=gene_link)
+    rng = np.random.default_rng(seed)
+    kin = lesions.groupby("patient")[["wash_in", "rim"]].mean().loc[patients.patient]
+    meta = pd.DataFrame({"patient": np.repeat(patients.patient.to_numpy(), slices)})
+    k = len(meta)
+    crf = pd.DataFrame({"wash": np.repeat(kin.wash_in.to_numpy(), slices) + 0.05 * rng.standard_normal(k),
+                        "rim": np.repeat(kin.rim.to_numpy(), slices) + 0.05 * rng.standard_normal(k),
+                        **{f"noise{i}": rng.standard_normal(k) for i in range(20)}})
+    own = np.repeat(rng.standard_normal((n, 30)), slices, axis=0)  # a patient's slices look alike, as in images
+    drf = np.column_stack([own + 0.3 * rng.standard_normal((k, 30)), crf.wash + 0.1 * rng.standard_normal(k)])
+    drf = drf.astype(np.float32)
+    feats = rg.ImageFeatures(meta, drf, crf, [0.1], {}, dae.DaeConfig(), {})
+    sub = patients.set_index("patient").mol_subtype
+    labels = pd.DataFrame({"ER": sub.isin([0, 1]), "HER2": sub.isin([1, 2])}).astype(float)
+    labels.index = labels.index.astype(str)
+    return feats, genes.set_index("patient").rename_axis("patient"), labels
+
+
+class _P:
+    n_folds, repeats, n_boot, seed, fdr_alpha, mixed_pairs, n_jobs = 3, 1, 200, 0, 0.05, 2, 1
+    gene_epochs, gene_pretrain, random_sets = 60, False, 20
+
+
+def test_associations_find_the_planted_programmes_and_a_broken_gene_link_finds_none():
+    feats, genes, _ = _features(150)
+    study = rg.association_study(feats, genes, _P())
+    crf = study.tables["CRF"].set_index(["feature", "factor"])
+    assert crf.loc[("wash", "proliferation"), "q"] < 0.05 and crf.loc[("rim", "immune"), "q"] < 0.05
+    assert crf.loc[[(f"noise{i}", "proliferation") for i in range(20)], "q"].min() > 0.05
+    assert study.counts().loc["DRF", "proliferation"] >= 1  # the noisy copy of wash-in
+    assert len(study.mixed_check) == 2 * _P.mixed_pairs and (study.mixed_check["p (mixed)"] < 0.05).all()
+    # the generator's switch: the same profiles dealt to other patients
+    feats0, genes0, _ = _features(150, gene_link=False)
+    null = rg.association_study(feats0, genes0, _P())
+    programmes = {k: t[t.factor.isin(null.programmes)] for k, t in null.tables.items()}
+    assert all((t.q < 0.05).sum() <= 1 for t in programmes.values()), null.counts()
+    nominal = null.null_counts["nominal p < alpha"] / null.null_counts["pairs"]
+    assert nominal.between(0.02, 0.09).all(), nominal  # the permuted gene table: p uniform, ~5% below 0.05
+
+
+def test_gene_masking_puts_each_driver_on_top_and_the_model_table_has_every_model():
+    feats, genes, labels = _features(180)
+    pheno = rg.phenotypes(feats, labels, None)
+    kin = feats.per_patient("CRF")
+    pheno["wash_in (truth)"] = (kin.wash > kin.wash.median()).astype(float)
+    pheno["rim (truth)"] = (kin.rim > kin.rim.median()).astype(float)
+    study = rg.masking_study(genes, pheno[["ER", "HER2", "wash_in (truth)", "rim (truth)"]], _P(), progress=False)
+    top = study.summary.set_index("phenotype")
+    drivers = {"ER": "luminal", "HER2": "her2", "wash_in (truth)": "proliferation", "rim (truth)": "immune"}
+    assert top["best programme"].to_dict() == drivers
+    assert (top["share of random sets below"] >= 0.95).all(), top
+    assert (top["no genes"] == 0.5).all()
+    assert set(study.table().columns) == set(rg.MODELS) and study.table().loc["ER"].min() > 0.7
+
+
+def test_the_receptor_study_writes_valid_rows_and_the_paper_split_inflates_a_null():
+    feats, _, labels = _features(60, effect=0.0)
+    study = rg.receptor_study(feats, labels, _P(), progress=False)
+    results.validate_rows(study.rows)
+    assert {(r["target"], r["features"]) for r in study.rows} == {(t, k) for t in labels for k in rg.KINDS}
+    assert set(study.paths.protocol) == {"nested", "paper"}
+    assert list(study.comparisons.columns[-2:]) == ["p", "p (Holm)"]
+    er = next(r for r in study.rows if r["target"] == "ER" and r["features"] == "DRF")
+    # ER is linked to wash-in only through the subtype, and the effect is 0: no signal at patient level
+    assert er["ci95"][0] < 0.5 < er["ci95"][1] or er["test_auc"] < 0.65
+    null = study.null
+    assert null["paper's protocol"].mean() > null["ours (patient folds)"].mean() + 0.1, null
+
+
+def test_a_gene_table_must_be_numbers_with_one_row_per_patient(tmp_path):
+    path = tmp_path / "genes.csv"
+    path.write_text("patient,ESR1,PGR\nBreast_MRI_001,1.0,2.0\nBreast_MRI_002,x,1\n")
+    with pytest.raises(ValueError, match=r"genes.csv: gene column\(s\) \['ESR1'\] are not numbers"):
+        rg.read_genes(path, ["Breast_MRI_001"])
+    path.write_text("patient,ESR1\nBreast_MRI_001,1.0\nBreast_MRI_001,2.0\n")
+    with pytest.raises(ValueError, match="repeated patient"):
+        rg.read_genes(path, ["Breast_MRI_001"])
+    path.write_text("patient,ESR1\nBreast_MRI_001,1.0\n")
+    table, lacking = rg.read_genes(path, ["Breast_MRI_001", "Breast_MRI_002"])
+    assert list(table.index) == ["Breast_MRI_001"] and lacking == ["Breast_MRI_002"]
+
+
+DUKE = Path(__file__).resolve().parents[2] / "shared" / "data" / "duke"
+
+
+@pytest.mark.skipif(not (DUKE / "Clinical_and_Other_Features.xlsx").is_file(),
+                    reason="the real Duke clinical table is not beside the project (../shared/data/duke)")
+def test_notebook_07_reads_its_targets_from_the_real_duke_clinical_table():
+    patients = [f"Breast_MRI_{i:03d}" for i in range(1, 923)]
+    labels, reasons = rg.clinical_labels(DUKE, patients, ["T", "N", "ER", "PR", "HER2"])
+    assert list(labels.index) == patients
+    # the counts of the public file (tests/test_targets.py reads the same columns)
+    assert labels.notna().sum().to_dict() == {"T": 916, "N": 898, "ER": 922, "PR": 922, "HER2": 922}
+    assert (labels == 1).sum().to_dict() == {"T": 507, "N": 369, "ER": 686, "PR": 598, "HER2": 163}
+    assert (reasons.loc[labels.N.isna(), "N"] != "").all()
+    with pytest.raises(ValueError, match="no row for 1 included patient"):
+        rg.clinical_labels(DUKE, ["Breast_MRI_999"], ["ER"])
