@@ -81,11 +81,35 @@ def lesion_slices(patch_set, patch_size: int = 80, channel: int = 0, role: str =
         raise ValueError(f"the patch set has no patches of role {role!r} (it has {sorted(set(idx.role))})")
     rows = idx.index[idx.role == role].to_numpy()
     x = torch.from_numpy(np.asarray(patch_set.patches(patch_size)[rows, channel], np.float32)).unsqueeze(1)
+    meta = idx.loc[rows, [c for c in ("patient", "lesion", "slice", "label") if c in idx]].reset_index(drop=True)
+    return _to_input(x), meta
+
+
+def whole_slices(source, meta: pd.DataFrame, channel: int = 0, progress: bool = False) -> np.ndarray:
+    """The DAE's inputs as whole axial slices (the `dae_input` "slice" option): for each row of `meta` (patient,
+    slice, as `lesion_slices` gives them), that slice of channel `channel` of the patient's volume from the data
+    source (`radiolib.source`, on its target grid), resized to 64 x 64 (area) and min-max scaled to [0, 1]."""
+    from .frontend import tqdm
+    out = np.zeros((len(meta), SIDE, SIDE), np.float32)
+    groups = meta.groupby(meta.patient.astype(str), sort=False)
+    for patient, rows in tqdm(groups, desc="whole slices", disable=not progress, leave=False):
+        vol = source.volume(patient, source.target_spacing)
+        depth = vol.channels.shape[1]
+        bad = rows.slice[(rows.slice < 0) | (rows.slice >= depth)]
+        if len(bad):
+            raise ValueError(f"patient {patient}: slice {int(bad.iloc[0])} is outside its volume of {depth} slices")
+        x = torch.from_numpy(np.asarray(vol.channels[channel, rows.slice.to_numpy()], np.float32)).unsqueeze(1)
+        out[rows.index.to_numpy()] = _to_input(x)
+    return out
+
+
+def _to_input(x: torch.Tensor) -> np.ndarray:
+    """(n, 1, h, w) images as the DAE reads them: (n, 64, 64), area-resized, min-max scaled to [0, 1] each (a flat
+    image becomes zeros)."""
     x = F.interpolate(x, size=(SIDE, SIDE), mode="area")[:, 0]
     low = x.amin(dim=(1, 2), keepdim=True)
-    span = (x.amax(dim=(1, 2), keepdim=True) - low).clamp(min=1e-6)  # a flat patch becomes zeros
-    meta = idx.loc[rows, [c for c in ("patient", "lesion", "slice", "label") if c in idx]].reset_index(drop=True)
-    return ((x - low) / span).numpy(), meta
+    span = (x.amax(dim=(1, 2), keepdim=True) - low).clamp(min=1e-6)
+    return ((x - low) / span).numpy()
 
 
 @dataclass(frozen=True)

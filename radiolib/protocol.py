@@ -19,6 +19,7 @@ SCRATCH, TRANSFER, FEATURES, LAYERWISE = ("02_training_from_scratch", "03_transf
                                           "04_deep_features_svm", "05_layerwise_analysis")
 ZHU = ("01_preprocessing", SCRATCH, TRANSFER, FEATURES, LAYERWISE)  # Zhu et al. 2019's notebooks
 RECEPTORS, ASSOCIATIONS, MASKING = "07_receptors", "08_associations", "09_gene_masking"  # Liu & Hu; Smedley et al.
+RADIOGENOMIC = (RECEPTORS, ASSOCIATIONS, MASKING)
 
 
 @dataclass(frozen=True)
@@ -56,12 +57,13 @@ class Note:
     text: str
     notebooks: tuple[str, ...]
     network: str | None = None
+    when: Callable[[SimpleNamespace], bool] | None = None  # a further condition on the run's parameters
 
     def departure(self, P: SimpleNamespace, stem: str) -> str | None:
         """The note when it concerns notebook `stem` run with parameters `P`, else None."""
         if stem not in self.notebooks or (self.network and self.network not in getattr(P, "networks", ())):
             return None
-        return self.text
+        return None if self.when and not self.when(P) else self.text
 
 
 def _pretrained_sides(P: SimpleNamespace) -> dict:
@@ -90,9 +92,13 @@ PROTOCOL: tuple[Setting | Note, ...] = (
          "with the penalty chosen inside each training fold; their protocol is run too and kept apart "
          "(`paper_protocol`)", (RECEPTORS,)),
     Note("DAE input: the lesion-centred patches of the first subtraction (post1 - pre) at `dae_patch_size`, resized "
-         "to 64 x 64 and scaled to [0, 1] per slice (the paper's 64 x 64 slices); trained once on every included "
-         "patient's slices, label-free, with Adam (lr 1e-3; the published code's optimiser settings are not "
-         "restated)", (RECEPTORS, ASSOCIATIONS, MASKING)),
+         "to 64 x 64 and scaled to [0, 1] per slice (the paper's 64 x 64 slices)", (RECEPTORS, ASSOCIATIONS, MASKING),
+         when=lambda P: P.dae_input == "lesion"),
+    Setting("dae_input", "lesion", {"slice": "DAE input: the whole axial slice of the first subtraction (post1 - pre) "
+                                             "through each lesion slice, resized to 64 x 64 and scaled to [0, 1] "
+                                             "(paper: the lesion-centred slices); the CRFs stay on the lesion slices"}),
+    Note("DAE trained once on every included patient's slices, label-free, with Adam (lr 1e-3; the published "
+         "code's optimiser settings are not restated)", (RECEPTORS, ASSOCIATIONS, MASKING)),
     Note("DAE loss: the parameter dae_loss (mse by default); the published code's Keras cosine_proximity "
          "normalises over the size-1 channel axis, so it is constant and trains nothing (radiolib.dae)",
          (RECEPTORS, ASSOCIATIONS, MASKING)),
@@ -152,6 +158,8 @@ def deviations(P: SimpleNamespace, stem: str, patch_set=None) -> list[str]:
     prevalence among the included patients, beside the reference paper's task.
     """
     out = [target_statement(patch_set)] if patch_set is not None else []
+    if stem in RADIOGENOMIC and patch_set is not None and patch_set.descriptor.dataset != "duke":
+        return out  # 07-09 do not run on this cohort (radiogenomics.not_duke): none of their protocol applies
     return out + [s for entry in PROTOCOL if (s := entry.departure(P, stem)) is not None]
 
 

@@ -73,20 +73,24 @@ class ReceptorRun(_Run):
         return self._show(lambda: targets.summary(self.labels_))
 
     def dae_figure(self, n: int = 6):
-        """Inputs, noisy inputs and reconstructions of the first `n` lesion slices, the loss per epoch in the title."""
+        """Inputs, noisy inputs and reconstructions of the first `n` input slices, the first and last training loss in
+        the title."""
         return self._show(lambda: self._dae_figure(n))
 
     def _dae_figure(self, n: int) -> None:
         import torch
 
         from . import dae, plots
-        images = rg.images_of(self.P, self.ctx.patch_set_)[:n]
+        images = rg.images_of(self.P, self.ctx.patch_set_, n)
         noisy = dae.add_noise(torch.from_numpy(images), self.features_.config.noise,
                               torch.Generator().manual_seed(self.P.seed)).numpy()
         recon = dae.reconstruct(self.features_.model(), images)
-        losses = ", ".join(f"{v:.4f}" for v in self.features_.losses)
-        fig = plots.dae_reconstructions(images, noisy, recon, n, f"DAE ({self.features_.config.loss} loss), "
-                                                                 f"training loss per epoch: {losses}")
+        losses, baseline = self.features_.losses, self.features_.mean_image_mse
+        title = (f"DAE ({self.features_.config.loss} loss): training loss {losses[0]:.4f} (epoch 1) to "
+                 f"{losses[-1]:.4f} (epoch {len(losses)})")
+        if baseline is not None and self.features_.config.loss == "mse":
+            title += f"; the mean input as every reconstruction: {baseline:.4f}"
+        fig = plots.dae_reconstructions(images, noisy, recon, n, title)
         plots.save(fig, self.ctx.paths_.figures, f"{self.stem}_dae")  # shown by the inline backend
 
     def table(self):

@@ -31,29 +31,47 @@ CRF_ROI = ("the 64 x 64 lesion-centred slice the DAE reads, inside a 1-pixel bor
 GENE_FILE = "gene_expression.csv"  # the synthetic cohort's, beside its clinical table
 
 
-def slice_crfs(images: np.ndarray, progress: bool = False) -> tuple[pd.DataFrame, dict[int, str]]:
+def slice_crfs(images: np.ndarray, progress: bool = False, n_jobs: int = 1) -> tuple[pd.DataFrame, dict[int, str]]:
     """pyradiomics features (CRF_CLASSES, fixed bin count) of each (64, 64) image in [0, 1], the whole image as the
-    region: (images x features, image -> reason for the images pyradiomics could not measure, whose row is NaN)."""
-    import SimpleITK as sitk
+    region: (images x features, image -> reason for the images pyradiomics could not measure, whose row is NaN).
+    `n_jobs` processes share the images in chunks (pyradiomics is single-threaded; the result does not depend on it)."""
+    from joblib import Parallel, delayed
 
     from .frontend import tqdm
-    from .handcrafted import extractor, missing_extractor
+    from .handcrafted import missing_extractor
     reason = missing_extractor()
     if reason:
         raise RuntimeError(reason)
+    images = np.asarray(images, np.float32)
+    step = max(1, min(64, -(-len(images) // max(1, 4 * n_jobs))))
+    starts = range(0, len(images), step)
+    chunks = Parallel(n_jobs=n_jobs, return_as="generator")(delayed(_crf_chunk)(images[i:i + step]) for i in starts)
+    rows, failed = [], {}
+    with tqdm(total=len(images), desc="conventional radiomic features", disable=not progress) as bar:
+        for start, (chunk_rows, chunk_failed) in zip(starts, chunks):
+            rows += chunk_rows
+            failed.update({start + i: why for i, why in chunk_failed.items()})
+            bar.update(len(chunk_rows))
+    return pd.DataFrame(rows), failed
+
+
+def _crf_chunk(images: np.ndarray) -> tuple[list[dict], dict[int, str]]:
+    """slice_crfs of a few images in one process: (rows, image within the chunk -> reason)."""
+    import SimpleITK as sitk
+
+    from .handcrafted import extractor
     ext, rows, failed = extractor(CRF_CLASSES, CRF_SETTINGS), [], {}
     inside = np.zeros((1, *images.shape[1:]), np.uint8)
     inside[:, 1:-1, 1:-1] = 1  # pyradiomics finds no region in a mask that fills the whole image
     roi = sitk.GetImageFromArray(inside)
-    for i, image in enumerate(tqdm(images, desc="conventional radiomic features", disable=not progress)):
+    for i, image in enumerate(images):
         try:
-            img = sitk.GetImageFromArray(np.asarray(image, np.float32)[None])
-            out = ext.execute(img, roi)
+            out = ext.execute(sitk.GetImageFromArray(image[None]), roi)
             rows.append({k.removeprefix("original_"): float(v) for k, v in out.items() if k.startswith("original_")})
         except Exception as err:  # noqa: BLE001 - one image's failure is a reason, not a crash
             failed[i] = f"{type(err).__name__}: {err}"
             rows.append({})
-    return pd.DataFrame(rows), failed
+    return rows, failed
 
 
 @dataclass
@@ -67,6 +85,7 @@ class ImageFeatures:
     state: dict  # the DAE's weights
     config: dae.DaeConfig
     crf_failed: dict[int, str]
+    mean_image_mse: float | None = None  # the mse of predicting every input by the mean input: what a DAE must beat
 
     def model(self) -> dae.DenoisingAutoencoder:
         net = dae.DenoisingAutoencoder()
@@ -98,23 +117,38 @@ def image_features(P: SimpleNamespace, patch_set, progress: bool = True) -> Imag
     """DRFs and CRFs of the patch set's lesion slices (`dae.lesion_slices`, patch size `dae_patch_size`), computed
     once per data, DAE settings and versions, and cached."""
     from .handcrafted import extractor_version, usable_columns
-    images, meta = dae.lesion_slices(patch_set, P.dae_patch_size)
+    lesions, meta = dae.lesion_slices(patch_set, P.dae_patch_size)
     cfg = dae_config(P)
     parts = dict(data=patch_set.fingerprint, patches=patch_set.path.name, size=P.dae_patch_size, config=vars(cfg),
                  crf=[CRF_CLASSES, CRF_SETTINGS], extractor=extractor_version(), version=VERSION)
+    if P.dae_input != "lesion":  # (the lesion key stays as it was, so that features cached before it are read back)
+        parts["dae_input"] = P.dae_input
 
     def compute():
+        images = lesions if P.dae_input == "lesion" else _whole_slices(P, patch_set, meta, progress)
         trained = dae.train(images, cfg, progress=progress)
         drf = dae.deep_radiomic_features(trained.model, images).astype(np.float32)
-        crf, failed = slice_crfs(images, progress)
+        crf, failed = slice_crfs(lesions, progress, getattr(P, "n_jobs", 1))  # CRFs: always the lesion
         return ImageFeatures(meta, drf, usable_columns(crf), trained.losses,
-                             {k: v.clone() for k, v in trained.model.state_dict().items()}, cfg, failed)
+                             {k: v.clone() for k, v in trained.model.state_dict().items()}, cfg, failed,
+                             float(((images - images.mean(axis=0)) ** 2).mean()))
     return cache.memo(P.cache_dir, "radiogenomic_features", parts, compute)
 
 
-def images_of(P: SimpleNamespace, patch_set) -> np.ndarray:
-    """The DAE's input images (for figures)."""
-    return dae.lesion_slices(patch_set, P.dae_patch_size)[0]
+def images_of(P: SimpleNamespace, patch_set, n: int | None = None) -> np.ndarray:
+    """The DAE's first `n` (None: all) input images (for figures)."""
+    lesions, meta = dae.lesion_slices(patch_set, P.dae_patch_size)
+    if P.dae_input == "lesion":
+        return lesions[:n]
+    return _whole_slices(P, patch_set, meta.head(len(meta) if n is None else n), False)
+
+
+def _whole_slices(P: SimpleNamespace, patch_set, meta: pd.DataFrame, progress: bool) -> np.ndarray:
+    """`dae.whole_slices` of the patch set's own data (the cohort it was built from, with its target)."""
+    from .dataset import open_cohort
+    from .inputs import data_folder
+    source = open_cohort(data_folder(P, False), target=P.target, progress=False)
+    return dae.whole_slices(source, meta, progress=progress)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -339,7 +373,8 @@ def receptor_entries(study: ReceptorStudy, feats: ImageFeatures, reasons: pd.Dat
             "figure5": study.paths.to_dict("records"),
             "null_permutations": study.null.to_dict("records"),
             "features": {**feats.counts(), "crf_classes": list(CRF_CLASSES), "crf_roi": CRF_ROI,
-                         "dae": vars(feats.config), "dae_losses": [round(v, 6) for v in feats.losses]},
+                         "dae": vars(feats.config), "dae_losses": [round(v, 6) for v in feats.losses],
+                         "dae_mean_image_mse": feats.mean_image_mse},
             "unlabelled": {t: int((reasons[t] != "").sum()) for t in reasons.columns}}
 
 

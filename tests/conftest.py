@@ -98,9 +98,10 @@ def tiny_study(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def lgg_study(tmp_path_factory):
-    """The tiny study on a 20-patient synthetic cohort in Buda et al.'s layout (kaggle_3m), run once."""
+    """The tiny study's notebooks 01 to 06 on a 20-patient synthetic cohort in Buda et al.'s layout (kaggle_3m), run
+    once. 07-09 skip such a cohort at their first step (tests/test_lgg.py checks it without starting three kernels)."""
     import studies
     home = tmp_path_factory.mktemp("tiny-lgg")
     profiles = studies.tiny_profile(home / "params")
-    output = studies.run(home / "run", home / "cache", profiles, *studies.LGG)
+    output = studies.run(home / "run", home / "cache", profiles, *studies.LGG, "--notebooks", *studies.ZHU)
     return SimpleNamespace(home=home, run=home / "run", cache=home / "cache", params=profiles, output=output)

@@ -120,3 +120,26 @@ def test_the_inputs_are_the_lesion_centred_first_subtraction_patches_of_a_patch_
     assert patch_set.descriptor.channels[0] == "post1 - pre"
     with pytest.raises(ValueError, match="no patches of role 'lesion'"):
         dae.lesion_slices(patch_set, role="lesion")
+
+
+def test_whole_slices_are_the_lesion_slices_of_the_volume_with_the_lesion_where_its_box_is(patch_set, faulty_cohort):
+    from radiolib import dataset
+    _, meta = dae.lesion_slices(patch_set)
+    meta = meta[meta.patient.isin(meta.patient.unique()[:2])]
+    source = dataset.open_cohort(faulty_cohort, progress=False)
+    slices = dae.whole_slices(source, meta)
+    assert slices.shape == (len(meta), 64, 64) and np.allclose(slices.max(axis=(1, 2)), 1)
+    train = patch_set.index[patch_set.index.role == "train"].reset_index(drop=True).loc[meta.index]
+    shapes = {p: source.volume(p, source.target_spacing).channels.shape[1:] for p in meta.patient.unique()}
+    brightness = []  # the lesion centre against the slice's 90th percentile (vessels and heart enhance too)
+    for image, row in zip(slices, train.itertuples()):
+        height, width = shapes[row.patient][1:]
+        y, x = int(row.cy * 64 / height), int(row.cx * 64 / width)
+        brightness.append(image[max(0, y - 1):y + 2, max(0, x - 1):x + 2].mean() / np.percentile(image, 90))
+    # the lesion enhances in post1 - pre: on its fullest slice (not on the tips its box also covers) it stands out
+    best = train.assign(b=brightness).groupby(["patient", "lesion"]).b.max()
+    assert (best > 1).all(), best  # elsewhere: the median slice pixel is a tenth of the 90th percentile
+    depth = shapes[meta.patient.iloc[0]][0]
+    beyond = meta.head(1).assign(slice=depth + 5)
+    with pytest.raises(ValueError, match=f"patient {beyond.patient.iloc[0]}: slice {depth + 5} is outside"):
+        dae.whole_slices(source, beyond)

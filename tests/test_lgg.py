@@ -3,6 +3,7 @@ import hashlib
 import json
 import re
 import shutil
+import types
 from pathlib import Path
 
 import numpy as np
@@ -10,7 +11,7 @@ import pandas as pd
 import pytest
 import tifffile
 
-from radiolib import dataset, lgg, patches
+from radiolib import dataset, lgg, patches, protocol
 from radiolib.synth.common import stream as _rng
 from radiolib.synth.lgg import COLUMNS, FAULTS, _plan, _render, synthesize_lgg
 
@@ -269,9 +270,15 @@ def test_real_sample_loads():
 # End to end: the shared patch code on an LGG cohort
 
 
-def test_patch_set_from_an_lgg_cohort(faulty, cohort, tmp_path):
+@pytest.fixture(scope="module")
+def patch_set(faulty, tmp_path_factory):
+    return dataset.build_patch_set(faulty, patch_sizes=[80], cache_dir=tmp_path_factory.mktemp("cache"),
+                                   progress=False)
+
+
+def test_patch_set_from_an_lgg_cohort(faulty, cohort, patch_set):
     assert isinstance(dataset.open_cohort(faulty, progress=False), lgg.LggCohort)
-    ps = dataset.build_patch_set(faulty, patch_sizes=[80], cache_dir=tmp_path, progress=False)
+    ps = patch_set
     px = patches.patch_pixels(80, 1.0)
     assert ps.patches(80).shape == (len(ps.index), 3, px, px) and ps.meta["patch_pixels"] == {"80": px}
     assert set(ps.table.patient) == set(cohort.table.patient) and set(ps.qc.patient) == set(cohort.qc.patient)
@@ -290,3 +297,25 @@ def test_patch_set_target_and_parent_folder(faulty, cohort, tmp_path):
     expected = (cohort.table.set_index("patient").target_value == 1).astype(int)
     assert (ps.table.set_index("patient").label == expected[ps.table.patient].to_numpy()).all()
     assert (ps.index.label == ps.index.patient.map(expected)).all()
+
+
+@pytest.mark.parametrize("stem", ["07_receptors", "08_associations", "09_gene_masking"])
+def test_the_radiogenomic_notebooks_skip_an_lgg_cohort_and_say_why(stem, patch_set, tmp_path):
+    """07-09 need Duke's clinical table: on an LGG cohort each writes its results file with the reason and no rows,
+    states no protocol of Liu & Hu or Smedley et al. (only the target), and every view shows the reason."""
+    from radiolib import context, params, radiogenomic_runs
+    run_class = {"07_receptors": radiogenomic_runs.ReceptorRun, "08_associations": radiogenomic_runs.AssociationRun,
+                 "09_gene_masking": radiogenomic_runs.MaskingRun}[stem]
+    P = types.SimpleNamespace(**{**params.defaults(stem), "cache_dir": str(tmp_path / "cache"),
+                                 "run_dir": str(tmp_path / "run")})
+    if hasattr(P, "n_folds"):
+        P.n_folds = 2
+    ctx = context.RunContext(P, stem, progress=False, patch_set=patch_set).load()
+    run = run_class(ctx, progress=False).fit()
+    assert run.skipped and run.skipped.startswith("the radiogenomic analyses need the Duke layout"), run.skipped
+    assert run.features() == run.save_figures() == f"Skipped: {run.skipped}"
+    doc = run.write()
+    assert json.loads(ctx.results_path.read_text()) == json.loads(json.dumps(doc))
+    assert doc["skipped"] == run.skipped and doc["rows"] == []
+    assert doc["deviations"] == [protocol.target_statement(patch_set)] and "COCCluster" in doc["deviations"][0]
+    assert "luminal" not in json.dumps(doc).lower()

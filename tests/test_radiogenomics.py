@@ -109,3 +109,35 @@ def test_notebook_07_reads_its_targets_from_the_real_duke_clinical_table():
     assert (reasons.loc[labels.N.isna(), "N"] != "").all()
     with pytest.raises(ValueError, match="no row for 1 included patient"):
         rg.clinical_labels(DUKE, ["Breast_MRI_999"], ["ER"])
+
+
+def test_a_crf_failure_is_the_image_s_reason_and_its_row_is_empty():
+    images = np.random.default_rng(0).random((7, 64, 64)).astype(np.float32)
+    images[2] = 0.5  # flat: measured (zero texture), not a failure
+    images[5, 5, 5] = np.nan
+    one, failed = rg.slice_crfs(images)
+    assert list(failed) == [5] and "not finite" in failed[5]
+    assert one.drop(index=5).notna().all().all() and one.loc[5].isna().all() and len(one.columns) > 80
+    assert one.firstorder_Mean[2] == pytest.approx(0.5) and one.firstorder_Mean.drop(index=[2, 5]).between(0.45, 0.55).all()
+
+
+def test_whole_slices_change_the_drfs_not_the_crfs_nor_does_the_number_of_processes(patch_set, faulty_cohort,
+                                                                                    tmp_path):
+    from types import SimpleNamespace
+
+    from radiolib import params
+    P = SimpleNamespace(**{**params.defaults("07_receptors"), "data_dir": str(faulty_cohort), "dae_epochs": 1,
+                           "cache_dir": str(tmp_path), "n_jobs": 2})
+    lesion = rg.image_features(P, patch_set, progress=False)
+    P.dae_input, P.n_jobs = "slice", 1
+    whole = rg.image_features(P, patch_set, progress=False)
+    assert whole.drf.shape == lesion.drf.shape and not np.allclose(whole.drf, lesion.drf)
+    # the CRFs describe the lesion either way, and two processes measure what one does
+    pd.testing.assert_frame_equal(whole.crf, lesion.crf)
+    assert whole.crf_failed == lesion.crf_failed and len(whole.crf.columns) > 80
+    shown = rg.images_of(P, patch_set, 3)
+    lesions, meta = dae.lesion_slices(patch_set)
+    assert lesion.mean_image_mse == pytest.approx(float(((lesions - lesions.mean(axis=0)) ** 2).mean()), rel=1e-5)
+    assert whole.mean_image_mse != pytest.approx(lesion.mean_image_mse)  # each DAE's own yardstick
+    assert shown.shape == (3, 64, 64) and np.array_equal(shown, rg._whole_slices(P, patch_set, meta.head(3), False))
+    assert len(list((tmp_path / "radiogenomic_features").iterdir())) == 2  # two cache entries, one per input
