@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 
 from . import cache, models, weights
-from .training import PatchScorer, TrainConfig, epoch_indices
+from .training import PatchScorer, TrainConfig, epoch_indices, start_epoch_statistics
 
 LESION_ROLES = ("train", "augmented")
 
@@ -83,6 +83,7 @@ def pretrain(net: str, source_set, patch_size: int, out_dir: Path, cfg: TrainCon
     train_idx = np.flatnonzero(~held)
     for epoch in tqdm(range(cfg.epochs), desc=f"domain pretraining {net}", disable=not progress, leave=False):
         model.train()
+        start_epoch_statistics(model, cfg.bn_stats)  # the held-out accuracy and the features use valid statistics
         order = train_idx[epoch_indices(y[train_idx], cfg.patches_per_epoch, rng)]
         for i in range(0, len(order), cfg.batch_size):
             b = order[i:i + cfg.batch_size]
@@ -105,7 +106,7 @@ def pretrain(net: str, source_set, patch_size: int, out_dir: Path, cfg: TrainCon
 def recipe(net: str, patch_size: int, cfg: TrainConfig) -> dict:
     """What a domain checkpoint is made of besides its data: network, patch size and training recipe."""
     return dict(net=net, patch_size=patch_size, input=cfg.input_size, epochs=cfg.epochs,
-                per_epoch=cfg.patches_per_epoch, lr=cfg.lr, seed=cfg.seed, held_out="patients")
+                per_epoch=cfg.patches_per_epoch, lr=cfg.lr, seed=cfg.seed, held_out="patients", bn_stats=cfg.bn_stats)
 
 
 def domain_checkpoint(net: str, source_set, patch_size: int, cfg: TrainConfig, cache_dir=None,

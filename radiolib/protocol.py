@@ -124,6 +124,11 @@ PROTOCOL: tuple[Setting | Note, ...] = (
                      "{paper[0]} px, {paper[1]})"),
     Note("optimiser Adam with the paper's learning rates (the paper's Caffe solver is not stated); L2 weight decay "
          "5e-4 on conv weights", (SCRATCH, TRANSFER)),
+    Note("GoogLeNet's batch-norm layers (torchvision's; the paper's Caffe GoogLeNet had none) evaluated with the "
+         "average statistics of the last epoch's training batches (restarted every epoch), not PyTorch's running "
+         "average, which after a CPU-sized run's few dozen steps still holds its start and gives every patient the "
+         "same score", (SCRATCH, TRANSFER),
+         when=lambda P: any(net.startswith("googlenet") for net in getattr(P, "networks", ()))),
     Note("train AUC from 60 randomly chosen training patients per fold (scored on the same patches as the test "
          "patients)", (SCRATCH, TRANSFER)),
     Note("patients scored by the mean class-1 log-odds (logit difference) of their test patches; the paper does not "

@@ -205,3 +205,23 @@ def test_a_later_training_setting_keeps_the_cache_key_of_its_default():
     assert "test_patches" not in training._cfg_key(cfg) and "device" not in training._cfg_key(cfg)
     tumour = training._cfg_key(training.TrainConfig(input_size=32, device="cpu", test_patches="tumour"))
     assert tumour["test_patches"] == "tumour"
+
+
+def test_batch_norm_statistics_of_a_short_run_are_the_last_epochs_not_a_constant_output(strong):
+    """GoogLeNet_R after a few steps: PyTorch's running statistics still hold their start (mean 0, variance 1), so the
+    evaluated network gives every patient the same score; the last epoch's own statistics ("epoch") do not."""
+    fold = _folds(strong)[0]
+    spread = {}
+    for bn_stats in training.BN_STATS:
+        cfg = training.TrainConfig(input_size=32, epochs=1, patches_per_epoch=128, batch_size=32, curve_patients=5,
+                                   bn_stats=bn_stats, seed=0)
+        model = models.build("googlenet_r", seed=0, input_size=32)
+        out = training.train_fold(model, strong.patches(80), strong.index, fold, cfg)
+        spread[bn_stats] = float(np.std(out.test_scores))
+        norms = [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+        assert norms and all(m.num_batches_tracked.item() == 4 for m in norms)  # 128 patches, 4 batches
+        assert all((m.momentum is None) == (bn_stats == "epoch") for m in norms)
+    assert spread["running"] < 0.01 < spread["epoch"] and spread["epoch"] > 50 * spread["running"], spread
+    assert training._cfg_key(cfg)["bn_stats"] == "running"  # results of either kind are cached apart
+    with pytest.raises(ValueError, match="bn_stats 'ema': choose one of epoch, running"):
+        training.start_epoch_statistics(model, "ema")
