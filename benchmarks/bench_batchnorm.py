@@ -21,21 +21,14 @@ from __future__ import annotations
 import argparse
 import time
 from dataclasses import replace
-from pathlib import Path
-from types import SimpleNamespace
 
 import numpy as np
 import torch
 
-from radiolib import approaches, evaluation, inputs, models, params, training
+from bench_training import notebook_params
+from radiolib import approaches, evaluation, inputs, models, training
 
-REPO = Path(__file__).resolve().parents[1]
 SCRATCH = "02_training_from_scratch"
-
-
-def notebook_params(profile: str) -> SimpleNamespace:
-    """Notebook 02's parameters in `profile`: its defaults <- params/<profile>/study.yaml <- 02's own file."""
-    return SimpleNamespace(**{**params.defaults(SCRATCH), **params.load_profile(profile, SCRATCH, REPO / "params")})
 
 
 def intensity_features(x: np.ndarray) -> np.ndarray:
@@ -74,7 +67,7 @@ def main() -> None:
     parser.add_argument("--fold", type=int, default=0, help="which fold of the first repeat")
     parser.add_argument("--networks", nargs="+", default=["googlenet_r", "googlenet", "vgg_r", "cifar"])
     args = parser.parse_args()
-    P = notebook_params(args.profile)
+    P = notebook_params(args.profile, SCRATCH)
     ps = inputs.patch_set(P)
     fold = inputs.folds(ps, P)[args.fold]
     print(f"profile {args.profile}, fold {args.fold}: {len(fold['train_patients'])} training, "
