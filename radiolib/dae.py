@@ -23,6 +23,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .models import autocast
+
 SIDE = 64  # input side, as published
 FILTERS = 16
 DRF_LAYER = "pool2"  # the second max-pooling layer: 16 x 16 x 16 = 4,096 features
@@ -120,6 +122,7 @@ class DaeConfig:
     batch_size: int = 32
     lr: float = 1e-3
     seed: int = 0
+    bf16: bool = False  # autocast the training steps (a CPU budget: about 2x faster here); features stay fp32
 
 
 @dataclass
@@ -158,7 +161,8 @@ def train(images: np.ndarray, config: DaeConfig = DaeConfig(), progress: bool = 
         order, total = torch.randperm(len(x), generator=gen), 0.0
         for i in range(0, len(x), config.batch_size):
             clean = x[order[i:i + config.batch_size]]
-            loss = reconstruction_loss(config.loss, model(add_noise(clean, config.noise, gen)), clean)
+            with autocast("cpu", config.bf16):
+                loss = reconstruction_loss(config.loss, model(add_noise(clean, config.noise, gen)).float(), clean)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()

@@ -102,6 +102,8 @@ PROTOCOL: tuple[Setting | Note, ...] = (
     Note("DAE loss: the parameter dae_loss (mse by default); the published code's Keras cosine_proximity "
          "normalises over the size-1 channel axis, so it is constant and trains nothing (radiolib.dae)",
          (RECEPTORS, ASSOCIATIONS, MASKING)),
+    Setting("dae_bf16", False, "DAE trained under bfloat16 autocast (a CPU budget; its features are computed in "
+                               "fp32)"),
     Note("CRFs: pyradiomics first-order and texture classes on the same 64 x 64 slices (the slice inside a 1-pixel "
          "border as the region: Duke has boxes, not outlines); a patient's features are the mean over its slices",
          (RECEPTORS, ASSOCIATIONS, MASKING)),

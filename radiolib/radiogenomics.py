@@ -110,7 +110,7 @@ class ImageFeatures:
 
 
 def dae_config(P: SimpleNamespace) -> dae.DaeConfig:
-    return dae.DaeConfig(loss=P.dae_loss, epochs=P.dae_epochs, seed=P.seed)
+    return dae.DaeConfig(loss=P.dae_loss, epochs=P.dae_epochs, seed=P.seed, bf16=P.dae_bf16)
 
 
 def image_features(P: SimpleNamespace, patch_set, progress: bool = True) -> ImageFeatures:
@@ -119,7 +119,8 @@ def image_features(P: SimpleNamespace, patch_set, progress: bool = True) -> Imag
     from .handcrafted import extractor_version, usable_columns
     lesions, meta = dae.lesion_slices(patch_set, P.dae_patch_size)
     cfg = dae_config(P)
-    parts = dict(data=patch_set.fingerprint, patches=patch_set.path.name, size=P.dae_patch_size, config=vars(cfg),
+    config = {k: v for k, v in vars(cfg).items() if k != "bf16" or v}  # (fp32: the key features were cached under)
+    parts = dict(data=patch_set.fingerprint, patches=patch_set.path.name, size=P.dae_patch_size, config=config,
                  crf=[CRF_CLASSES, CRF_SETTINGS], extractor=extractor_version(), version=VERSION)
     if P.dae_input != "lesion":  # (the lesion key stays as it was, so that features cached before it are read back)
         parts["dae_input"] = P.dae_input
@@ -285,48 +286,129 @@ class ReceptorStudy:
             plots.save(plots.auc_by_nonzero(self.paths), Path(folder), f"{stem}_figure5")
 
 
-def _receptor_setting(x: pd.DataFrame, images: tuple, y: pd.Series, target: str, kind: str, P) -> tuple:
-    """One target and feature kind: (row, paper-protocol entry or None, path rows, CVResult or None)."""
-    from . import receptors
+def _skipped_row(y: pd.Series, target: str, kind: str, P) -> dict | None:
+    """The skipped row of a target with fewer patients of a class than folds, else None."""
     from .results import make_row
     counts = np.bincount(y.to_numpy(), minlength=2)
-    if counts.min() < P.n_folds:
-        return make_row("receptors", EXTRACTOR[kind], target=target, features=kind, protocol="nested",
-                        skipped=f"{target}: {counts[1]} positive and {counts[0]} negative patients, fewer than the "
-                                f"{P.n_folds} folds need in each class"), None, [], None
+    if counts.min() >= P.n_folds:
+        return None
+    return make_row("receptors", EXTRACTOR[kind], target=target, features=kind, protocol="nested",
+                    skipped=f"{target}: {counts[1]} positive and {counts[0]} negative patients, fewer than the "
+                            f"{P.n_folds} folds need in each class")
+
+
+def _receptor_cv(x: pd.DataFrame, y: pd.Series, target: str, kind: str, P) -> tuple:
+    """Our protocol for one target and feature kind: (row, AUC-sparsity path rows, CVResult)."""
+    from . import receptors
+    from .results import make_row
     cv, chosen = receptors.nested_cv(x, y, P.n_folds, P.repeats, P.seed, P.n_boot)
     row = make_row("receptors", EXTRACTOR[kind], cv=cv, target=target, features=kind, protocol="nested",
                    patients=int(len(cv.oof_labels)), positive=int(cv.oof_labels.sum()),
                    chosen=receptors.chosen_list(chosen))
-    p = receptors.paper(*images, P.seed)
     paths = [{"target": target, "features": kind, "protocol": "nested", **r}
              for r in receptors.path(x, y, P.n_folds, P.seed).to_dict("records")]
-    paths += [{"target": target, "features": kind, "protocol": "paper", **r} for r in p["per_C"]]
-    return row, {"target": target, "features": kind, **p}, paths, cv
+    return row, paths, cv
+
+
+def _paper_protocol(images: tuple, target: str, kind: str, P) -> tuple[dict, list[dict]]:
+    """Liu & Hu's protocol for one target and feature kind: (its entry, its AUC-sparsity path rows)."""
+    from . import receptors
+    p = receptors.paper(*images, P.seed)
+    return {"target": target, "features": kind, **p}, [{"target": target, "features": kind, "protocol": "paper", **r}
+                                                       for r in p["per_C"]]
+
+
+def _permuted(y: pd.Series, seed: int) -> pd.Series:
+    """`y` permuted among its patients (each patient keeps one label for all its slices)."""
+    return pd.Series(np.random.default_rng(seed).permutation(y.to_numpy()), index=y.index)
+
+
+def _null_jobs(feats: ImageFeatures, y: pd.Series, P, kind: str, n: int, protocol: str):
+    """The label-permuted null's jobs of one protocol ("ours" or "paper"): ((protocol, permutation), call) each."""
+    from joblib import delayed
+    x = feats.per_patient(kind) if protocol == "ours" else None
+    for i in range(n):
+        perm = _permuted(y, P.seed + i)
+        if protocol == "ours":
+            yield (protocol, i), delayed(_nested_auc)(x, perm, P)
+        else:
+            yield (protocol, i), delayed(_paper_auc)(_image_rows(feats, kind, perm), P.seed)
+
+
+def _nested_auc(x: pd.DataFrame, y: pd.Series, P) -> float:
+    from . import receptors
+    return receptors.nested(x, y, P.n_folds, 1, P.seed, n_boot=0)["test_auc"]
+
+
+def _paper_auc(images: tuple, seed: int) -> float:
+    from . import receptors
+    return receptors.paper(*images, seed)["test_auc"]
+
+
+def _null_table(target: str, kind: str, done: dict, n: int) -> pd.DataFrame:
+    return pd.DataFrame([{"target": target, "features": kind, "permutation": i,
+                          "ours (patient folds)": done["ours", i], "paper's protocol": done["paper", i]}
+                         for i in range(n)])
+
+
+def _run(keyed_jobs, n_jobs: int, desc: str, total: int, progress: bool) -> dict:
+    """Runs ((key, delayed call), ...) in `n_jobs` processes, in the order given (put the longest first: the pool
+    then ends with the short ones); returns key -> result."""
+    from joblib import Parallel
+
+    from .frontend import tqdm
+    keys: list = []
+
+    def calls():
+        for key, call in keyed_jobs:  # lazily: each image table is built when its job is sent
+            keys.append(key)
+            yield call
+    out = Parallel(n_jobs=max(1, n_jobs), return_as="generator")(calls())
+    results = list(tqdm(out, total=total, desc=desc, disable=not progress))
+    return dict(zip(keys, results))
 
 
 def receptor_study(feats: ImageFeatures, labels: pd.DataFrame, P: SimpleNamespace,
                    progress: bool = True) -> ReceptorStudy:
     """Each target of `labels` (patients x targets, NaN = no label) from the patient-mean DRFs and CRFs: L1 logistic
     regression under patient-level nested CV (ours, the rows), under Liu & Hu's image split (labelled as theirs),
-    the paired DRF-CRF comparison, the AUC-sparsity paths of both protocols and a label-permuted null. The settings
-    run in parallel (`n_jobs`)."""
-    from joblib import Parallel, delayed
+    the paired DRF-CRF comparison, the AUC-sparsity paths of both protocols and a label-permuted null (the first
+    target whose DRF row runs, `NULL_PERMUTATIONS` times). All of it runs as one pool of `n_jobs` processes, the
+    image-level fits on the 4096 DRFs first (they take most of the time)."""
+    from joblib import delayed
 
     from . import evaluation
-    from .frontend import tqdm
     settings = [(t, k) for t in labels.columns for k in KINDS]
+    ys = {t: labels[t].dropna().astype(int) for t in labels.columns}
+    skipped = {(t, k): _skipped_row(ys[t], t, k, P) for t, k in settings}
+    ran = [s for s in settings if skipped[s] is None]
+    null_target = next((t for t, k in ran if k == "DRF"), None)
     tables = {k: feats.per_patient(k) for k in KINDS}
-    jobs = []
-    for target, kind in settings:
-        y = labels[target].dropna().astype(int)
-        jobs.append(delayed(_receptor_setting)(tables[kind], _image_rows(feats, kind, y), y, target, kind, P))
-    done = list(tqdm(Parallel(n_jobs=max(1, P.n_jobs), return_as="generator")(jobs), total=len(jobs),
-                     desc="LASSO per target", disable=not progress))
-    rows = [d[0] for d in done]
-    paper = [d[1] for d in done if d[1] is not None]
-    paths = [r for d in done for r in d[2]]
-    cvs = {s: d[3] for s, d in zip(settings, done) if d[3] is not None}
+    n_null = NULL_PERMUTATIONS if null_target is not None else 0
+    y_null = ys[null_target] if null_target is not None else None
+
+    def jobs():
+        for kind in KINDS:  # DRF, then CRF
+            yield from ((("paper", t, k), delayed(_paper_protocol)(_image_rows(feats, k, ys[t]), t, k, P))
+                        for t, k in ran if k == kind)
+            if kind == "DRF" and n_null:
+                yield from ((("null",) + key, call) for key, call in _null_jobs(feats, y_null, P, kind, n_null,
+                                                                                   "paper"))
+            yield from ((("cv", t, k), delayed(_receptor_cv)(tables[k], ys[t], t, k, P)) for t, k in ran if k == kind)
+            if kind == "DRF" and n_null:
+                yield from ((("null",) + key, call) for key, call in _null_jobs(feats, y_null, P, kind, n_null,
+                                                                                   "ours"))
+    done = _run(jobs(), P.n_jobs, "LASSO per target and null", 2 * len(ran) + 2 * n_null, progress)
+    rows, paper, paths, cvs = [], [], [], {}
+    for s in settings:
+        if skipped[s] is not None:
+            rows.append(skipped[s])
+            continue
+        row, nested_paths, cvs[s] = done["cv", *s]
+        entry, paper_paths = done["paper", *s]
+        rows.append(row)
+        paper.append(entry)
+        paths += nested_paths + paper_paths
     comps = []
     for target in [t for t in labels.columns if (t, "DRF") in cvs and (t, "CRF") in cvs]:
         test = evaluation.paired_fold_mean_bootstrap(_per_fold(cvs[target, "DRF"]), _per_fold(cvs[target, "CRF"]),
@@ -336,8 +418,8 @@ def receptor_study(feats: ImageFeatures, labels: pd.DataFrame, P: SimpleNamespac
                       "p": test["p"]})
     comparisons = pd.DataFrame(comps, columns=["target", "DRF", "CRF", "DRF - CRF", "95% CI", "p"])
     comparisons["p (Holm)"] = evaluation.holm(comparisons.p.to_numpy()) if len(comps) else []
-    ran = [t for t in labels.columns if (t, "DRF") in cvs]
-    null = null_inflation(feats, labels[ran], P) if ran else pd.DataFrame()
+    null = (_null_table(null_target, "DRF", {k[1:]: v for k, v in done.items() if k[0] == "null"}, n_null)
+            if n_null else pd.DataFrame())
     return ReceptorStudy(rows, paper, comparisons, pd.DataFrame(paths), null)
 
 
@@ -345,22 +427,13 @@ def null_inflation(feats: ImageFeatures, labels: pd.DataFrame, P: SimpleNamespac
                    n: int = NULL_PERMUTATIONS) -> pd.DataFrame:
     """The first target's labels permuted among its patients (`n` seeds; each patient keeps one label for all its
     slices): what each protocol reports when the images carry no information. Ours stays near 0.5; the paper's
-    image split, with a patient's slices on both sides and the penalty picked on the test part, does not."""
-    from joblib import Parallel, delayed
+    image split, with a patient's slices on both sides and the penalty picked on the test part, does not.
+    (`receptor_study` runs the same jobs in its own pool.)"""
     target = labels.columns[0]
     y = labels[target].dropna().astype(int)
-    x = feats.per_patient(kind)
-    perms = [pd.Series(np.random.default_rng(P.seed + i).permutation(y.to_numpy()), index=y.index) for i in range(n)]
-    jobs = (delayed(_null_one)(x, _image_rows(feats, kind, perm), perm, P) for perm in perms)
-    aucs = Parallel(n_jobs=max(1, P.n_jobs))(jobs)
-    return pd.DataFrame([{"target": target, "features": kind, "permutation": i, "ours (patient folds)": a,
-                          "paper's protocol": b} for i, (a, b) in enumerate(aucs)])
-
-
-def _null_one(x: pd.DataFrame, images: tuple, y: pd.Series, P) -> tuple[float, float]:
-    from . import receptors
-    return (receptors.nested(x, y, P.n_folds, 1, P.seed, n_boot=0)["test_auc"],
-            receptors.paper(*images, P.seed)["test_auc"])
+    from itertools import chain
+    jobs = chain(_null_jobs(feats, y, P, kind, n, "paper"), _null_jobs(feats, y, P, kind, n, "ours"))
+    return _null_table(target, kind, _run(jobs, P.n_jobs, "null", 2 * n, False), n)
 
 
 def receptor_entries(study: ReceptorStudy, feats: ImageFeatures, reasons: pd.DataFrame) -> dict:
