@@ -94,6 +94,23 @@ def test_a_gene_table_must_be_numbers_with_one_row_per_patient(tmp_path):
     assert list(table.index) == ["Breast_MRI_001"] and lacking == ["Breast_MRI_002"]
 
 
+
+def test_a_real_download_without_a_gene_table_gives_08_and_09_a_reason_and_a_users_table_is_read(tmp_path):
+    """A Duke download has no gene table: 08 and 09 skip, saying which parameter to set; the synthetic cohort's own
+    table is found beside its clinical file; the user's `gene_table` wins over both, and a wrong path is named."""
+    from types import SimpleNamespace
+    (tmp_path / rg.GENE_FILE).write_text("patient,ESR1\nBreast_MRI_001,1.0\n")
+    real = SimpleNamespace(gene_table=None, data_dir=str(tmp_path))
+    path, why = rg.gene_path(real, tmp_path)
+    assert path is None and "set the parameter gene_table" in why
+    assert rg.gene_path(SimpleNamespace(gene_table=None, data_dir=None), tmp_path) == (tmp_path / rg.GENE_FILE, None)
+    own = tmp_path / "mine.csv"
+    own.write_text("patient,ESR1\nBreast_MRI_001,2.0\n")
+    assert rg.gene_path(SimpleNamespace(gene_table=str(own), data_dir=str(tmp_path)), tmp_path) == (own, None)
+    path, why = rg.gene_path(SimpleNamespace(gene_table=str(tmp_path / "missing.csv"), data_dir=None), tmp_path)
+    assert path is None and "missing.csv" in why and "is not a file" in why
+
+
 DUKE = Path(__file__).resolve().parents[2] / "shared" / "data" / "duke"
 
 
