@@ -90,7 +90,7 @@ DOC: dict[str, str] = {
     "dae_patch_size": "patch size (paper px) of the lesion slices the DAE reads (resized to 64 x 64)",
     "dae_loss": "DAE loss: mse, cosine (image), keras_cosine (published; trains nothing)",
     "dae_epochs": "DAE training epochs",
-    "dae_bf16": "bfloat16 autocast for the DAE's training steps (its features are computed in fp32)",
+    "dae_bf16": "bf16 autocast for the DAE's training steps (its features stay fp32)",
     "clinical_targets": "clinical targets: T, N, ER, PR, HER2",
     "gene_table": "CSV, patients x genes (first column: patient id); None: the synthetic one",
     "fdr_alpha": "Benjamini-Hochberg false discovery rate of an association",
