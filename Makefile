@@ -15,7 +15,7 @@ $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet $(TORCH_PINS)
-	$(PY) -m pip install --quiet -e '.[notebooks,test]'
+	$(PY) -m pip install --quiet -e '.[notebooks,test,fetch]'
 	$(MAKE) --no-print-directory radiomics
 	$(PY) -m ipykernel install --sys-prefix --name python3 > /dev/null
 	touch $@
@@ -30,10 +30,11 @@ study: setup
 	$(PY) -m radiolib study --profile $(PROFILE)
 
 test: setup
+	$(VENV)/bin/ruff check radiolib tests benchmarks
 	$(PY) -m pytest tests notebooks --nbval --nbval-current-env --nbval-sanitize-with notebooks/nbval_sanitize.cfg -p no:cacheprovider --durations=15
 
 # The browser test: JupyterLab + headless Chromium (Playwright) run notebook 01 and move its explorer's controls.
-# Installs Debian's chromium (apt-get, as root) and the playwright Python package when missing; see README.
+# Installs Debian's chromium (apt-get, as root) and the playwright Python package when missing; see docs/testing.md.
 test-ui: setup
 	$(PY) tests/ui/run_ui.py
 

@@ -24,8 +24,8 @@ from dataclasses import replace
 
 import numpy as np
 import torch
-
 from bench_training import notebook_params
+
 from radiolib import approaches, evaluation, inputs, models, training
 
 SCRATCH = "02_training_from_scratch"

@@ -13,10 +13,10 @@ from __future__ import annotations
 import argparse
 
 import torch
+from timing import best_rate
 from torch import nn
 
 from radiolib import models, weights
-from timing import best_rate
 
 MODES = {"fp32": (False, False), "bf16": (True, False), "channels_last": (False, True),
          "bf16+channels_last": (True, True)}

@@ -44,11 +44,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from joblib import Parallel, delayed
+from timing import best_rate
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 from radiolib import approaches, models, params, study, training, weights
-from timing import best_rate
 
 REPO = Path(__file__).resolve().parents[1]
 SECTIONS = ("peak", "training", "threads", "resize", "notebooks")

@@ -387,7 +387,7 @@ def layerwise(ctx, feats: DeepFeatures | None = None) -> LayerwiseResult:
     table = pd.DataFrame([r for r in rows if r["skipped"] is None])
     title = f"GoogLeNet layers, patch {patch_size}, {kernel} SVM"
     figures = {"05_layerwise": partial(plots.layerwise, table, paper.layerwise_test(ps.descriptor), title,
-                                       ps.descriptor.reference)}
+                                       ps.descriptor.reference_label)}
     sources = [s for s in P.sources if status[s] is None]
     out = LayerwiseResult("layerwise", ps.descriptor, rows, cv=cv, figures=figures, ceiling=_ceiling(ctx),
                           baseline=_baseline(ctx), ctx=ctx,

@@ -1,4 +1,5 @@
-"""Command line: `python -m radiolib synth ...` and `python -m radiolib study --profile NAME ...`."""
+"""Command line: `python -m radiolib synth ...`, `python -m radiolib study --profile NAME ...` and
+`python -m radiolib fetch duke --out DIR ...` (the real collection from Imaging Data Commons)."""
 from __future__ import annotations
 
 import argparse
@@ -30,6 +31,26 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--params", help="a folder of profiles to use instead of the project's params/")
     r.add_argument("--fresh", action="store_true",
                    help="delete the run folder's earlier notebooks, results/, figures/ and run.json first")
+
+    f = sub.add_parser("fetch", help="download the real Duke-Breast-Cancer-MRI series from Imaging Data Commons: "
+                                     "planned offline from idc-index's series index, printed before any transfer")
+    f.add_argument("collection", choices=["duke"])
+    f.add_argument("--out", help="the data folder to fill (the loader's layout); needed unless --dry-run")
+    which = f.add_mutually_exclusive_group()
+    which.add_argument("--patients", type=int, metavar="N",
+                       help="a random sample of N of the patients the plan includes (seeded by --seed; stratified "
+                            "by the luminal-like label when --tables is given); default: every patient")
+    which.add_argument("--ids", metavar="FILE", help="only these PatientIDs, one a line (Breast_MRI_007 or 7)")
+    f.add_argument("--seed", type=int, default=0)
+    f.add_argument("--dry-run", action="store_true", help="print (and with --plan write) the plan; transfer nothing")
+    f.add_argument("--plan", metavar="FILE.json", help="write the plan: per patient its phases (phase -> "
+                                                       "SeriesInstanceUID) or the reason it is excluded")
+    f.add_argument("--phases", choices=["study", "all"], default="study",
+                   help="study: pre and post1-3; all: every MR series of each included patient")
+    f.add_argument("--masks", choices=["aimi"], help="also the AIMI breast-tumour SEG objects (IDC analysis result "
+                                                     "bamf_aimi_annotations), under OUT/AIMI_SEG")
+    f.add_argument("--tables", metavar="DIR", help="a folder holding Annotation_Boxes.csv and "
+                                                   "Clinical_and_Other_Features.xlsx (not in IDC): copied into --out")
     return ap
 
 
@@ -42,8 +63,13 @@ def main(argv: list[str] | None = None) -> int:
                              gene_link=not args.no_gene_link,
                              faults=list(FAULTS) if args.faults else [], n_jobs=args.jobs)
             print(f"synthetic cohort written to {out}")
+        elif args.command == "fetch":
+            return _fetch(args)
         else:
             return _study(args)
+    except ImportError as err:  # an optional package (idc-index for fetch): the message names the install command
+        print(f"radiolib {args.command}: error: {err}", file=sys.stderr)
+        return 2
     except (ValueError, TypeError, FileNotFoundError, KeyError) as err:
         print(f"radiolib {args.command}: error: {err}", file=sys.stderr)
         return 2
@@ -88,6 +114,38 @@ def _study(args) -> int:
         return 1
     finally:
         signal.signal(signal.SIGTERM, before)
+    return 0
+
+
+def _fetch(args) -> int:
+    """Plan from the offline IDC index, print it (and write --plan), then download unless --dry-run; 1 when series
+    are still short of files after the transfer."""
+    from pathlib import Path
+
+    from . import fetch
+    if args.out is None and not args.dry_run:
+        raise ValueError("--out DIR is needed to download (or --dry-run to plan only)")
+    _, version = fetch.index_file()
+    index = fetch.read_index()
+    tables = fetch.check_tables(Path(args.tables) if args.tables else None)
+    plan = fetch.make_plan(index, ids=fetch.read_ids(args.ids) if args.ids else None, n=args.patients,
+                           seed=args.seed, phases=args.phases, masks=args.masks, tables=tables,
+                           index_version=version)
+    print("\n".join(fetch.describe(plan, index)))
+    if args.plan:
+        print(f"plan written to {plan.write(args.plan)}")
+    out = Path(args.out) if args.out else None
+    print("\n".join(fetch.place_tables(tables, None if args.dry_run else out, fetch.collection_doi(index))))
+    if args.dry_run:
+        return 0
+    short = fetch.download(plan, out)
+    for line in short:
+        print(f"radiolib fetch: incomplete: {line}", file=sys.stderr)
+    if short:
+        print(f"radiolib fetch: {len(short)} series short of files; run the same command again to resume",
+              file=sys.stderr)
+        return 1
+    print(f"{plan.totals()['series']:,} series complete in {out}")
     return 0
 
 

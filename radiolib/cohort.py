@@ -14,36 +14,32 @@ import numpy as np
 import pandas as pd
 import SimpleITK as sitk
 
-from .descriptor import Descriptor, check_column, duke_columns, duke_descriptor, duke_labels, duke_target
+from .descriptor import (
+    GRADE_COMPONENTS,
+    Descriptor,
+    check_column,
+    duke_columns,
+    duke_descriptor,
+    duke_labels,
+    duke_target,
+)
 from .imaging import Volume, prepare
-from .series import (PHASES, REASONS, SPLIT_KEYS, PhaseSeries, UnreadableSeries,  # noqa: F401 (re-exported)
-                     slice_headers, split_phases)
+from .series import (  # noqa: F401 (re-exported)
+    PHASES,
+    REASONS,
+    SPLIT_KEYS,
+    PhaseSeries,
+    UnreadableSeries,
+    assign_phases,
+    missing_phases,
+    phase_of,
+    slice_headers,
+    split_phases,
+)
 from .source import SourceTables, flow_table, labels_of  # noqa: F401 (flow_table: re-exported)
 
 BOX_COLUMNS = ["Patient ID", "Start Row", "End Row", "Start Column", "End Column", "Start Slice", "End Slice"]
 PATIENT_DIR = re.compile(r"^Breast_MRI_\d{3,}$")
-# A DCE series: its name says dynamic, or (like "ax 3d pre", which precedes "1st ax dyn") says "pre" without naming a
-# non-dynamic sequence ("ax t1 pre", "Ax 3D T1 NON FS", "AX IDEAL Breast" are T1 series beside the DCE). Folder names
-# drop punctuation ("Ph1ax 3d dyn", "t1fl3dtradynVIEWSspair 1st pass"), so no pattern relies on it.
-_DYNAMIC = re.compile(r"dyn|vibrant|multi\s*phase|fl3d|\d\s*(?:st|nd|rd|th)\s*pas|(?<![a-z])ph\s*\d", re.I)
-_NON_DYNAMIC = re.compile(r"(?<![a-z0-9])t[12](?![0-9])|tse|fse|ideal|stir|non\s*fs|bilateral|dwi|diff", re.I)
-_PRE = re.compile(r"\bpre\b", re.I)
-_POST = [re.compile(r"(?<![a-z])ph\s*(\d)", re.I),                 # "Ph1/ax 3d dyn", "Ph1ax 3d dyn"
-         re.compile(r"(\d)\s*(?:st|nd|rd|th)\s*pas", re.I),         # "ax dyn 1st pass", "ax dyn 1st pas" (typo)
-         re.compile(r"^\s*(\d)\s*(?:st|nd|rd|th)\b", re.I)]         # "1st ax dyn"
-
-
-def phase_of(description: str) -> str | None:
-    """Map a DCE SeriesDescription (or a TCIA folder name) to 'pre', 'post1'.., or None for a non-dynamic series."""
-    if not description:
-        return None
-    if not _DYNAMIC.search(description) and not (_PRE.search(description) and not _NON_DYNAMIC.search(description)):
-        return None
-    for pattern in _POST:
-        m = pattern.search(description)
-        if m:
-            return f"post{int(m.group(1))}"
-    return "pre"
 
 
 @dataclass
@@ -99,13 +95,17 @@ def read_boxes(path: Path) -> pd.DataFrame:
 
 CLINICAL_COLUMNS = {"Mol Subtype": "mol_subtype", "ER": "er", "PR": "pr", "HER2": "her2",
                     "Nottingham grade": "nottingham_grade"}  # real names (header row 2) -> our names
+# The Nottingham grade's component scores: three columns under one name ("Tumor Grade"), told apart by their code
+# legends (header row 3: "Tumor Grade(T)\n(Tubule)", "...(N)\n(Nuclear)", "...(M)\n(Mitotic)") -> our names.
+GRADE_LEGENDS = dict(zip(("Tubule", "Nuclear", "Mitotic"), GRADE_COMPONENTS))
 
 
 def read_clinical(path: Path, columns=()) -> pd.DataFrame:
     """Clinical_and_Other_Features.xlsx, sheet 'Data' with three header rows (category, column name, code legend).
 
-    Returns patient, mol_subtype and, where the file has them, er, pr, her2, nottingham_grade (numbers as coded in
-    the legend; blank -> NaN), plus the raw `columns` asked for by their header names (e.g. a target's column).
+    Returns patient, mol_subtype and, where the file has them, er, pr, her2, nottingham_grade and its component
+    scores tubule_score, nuclear_score, mitotic_score (numbers as coded in the legend; blank -> NaN), plus the raw
+    `columns` asked for by their header names (e.g. a target's column).
     """
     try:
         raw = pd.read_excel(path, sheet_name="Data", header=None)
@@ -126,9 +126,24 @@ def read_clinical(path: Path, columns=()) -> pd.DataFrame:
     for name, ours in CLINICAL_COLUMNS.items():
         if name in names:
             out[ours] = pd.to_numeric(table.iloc[:, names.index(name)], errors="coerce").values
+    for ours, j in _grade_component_columns(raw.iloc[h + 1] if h + 1 < len(raw) else pd.Series(dtype=object),
+                                            Path(path).name).items():
+        out[ours] = pd.to_numeric(table.iloc[:, j], errors="coerce").values
     for name in columns:
         out[name] = table.iloc[:, names.index(name)].values
     return out.reset_index(drop=True)
+
+
+def _grade_component_columns(legends: pd.Series, file: str) -> dict[str, int]:
+    """Our name -> position of each grade component score column, found by its legend ("(Tubule)", ...)."""
+    found = {}
+    for word, ours in GRADE_LEGENDS.items():
+        hits = [j for j, text in enumerate(legends) if re.search(rf"\(\s*{word}\s*\)", str(text), re.I)]
+        if len(hits) > 1:
+            raise ValueError(f"{file}: {len(hits)} columns have the legend '({word})': which is the grade's score?")
+        if hits:
+            found[ours] = hits[0]
+    return found
 
 
 def find_patient_dirs(root: Path) -> dict[str, Path]:
@@ -169,11 +184,12 @@ def _folder_description(folder: str) -> str:
 
 
 def discover_series(patient_dir: Path) -> tuple[dict[str, dict], list[str]]:
-    """Find the DCE phases of one patient by SeriesDescription; returns (phase -> info, problems).
+    """Find the DCE phases of one patient (`series.assign_phases`: by SeriesDescription, by SeriesNumber where the
+    descriptions repeat); returns (phase -> info, problems).
 
     Each info has `series`, a PhaseSeries. When per-phase series are missing, a DCE series holding several phases
     (its slice positions repeat) is split by its headers (`split_phases`)."""
-    phases: dict[str, dict] = {}
+    infos = []
     problems = []
     for series_dir in sorted(d for d in patient_dir.glob("*/*") if d.is_dir()):
         info = _series_info(series_dir)
@@ -182,9 +198,8 @@ def discover_series(patient_dir: Path) -> tuple[dict[str, dict], list[str]]:
         if "unreadable" in info:
             problems.append(f"{REASONS['unreadable']}: {series_dir.name}/{info['unreadable']}")
             continue
-        phase = phase_of(info["description"])
-        if phase and (phase not in phases or info["number"] < phases[phase]["number"]):
-            phases[phase] = info
+        infos.append(info)
+    phases = assign_phases(infos)
     if "pre" in phases and any(p not in phases for p in PHASES):
         try:
             phases = _split_shared(phases)
@@ -215,7 +230,8 @@ def load_cohort(root: str | Path, progress: bool = True, target: str | None = No
     root = Path(root)
     if not root.is_dir():
         raise FileNotFoundError(f"data folder not found: {root.name!r} (expected a Duke-Breast-Cancer-MRI download "
-                                "with Breast_MRI_NNN folders, Annotation_Boxes.csv and Clinical_and_Other_Features.xlsx)")
+                                "with Breast_MRI_NNN folders, Annotation_Boxes.csv and "
+                                "Clinical_and_Other_Features.xlsx)")
     box_file, clin_file = _find_file(root, "Annotation_Boxes.csv"), _find_file(root, "Clinical_and_Other_Features.xlsx")
     boxes, clinical = read_boxes(box_file), read_clinical(clin_file, duke_columns(target))
     patients = find_patient_dirs(root)
@@ -237,7 +253,7 @@ def load_cohort(root: str | Path, progress: bool = True, target: str | None = No
     kept = boxes[boxes.patient.isin(table.patient)].reset_index(drop=True)
     return Cohort(root=root, table=table, qc=qc_df, boxes=kept,
                   series={p: s for p, s in series.items() if p in set(table.patient)},
-                  descriptor=duke_descriptor(target), clinical_file=clin_file)
+                  descriptor=duke_descriptor(target, clinical), clinical_file=clin_file)
 
 
 def _find_file(root: Path, name: str) -> Path:
@@ -260,10 +276,9 @@ def _check_patient(patient: str, pdir: Path, labels: pd.DataFrame, boxes: pd.Dat
     phases, problems = discover_series(pdir)
     if problems and problems[0].startswith(REASONS["unsplit_series"]):
         return problems[0], None
-    missing = [p for p in PHASES if p not in phases]
+    missing = missing_phases(phases)
     if missing:
-        found = ", ".join(f"{p} '{phases[p]['description']}'" for p in sorted(phases)) or "none"
-        return f"{REASONS['missing_phase']}: {', '.join(missing)} (found: {found})", None
+        return missing, None
     if problems:
         return problems[0], None
     counts = {p: phases[p]["files"] for p in PHASES}

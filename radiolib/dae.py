@@ -10,8 +10,14 @@ The loss is a parameter (`LOSSES`). The published code used Keras' `cosine_proxi
 (64, 64, 1): it L2-normalises over the last axis, of size 1, so every pixel becomes its own sign, the loss is -1
 whatever the weights and its gradient zero up to rounding (7e-12 against 0.18 for mse on the test slices): Adam
 then moves the weights by rounding noise only and the reconstruction does not change. `keras_cosine` reproduces
-it (`tests/test_dae.py` checks all of this). `cosine` normalises over the whole image instead; `mse` is the plain reconstruction error (default).
+it (`tests/test_dae.py` checks all of this). `cosine` normalises over the whole image instead; `mse` is the plain
+reconstruction error (default).
 The paper does not give the optimiser or its settings: Adam at `lr` is our choice.
+
+Intensities (`to_input`): the slices are in the cohort's units, as notebooks 02-05 read them (Duke: the subtraction
+divided by the patient's pre-contrast 99th percentile; `imaging.subtraction_channels`), clamped to
+[0, INTENSITY_CAP] and divided by INTENSITY_CAP: one fixed map for every image, so that the amplitude of enhancement
+(wash-in, peak) reaches the DAE. A per-image min-max scaling would give a patch and 2.5 * patch + 0.3 the same input.
 """
 from __future__ import annotations
 
@@ -24,6 +30,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .models import autocast
+from .training import INTENSITY_CAP
 
 SIDE = 64  # input side, as published
 FILTERS = 16
@@ -74,23 +81,32 @@ def add_noise(x: torch.Tensor, std: float, generator: torch.Generator) -> torch.
 
 def lesion_slices(patch_set, patch_size: int = 80, channel: int = 0, role: str = "train",
                   ) -> tuple[np.ndarray, pd.DataFrame]:
-    """The DAE's inputs from a study's patch set: every lesion-centred patch of `role` ("train": one centred,
-    unaugmented patch per lesion region and slice), channel `channel` (Duke: 0 = the first subtraction,
-    post1 - pre; LGG: 0 = pre-contrast), resized to 64 x 64 (area) and min-max scaled to [0, 1] per image.
+    """The DAE's inputs from a study's patch set: `lesion_intensities` mapped to [0, 1] by `to_input`.
     Returns (images (n, 64, 64) float32, their rows of the patch index: patient, lesion, slice, label)."""
+    units, meta = lesion_intensities(patch_set, patch_size, channel, role)
+    return to_input(units), meta
+
+
+def lesion_intensities(patch_set, patch_size: int = 80, channel: int = 0, role: str = "train",
+                       ) -> tuple[np.ndarray, pd.DataFrame]:
+    """Every lesion-centred patch of `role` ("train": one centred, unaugmented patch per lesion region and slice),
+    channel `channel` (Duke: 0 = the first subtraction, post1 - pre; LGG: 0 = pre-contrast), resized to 64 x 64
+    (area) and left in the patch set's units (units of the patient's pre-contrast 99th percentile, as 02-05 read
+    them). Returns (images (n, 64, 64) float32, their rows of the patch index: patient, lesion, slice, label)."""
     idx = patch_set.index
     if role not in set(idx.role):
         raise ValueError(f"the patch set has no patches of role {role!r} (it has {sorted(set(idx.role))})")
     rows = idx.index[idx.role == role].to_numpy()
     x = torch.from_numpy(np.asarray(patch_set.patches(patch_size)[rows, channel], np.float32)).unsqueeze(1)
     meta = idx.loc[rows, [c for c in ("patient", "lesion", "slice", "label") if c in idx]].reset_index(drop=True)
-    return _to_input(x), meta
+    return _resized(x), meta
 
 
 def whole_slices(source, meta: pd.DataFrame, channel: int = 0, progress: bool = False) -> np.ndarray:
     """The DAE's inputs as whole axial slices (the `dae_input` "slice" option): for each row of `meta` (patient,
     slice, as `lesion_slices` gives them), that slice of channel `channel` of the patient's volume from the data
-    source (`radiolib.source`, on its target grid), resized to 64 x 64 (area) and min-max scaled to [0, 1]."""
+    source (`radiolib.source`, on its target grid, in the units of the patches: `Volume.channels`, from which the
+    patch set is cut), resized to 64 x 64 (area) and mapped to [0, 1] by `to_input`."""
     from .frontend import tqdm
     out = np.zeros((len(meta), SIDE, SIDE), np.float32)
     groups = meta.groupby(meta.patient.astype(str), sort=False)
@@ -101,17 +117,19 @@ def whole_slices(source, meta: pd.DataFrame, channel: int = 0, progress: bool = 
         if len(bad):
             raise ValueError(f"patient {patient}: slice {int(bad.iloc[0])} is outside its volume of {depth} slices")
         x = torch.from_numpy(np.asarray(vol.channels[channel, rows.slice.to_numpy()], np.float32)).unsqueeze(1)
-        out[rows.index.to_numpy()] = _to_input(x)
+        out[rows.index.to_numpy()] = to_input(_resized(x))
     return out
 
 
-def _to_input(x: torch.Tensor) -> np.ndarray:
-    """(n, 1, h, w) images as the DAE reads them: (n, 64, 64), area-resized, min-max scaled to [0, 1] each (a flat
-    image becomes zeros)."""
-    x = F.interpolate(x, size=(SIDE, SIDE), mode="area")[:, 0]
-    low = x.amin(dim=(1, 2), keepdim=True)
-    span = (x.amax(dim=(1, 2), keepdim=True) - low).clamp(min=1e-6)
-    return ((x - low) / span).numpy()
+def _resized(x: torch.Tensor) -> np.ndarray:
+    """(n, 1, h, w) images -> (n, 64, 64), area-resized (an average: the intensities keep their units)."""
+    return F.interpolate(x, size=(SIDE, SIDE), mode="area")[:, 0].numpy()
+
+
+def to_input(units: np.ndarray) -> np.ndarray:
+    """Images in the cohort's units as the DAE reads them: clamped to [0, INTENSITY_CAP] and divided by it, the map
+    notebooks 02-05 apply to the networks' inputs (`training.INTENSITY_CAP`), the same for every image."""
+    return (np.clip(np.asarray(units, np.float32), 0.0, INTENSITY_CAP) / np.float32(INTENSITY_CAP)).astype(np.float32)
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ import pandas as pd
 from joblib import Parallel, delayed
 
 from . import cache
-from .descriptor import Descriptor
+from .descriptor import Descriptor, label_revision
 from .imaging import UnreadableSeries, unreadable_reason
 from .patches import extract, normal_layout, patch_pixels, test_layout, training_layout
 from .source import DataSource
@@ -137,7 +137,7 @@ def build_patch_set(data_dir: str | Path, patch_sizes=(80, 120), n_augment: int 
     entries = _data_entries(data_dir)
     data_key = data_identity(entries)
     key = cache.key_of(data=fingerprint(data_dir, entries), sizes=sizes, n_augment=n_augment, seed=seed, target=target,
-                       version=VERSION)
+                       version=VERSION, **label_revision(target))
     final = cache.cache_root(cache_dir) / "patches" / key
     if not cache.usable(final, "patch cache"):  # absent, incomplete, or damaged (named in a warning, removed)
         cache.clean_stale(final.parent) if final.parent.exists() else None

@@ -5,8 +5,9 @@ Duke-Breast-Cancer-MRI targets (`target` parameter):
 - `luminal_like` (default): public "Mol Subtype" 0, i.e. ER or PR positive and HER2 negative. This is *not* Zhu et
   al.'s luminal A (90 of 270, 33%): 595 of the 922 public patients (65%) are luminal-like.
 - `luminal_a_surrogate`: luminal-like and Nottingham grade 1-2, a stricter surrogate of luminal A (Ki-67 is not in
-  the public table). Every patient without a grade is excluded with a reason, whatever its subtype, so that the
-  exclusion does not depend on the class.
+  the public table). Where the grade is blank it is derived from its tubule, nuclear and mitotic scores (the three
+  columns headed "Tumor Grade" beside it; sum 3-5 -> 1, 6-7 -> 2, 8-9 -> 3); a patient with neither is excluded with
+  a reason, whatever its subtype, so that the exclusion does not depend on the class.
 - `<column>==<value>`: any column of Clinical_and_Other_Features.xlsx (row-2 names), label 1 where equal, as for
   LGG's data.csv (e.g. `Mol Subtype==3` for triple negative).
 TCGA-LGG (lgg-mri-segmentation): `<data.csv column>==<value>`, default `COCCluster==2` (Buda et al. 2020).
@@ -16,6 +17,7 @@ from __future__ import annotations
 import re
 from dataclasses import asdict, dataclass
 
+import numpy as np
 import pandas as pd
 
 DUKE_CHANNELS = ("post1 - pre", "post2 - pre", "post3 - pre")
@@ -37,7 +39,12 @@ MOL_LEGEND = {0: "ER or PR positive, HER2 negative", 1: "ER or PR positive, HER2
               2: "ER and PR negative, HER2 positive", 3: "ER, PR and HER2 negative"}
 # Exclusion reasons of the targets (the QC table's `reason` begins with one of these).
 NO_SUBTYPE = "missing label (Mol Subtype blank)"
-NO_GRADE = "missing label (Nottingham grade blank, needed by luminal_a_surrogate)"
+NO_GRADE = ("missing label (Nottingham grade blank and its tubule, nuclear and mitotic scores incomplete, needed "
+            "by luminal_a_surrogate)")
+# The Nottingham grade's component scores (1-3 each; `cohort.read_clinical` finds them by their legends) and the
+# grade of their sum: 3-5 -> 1, 6-7 -> 2, 8-9 -> 3.
+GRADE_COMPONENTS = ("tubule_score", "nuclear_score", "mitotic_score")
+GRADE_OF_SUM = {3: 1, 4: 1, 5: 1, 6: 2, 7: 2, 8: 3, 9: 3}
 
 
 @dataclass(frozen=True)
@@ -45,7 +52,9 @@ class Descriptor:
     """The classes a run predicts and what stands beside its results.
 
     `tables` pairs each approach with the reference paper's table shown beside our rows; it is empty when the
-    target is not the reference paper's task (its numbers would then answer another question).
+    target is unrelated to the reference paper's task. `reference_target` names the paper's target where ours is
+    another one that its numbers still stand beside (luminal-like beside luminal A), so that they are labelled as
+    such; empty when ours is the paper's. `note` says how this run's table gave the labels (e.g. derived grades).
     """
 
     dataset: str  # "duke" or "lgg"
@@ -57,10 +66,20 @@ class Descriptor:
     reference: str  # the paper this dataset's study reproduces
     reference_task: str  # that paper's task and class balance
     tables: tuple[tuple[str, str], ...] = ()
+    reference_target: str = ""  # e.g. "luminal A": the paper's target, where the run's is another
+    note: str = ""  # measured on the run's own table, e.g. how many grades were derived and how well they agree
 
     @property
     def class_names(self) -> dict[int, str]:
         return {1: self.positive, 0: self.negative}
+
+    @property
+    def reference_label(self) -> str:
+        """The reference paper as its numbers are labelled beside ours: "Zhu et al. 2019 (luminal A: another
+        target)" where the run's target is not the paper's, else the paper's name."""
+        if not self.reference_target:
+            return self.reference
+        return f"{self.reference} ({self.reference_target}: another target)"
 
     def table_of(self, approach: str) -> str | None:
         """The reference paper's table standing beside our rows of `approach`, or None."""
@@ -75,7 +94,7 @@ class Descriptor:
     def statement(self, labels) -> str:
         """The deviations-list sentence: the definition used, its prevalence here, and the reference's task."""
         return (f"target {self.target} ({self.definition}): {self.positive} in {self.prevalence(labels)}; "
-                f"{self.reference}: {self.reference_task}")
+                f"{self.reference}: {self.reference_task}" + (f"; {self.note}" if self.note else ""))
 
     def entries(self) -> dict:
         """The top-level entries of a results file: `target` (the canonical string) and `descriptor` (all fields)."""
@@ -87,7 +106,11 @@ class Descriptor:
 
     @classmethod
     def from_dict(cls, d: dict) -> "Descriptor":
+        """The descriptor of a results file or patch set; one written before `reference_target` existed gets its
+        target's (so that an old luminal-like run still labels Zhu et al.'s luminal A numbers as another target)."""
         d = dict(d)
+        if "reference_target" not in d:
+            d["reference_target"] = _reference_target(d.get("dataset"), d.get("target"))
         return cls(**{**d, "channels": tuple(d["channels"]), "tables": tuple(tuple(t) for t in d.get("tables", ()))})
 
 
@@ -165,17 +188,21 @@ def duke_target(target: str | None) -> str:
     return f"{column}=={value}"
 
 
-def duke_descriptor(target: str | None = None) -> Descriptor:
-    """The descriptor of a Duke target (see `duke_target`)."""
+def duke_descriptor(target: str | None = None, clinical: pd.DataFrame | None = None) -> Descriptor:
+    """The descriptor of a Duke target (see `duke_target`). With the run's `clinical` table (`cohort.read_clinical`),
+    luminal_a_surrogate's `note` gives the grades derived there and their agreement with the recorded ones."""
     target = duke_target(target)
-    common = dict(dataset="duke", target=target, channels=DUKE_CHANNELS, reference=ZHU, reference_task=ZHU_TASK)
+    common = dict(dataset="duke", target=target, channels=DUKE_CHANNELS, reference=ZHU, reference_task=ZHU_TASK,
+                  reference_target=_reference_target("duke", target))
     if target == LUMINAL_LIKE:
         return Descriptor(definition=f"Mol Subtype 0: {MOL_LEGEND[0]}", positive="luminal-like",
                           negative="other subtypes", tables=ZHU_TABLES, **common)
     if target == LUMINAL_A_SURROGATE:
-        return Descriptor(definition=f"Mol Subtype 0 ({MOL_LEGEND[0]}) and Nottingham grade 1-2; patients without "
-                          "grade excluded", positive="luminal A surrogate", negative="other",
-                          tables=ZHU_TABLES, **common)
+        note = grade_note(clinical) if clinical is not None else ""
+        return Descriptor(definition=f"Mol Subtype 0 ({MOL_LEGEND[0]}) and Nottingham grade 1-2, where blank the "
+                          "grade of its tubule + nuclear + mitotic scores (3-5: 1, 6-7: 2, 8-9: 3); patients with "
+                          "neither excluded", positive="luminal A surrogate", negative="other",
+                          tables=ZHU_TABLES, note=note, **common)
     column, value = split_target(target, "Clinical_and_Other_Features.xlsx", "Mol Subtype==3")
     code = _number(value)
     if column == "Mol Subtype" and code in MOL_SUBTYPES:
@@ -183,6 +210,54 @@ def duke_descriptor(target: str | None = None) -> Descriptor:
                           positive=MOL_SUBTYPES[int(code)], negative="other subtypes", **common)
     return Descriptor(definition=f"clinical column {column!r} equal to {value}", positive=f"{column} = {value}",
                       negative=f"{column} other than {value}", **common)
+
+
+def _reference_target(dataset: str | None, target: str | None) -> str:
+    """The reference paper's target where a run's target differs from it but the paper's numbers stand beside
+    (Duke's luminal_like and luminal_a_surrogate beside Zhu et al.'s luminal A); "" otherwise."""
+    if dataset == "duke" and target in DUKE_TARGETS:
+        return "luminal A"
+    return ""
+
+
+def component_grade(clinical: pd.DataFrame) -> pd.Series:
+    """The Nottingham grade of the tubule + nuclear + mitotic scores (3-5: 1, 6-7: 2, 8-9: 3), NaN where one score
+    is blank or outside 1-3 (or the table has no score columns)."""
+    if not set(GRADE_COMPONENTS) <= set(clinical.columns):
+        return pd.Series(np.nan, index=clinical.index)
+    scores = clinical[list(GRADE_COMPONENTS)].apply(pd.to_numeric, errors="coerce")
+    valid = scores.isin([1, 2, 3]).all(axis=1)
+    return scores.sum(axis=1).map(GRADE_OF_SUM).where(valid).astype(float)
+
+
+def nottingham_grade(clinical: pd.DataFrame) -> pd.Series:
+    """The grade used by luminal_a_surrogate: the recorded Nottingham grade, else the grade of its scores."""
+    return clinical["nottingham_grade"].fillna(component_grade(clinical))
+
+
+def grade_derivation(clinical: pd.DataFrame) -> dict[str, int]:
+    """Counts on a clinical table: patients, grades blank, of those derived from the scores, patients with both a
+    recorded and a derived grade, and of those agreeing."""
+    recorded, derived = clinical["nottingham_grade"], component_grade(clinical)
+    both = recorded.notna() & derived.notna()
+    return {"patients": len(clinical), "blank": int(recorded.isna().sum()),
+            "derived": int((recorded.isna() & derived.notna()).sum()), "both": int(both.sum()),
+            "agree": int((recorded[both] == derived[both]).sum())}
+
+
+def grade_note(clinical: pd.DataFrame) -> str:
+    """The deviations-list sentence on the derived grades, measured on the run's clinical table."""
+    c = grade_derivation(clinical)
+    return (f"Nottingham grade blank for {c['blank']} of {c['patients']} patients of the clinical table, derived "
+            f"from the tubule, nuclear and mitotic scores for {c['derived']} of them; where both exist the derived "
+            f"grade equals the recorded one for {c['agree']} of {c['both']} patients")
+
+
+def label_revision(target: str | None) -> dict:
+    """Patch-cache key entries of a target whose labels changed for the same clinical table, so that patch sets cut
+    before are not reused: luminal_a_surrogate since its blank grades are derived from the scores. {} otherwise
+    (every other target's cached patch sets stay valid)."""
+    return {"labels": 2} if str(target or "").strip() == LUMINAL_A_SURROGATE else {}
 
 
 def duke_columns(target: str | None) -> tuple[str, ...]:
@@ -196,8 +271,8 @@ def duke_columns(target: str | None) -> tuple[str, ...]:
 def duke_labels(clinical: pd.DataFrame, target: str | None) -> pd.DataFrame:
     """Per patient (index): `label` (1.0, 0.0 or NaN) and `reason` (the exclusion reason where NaN, else "").
 
-    `clinical` is `cohort.read_clinical`'s table: patient, mol_subtype, er, pr, her2, nottingham_grade and the raw
-    columns of `duke_columns(target)`.
+    `clinical` is `cohort.read_clinical`'s table: patient, mol_subtype, er, pr, her2, nottingham_grade, the grade's
+    component scores (GRADE_COMPONENTS) and the raw columns of `duke_columns(target)`.
     """
     target = duke_target(target)
     sub = clinical["mol_subtype"]
@@ -206,7 +281,7 @@ def duke_labels(clinical: pd.DataFrame, target: str | None) -> pd.DataFrame:
     elif target == LUMINAL_A_SURROGATE:
         if "nottingham_grade" not in clinical:
             raise ValueError("target luminal_a_surrogate needs the 'Nottingham grade' column of the clinical table")
-        grade = clinical["nottingham_grade"]
+        grade = nottingham_grade(clinical)
         label = ((sub == 0) & grade.isin([1, 2])).astype(float).where(sub.notna() & grade.notna())
         reason = pd.Series(NO_GRADE, index=clinical.index).where(sub.notna(), NO_SUBTYPE)
     else:

@@ -356,7 +356,8 @@ class CVResult:
 
     `folds`: one dict per fold (repeat, fold, train_patients, test_patients, auc, train_auc);
     `repeat_aucs` / `repeat_train_aucs`: mean over folds per repeat (repeats in ascending order);
-    `train_auc`, `test_auc`: fold means of the median repeat; `ci95`: bootstrap CI of that fold-mean AUC; `oof_scores` / `oof_labels`: patient -> out-of-fold score / label of that repeat;
+    `train_auc`, `test_auc`: fold means of the median repeat; `ci95`: bootstrap CI of that fold-mean AUC;
+    `oof_scores` / `oof_labels`: patient -> out-of-fold score / label of that repeat;
     `curves`: the per-fold curves returned by fit_predict, aligned with `folds`;
     `tied_folds`: names ("repeat r fold f") of folds whose test scores are all equal (their AUC, 0.5, means nothing).
     """

@@ -240,6 +240,7 @@ def cross_validate_svms(settings: dict, n_jobs: int = 1, progress: bool = True, 
     settings; large feature arrays are passed as arguments, which joblib memory-maps instead of copying.
     """
     from joblib import Parallel, delayed
+
     from .frontend import tqdm
     keys = list(settings)
     jobs = (delayed(cross_validate_svm)(**{**settings[k], "n_jobs": 1, "progress": False}) for k in keys)

@@ -9,9 +9,7 @@ import numpy as np
 import pandas as pd
 import SimpleITK as sitk
 
-from .series import (PHASES, REASONS, PhaseSeries, UnreadableSeries,  # noqa: F401 (UnreadableSeries: re-export)
-                     header_number, slice_position)
-
+from .series import PHASES, REASONS, PhaseSeries, UnreadableSeries, header_number, slice_position  # noqa: F401 (UnreadableSeries: re-export)
 
 BODY_THRESHOLD = 0.15  # pre-contrast signal above this fraction of its 99th percentile counts as body tissue
 

@@ -8,6 +8,7 @@ states the paper's MACC / parameter counts and how far this implementation is fr
 from __future__ import annotations
 
 import contextlib
+import functools
 
 import pandas as pd
 import torch
@@ -16,6 +17,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from torchvision.models.googlenet import BasicConv2d, GoogLeNet
 
 NETWORKS = ("googlenet", "googlenet_r", "vgg_r", "cifar")
+NAMES = {"googlenet": "GoogLeNet", "googlenet_r": "GoogLeNet_R", "vgg_r": "VGG_R", "cifar": "CIFAR"}  # as in the paper
 INPUT_SIZE = {"googlenet": 224, "googlenet_r": 64, "vgg_r": 80, "cifar": 80}
 # Table 2 of the paper: multiply-accumulates per image and parameter count, as printed (rounded).
 PAPER_TABLE2 = {
@@ -196,6 +198,34 @@ def _init_vgg_like(m: nn.Module) -> None:
 
 # ---------------------------------------------------------------------------------------------------------------
 # Sizes: parameters and multiply-accumulates, against Table 2
+
+
+def inception_sides(name: str, input_size: int) -> dict[int, int]:
+    """{3: side, 4: side, 5: side}: the side of the maps GoogLeNet's (or GoogLeNet_R's) inception blocks 3, 4 and 5
+    work on at input side `input_size`, read from one forward pass of an image (so conv1's stride and the max-pools
+    that round up, ceil_mode, decide, not a formula restated here). The pass runs on the meta device: shapes only."""
+    return dict(_inception_sides(name, int(input_size)))
+
+
+@functools.lru_cache(maxsize=None)
+def _inception_sides(name: str, input_size: int) -> tuple[tuple[int, int], ...]:
+    if name not in ("googlenet", "googlenet_r"):
+        raise ValueError(f"inception_sides: {name!r} has no inception blocks; expected googlenet or googlenet_r")
+    with torch.device("meta"):
+        model = build(name).eval()
+    sides = {}
+
+    def record(k, module, args):
+        sides[k] = int(args[0].shape[-1])
+    hooks = [getattr(model, f"inception{k}a").register_forward_pre_hook(functools.partial(record, k))
+             for k in (3, 4, 5)]
+    try:
+        with torch.no_grad():
+            model(torch.zeros(1, 3, input_size, input_size, device="meta"))
+    finally:
+        for h in hooks:
+            h.remove()
+    return tuple(sorted(sides.items()))
 
 
 def count_params(model: nn.Module) -> int:

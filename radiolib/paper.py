@@ -76,10 +76,11 @@ def paper_value(row: dict, descriptor: Descriptor | None = None) -> tuple | None
 
 
 def column_name(rows: list[dict], descriptor: Descriptor | None = None) -> str:
-    """Header of the reference column, e.g. "Zhu et al. 2019 test AUC (ImageNet)"."""
+    """Header of the reference column, e.g. "Zhu et al. 2019 (luminal A: another target) test AUC (ImageNet)":
+    the paper's target is named where the run's is another (`Descriptor.reference_label`)."""
     d = descriptor or duke_descriptor()
     imagenet = d.reference == ZHU and any(r.get("source") not in (None, "none") for r in rows)
-    return f"{d.reference} test AUC" + (" (ImageNet)" if imagenet else "")
+    return f"{d.reference_label} test AUC" + (" (ImageNet)" if imagenet else "")
 
 
 def _fmt(p: tuple | None, digits: int) -> str:
@@ -105,7 +106,7 @@ def beside_sweep(table: pd.DataFrame, approach: str, rates: list[float], descrip
     sweeps = {"scratch": LR_SWEEP_SCRATCH, "transfer": LR_SWEEP_TRANSFER} if d.reference == ZHU else {}
     if d.table_of(approach) is None or approach not in sweeps:
         return table
-    return table.assign(**{f"{d.reference} test AUC": [sweeps[approach].get(lr, float("nan")) for lr in rates]})
+    return table.assign(**{f"{d.reference_label} test AUC": [sweeps[approach].get(lr, float("nan")) for lr in rates]})
 
 
 def layerwise_test(descriptor: Descriptor | None = None) -> dict | None:

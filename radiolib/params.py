@@ -94,10 +94,11 @@ DOC: dict[str, str] = {
     "clinical_targets": "clinical targets: T, N, ER, PR, HER2",
     "gene_table": "CSV, patients x genes (first column: patient id); None: the synthetic one",
     "fdr_alpha": "Benjamini-Hochberg false discovery rate of an association",
-    "mixed_pairs": "strongest pairs refitted as mixed models over the slices (checks the OLS)",
+    "mixed_pairs": "random FDR-significant pairs, and as many of all, refitted as mixed models",
+    "gene_permutations": "gene table permutations among patients: the null of the counts",
     "gene_epochs": "epochs of the gene-to-phenotype network",
     "gene_pretrain": "start the network from a gene autoencoder trained on the training patients",
-    "random_sets": "random gene sets per phenotype: the masking null",
+    "random_sets": "replicates of the masking null: one random gene set per programme, of its size",
 }
 
 # The cross-validation protocol, shared by the approach notebooks (paper: 10 folds x 5 repeats).
@@ -188,6 +189,7 @@ NOTEBOOKS: dict[str, dict[str, Any]] = {
         "gene_table": None,
         "fdr_alpha": 0.05,
         "mixed_pairs": 10,
+        "gene_permutations": 20,
     },
     "09_gene_masking": {k: PROTOCOL[k] for k in ("n_folds", "n_boot")} | {
         "dae_input": "lesion",
@@ -199,7 +201,7 @@ NOTEBOOKS: dict[str, dict[str, Any]] = {
         "gene_table": None,
         "gene_epochs": 60,
         "gene_pretrain": False,
-        "random_sets": 20,
+        "random_sets": 100,
     },
     "06_report": {},
 }
@@ -330,6 +332,7 @@ CHECKS: dict[str, Callable[[Any], str | None]] = {
     "fdr_alpha": lambda v: None if isinstance(v, (int, float)) and not isinstance(v, bool) and 0 < v < 1
     else "must be a number between 0 and 1",
     "mixed_pairs": _int(0),
+    "gene_permutations": _int(20),  # fewer: the permutation p cannot fall below 0.05, nor a 95th percentile be read
     "gene_epochs": _int(1),
     "gene_pretrain": _bool,
     "random_sets": _int(1),

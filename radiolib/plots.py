@@ -32,7 +32,8 @@ def resampling(before: np.ndarray, after: np.ndarray, spacing_before: float, pat
     """One pre-contrast slice before and after in-plane resampling, drawn in millimetres."""
     title = f"{patient}: pre-contrast slice {z + 1}"
     fig, axes = plt.subplots(1, 2, figsize=(8, 4))
-    for ax, img, sp, name in ((axes[0], before, spacing_before, "acquired"), (axes[1], after, spacing_after, "resampled")):
+    panels = ((axes[0], before, spacing_before, "acquired"), (axes[1], after, spacing_after, "resampled"))
+    for ax, img, sp, name in panels:
         ny, nx = img.shape
         ax.imshow(img, cmap="gray", extent=(0, nx * sp, ny * sp, 0))
         ax.set_title(f"{name}: {nx}x{ny} px at {sp:.2f} mm")
@@ -299,8 +300,36 @@ def association_counts(counts: pd.DataFrame, title: str = "Features associated w
     return fig
 
 
+def association_null(draws: pd.DataFrame, summary: pd.DataFrame, alpha: float = 0.05,
+                     title: str = "The gene table permuted among patients: pairs associated in each permutation"):
+    """Per feature kind (columns) and count (rows: FDR-significant, nominal p < alpha): the permutations' counts
+    (histogram), their 95th percentile (dashed) and the observed count (red), from `summary`'s "observed ..." and
+    "... 95th pct" columns."""
+    counts = ("significant", "nominal p < alpha")
+    kinds = list(summary.index)
+    fig, axes = plt.subplots(len(counts), len(kinds), figsize=(3.8 * len(kinds), 5.2), squeeze=False)
+    for j, kind in enumerate(kinds):
+        null = draws[draws.features == kind]
+        for i, count in enumerate(counts):
+            ax = axes[i, j]
+            lo, hi = null[count].min(), null[count].max()  # integer counts: a bar per count when they are few
+            ax.hist(null[count], bins=np.linspace(lo - 0.5, hi + 0.5, int(min(20, hi - lo + 1)) + 1), color="#999999",
+                    label=f"{len(null)} permutations")
+            ax.axvline(summary.loc[kind, f"{count} 95th pct"], color="k", ls="--", lw=1, label="95th percentile")
+            ax.axvline(summary.loc[kind, f"observed {count}"], color="#c44e52", lw=2, label="observed")
+            label = f"q < {alpha:g}" if count == "significant" else f"nominal p < {alpha:g}"
+            ax.set_title(f"{kind}: pairs with {label}", fontsize=9)
+            ax.set_xlabel("pairs")
+    axes[0, 0].set_ylabel("permutations")
+    axes[0, -1].legend(fontsize=7)
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
 def masking(table: pd.DataFrame, title: str = "Gene masking: AUC with one gene set kept (held-out patients)"):
-    """Per phenotype: each programme's AUC (dots), the random sets' AUCs (grey), all genes and no genes (lines)."""
+    """Per phenotype: each programme's AUC (dots), the random sets' AUCs (grey), all genes and chance (lines), and the
+    95th percentile of the maximum over one random set per programme (dashed: the max statistic's 5% threshold)."""
     phenos = list(dict.fromkeys(table.phenotype))
     ncols = min(5, len(phenos))
     nrows = -(-len(phenos) // ncols)
@@ -316,6 +345,9 @@ def masking(table: pd.DataFrame, title: str = "Gene masking: AUC with one gene s
         ax.scatter(range(len(progs)), progs.AUC, color="#4c72b0", zorder=3)
         ax.axhline(rows[rows["gene set"] == "all genes"].AUC.iloc[0], color="#55a868", lw=1, label="all genes")
         ax.axhline(0.5, color="gray", lw=0.8, ls=":")
+        if "matched to" in rand:
+            null_max = rand.pivot(index="gene set", columns="matched to", values="AUC").max(axis=1)
+            ax.axhline(null_max.quantile(0.95), color="#c44e52", lw=1, ls="--", label="random max, 95th pct")
         ax.set_xticks(list(range(len(progs))) + [len(progs)], list(progs["gene set"]) + ["random"], rotation=45,
                       ha="right", fontsize=7)
         ax.set_title(ph, fontsize=8)
@@ -323,5 +355,30 @@ def masking(table: pd.DataFrame, title: str = "Gene masking: AUC with one gene s
         row[0].set_ylabel("test AUC (fold mean)")
     axes.flat[len(phenos) - 1].legend(fontsize=6, loc="lower right")
     fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def at_a_glance(table: pd.DataFrame, ceiling: float | None = None, baseline: float | None = None,
+                reference: str = "paper", title: str = "Pre-specified rows: test AUC and 95% CI"):
+    """The report's first figure: each pre-specified row's test AUC with its CI (`table`: row, test AUC, ci low,
+    ci high, paper), the `reference` paper's figure beside it where it has one, the ceiling and the handcrafted
+    baseline as vertical lines, chance dotted."""
+    fig, ax = plt.subplots(figsize=(8, 0.55 * max(len(table), 2) + 1.4))
+    y = np.arange(len(table))[::-1]
+    err = np.vstack([table["test AUC"] - table["ci low"], table["ci high"] - table["test AUC"]]).clip(min=0)
+    ax.errorbar(table["test AUC"], y, xerr=np.nan_to_num(err), fmt="o", color="#4c72b0", capsize=3,
+                label="this run (95% CI)")
+    if table["paper"].notna().any():
+        ax.plot(table["paper"], y, "s", color="#c44e52", mfc="none", label=reference)
+    for value, name, style in ((ceiling, "ceiling (ground truth)", "--"), (baseline, "handcrafted baseline", "-.")):
+        if value is not None and np.isfinite(value):
+            ax.axvline(value, color="#555555", ls=style, lw=1, label=f"{name} {value:.2f}")
+    ax.axvline(0.5, color="gray", ls=":", lw=0.8)
+    ax.set_yticks(y, table["row"], fontsize=8)
+    ax.set_xlim(0.2, 1.0)
+    ax.set_xlabel("test AUC (patient level, fold mean)")
+    ax.set_title(title, fontsize=10)
+    ax.legend(fontsize=7, loc="lower right")
     fig.tight_layout()
     return fig

@@ -20,7 +20,14 @@ import torch
 import torch.nn.functional as F
 
 from . import cache, models, weights
-from .training import PatchScorer, TrainConfig, epoch_indices, start_epoch_statistics
+from .training import (
+    PatchScorer,
+    TrainConfig,
+    epoch_indices,
+    refresh_statistics,
+    start_epoch_statistics,
+    statistics_rows,
+)
 
 LESION_ROLES = ("train", "augmented")
 
@@ -81,9 +88,9 @@ def pretrain(net: str, source_set, patch_size: int, out_dir: Path, cfg: TrainCon
     held_patients = held_out_patients(row_patients, rng=rng)  # to report how well the auxiliary task was learned
     held = np.isin(row_patients, held_patients)
     train_idx = np.flatnonzero(~held)
-    for epoch in tqdm(range(cfg.epochs), desc=f"domain pretraining {net}", disable=not progress, leave=False):
+    for _ in tqdm(range(cfg.epochs), desc=f"domain pretraining {net}", disable=not progress, leave=False):
         model.train()
-        start_epoch_statistics(model, cfg.bn_stats)  # the held-out accuracy and the features use valid statistics
+        start_epoch_statistics(model, cfg.bn_stats)
         order = train_idx[epoch_indices(y[train_idx], cfg.patches_per_epoch, rng)]
         for i in range(0, len(order), cfg.batch_size):
             b = order[i:i + cfg.batch_size]
@@ -93,6 +100,8 @@ def pretrain(net: str, source_set, patch_size: int, out_dir: Path, cfg: TrainCon
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
+    # the held-out accuracy and the features use the final weights' statistics, over the training patches
+    refresh_statistics(scorer, x, train_idx[statistics_rows(len(train_idx), cfg, np.random.default_rng([cfg.seed, 8]))])
     probs = scorer.probabilities(x[held])
     accuracy = float(((probs > 0.5) == y[held]).mean()) if held.any() else float("nan")
     meta = {"task": "lesion vs normal-tissue patches (no subtype labels)", "patients": patients,
@@ -106,7 +115,8 @@ def pretrain(net: str, source_set, patch_size: int, out_dir: Path, cfg: TrainCon
 def recipe(net: str, patch_size: int, cfg: TrainConfig) -> dict:
     """What a domain checkpoint is made of besides its data: network, patch size and training recipe."""
     return dict(net=net, patch_size=patch_size, input=cfg.input_size, epochs=cfg.epochs,
-                per_epoch=cfg.patches_per_epoch, lr=cfg.lr, seed=cfg.seed, held_out="patients", bn_stats=cfg.bn_stats)
+                per_epoch=cfg.patches_per_epoch, lr=cfg.lr, seed=cfg.seed, held_out="patients", bn_stats=cfg.bn_stats,
+                bn_patches=cfg.bn_patches)
 
 
 def domain_checkpoint(net: str, source_set, patch_size: int, cfg: TrainConfig, cache_dir=None,

@@ -12,8 +12,9 @@ from types import SimpleNamespace
 from typing import Any, Callable, Mapping
 
 from .features import LAYERWISE_SETTING
-from .models import INPUT_SIZE
-from .training import scaled_input
+from .models import INPUT_SIZE, NAMES, inception_sides
+from .radiogenomics import CRF_BIN_WIDTH
+from .training import BN_PATCHES, INTENSITY_CAP, scaled_input
 
 SCRATCH, TRANSFER, FEATURES, LAYERWISE = ("02_training_from_scratch", "03_transfer_learning",
                                           "04_deep_features_svm", "05_layerwise_analysis")
@@ -67,9 +68,45 @@ class Note:
 
 
 def _pretrained_sides(P: SimpleNamespace) -> dict:
-    """GoogLeNet / VGG16's input side of this run, the paper's, and the side transfer learning resizes to first."""
+    """GoogLeNet / VGG16's input side of this run, the paper's, the side transfer learning resizes to first, and
+    what a smaller side leaves GoogLeNet's late inception blocks."""
     side = scaled_input("googlenet", P.pretrained_input_scale)
-    return {"side": side, "paper_side": INPUT_SIZE["googlenet"], "resize": round(side * 256 / 224)}
+    maps = _inception_maps("googlenet", side) if side < INPUT_SIZE["googlenet"] else ""
+    return {"side": side, "paper_side": INPUT_SIZE["googlenet"], "resize": round(side * 256 / 224),
+            "maps": f"; {maps}" if maps else ""}
+
+
+def _and(words: list[str]) -> str:
+    """'a', 'a and b', 'a, b and c'."""
+    return words[0] if len(words) == 1 else f"{', '.join(words[:-1])} and {words[-1]}"
+
+
+def _inception_maps(net: str, side: int) -> str:
+    """The map sides GoogLeNet's (or GoogLeNet_R's) inception blocks 4 and 5 work on at input `side`, against
+    Table 2's side (`models.inception_sides`), and what a 1 x 1 map does to their 3 x 3 branches."""
+    ours, paper = inception_sides(net, side), inception_sides(net, INPUT_SIZE[net])
+    text = (f"at {side} px {NAMES[net]}'s inception 4 blocks see {ours[4]} x {ours[4]} maps and its inception 5 "
+            f"blocks {ours[5]} x {ours[5]} ({paper[4]} x {paper[4]} and {paper[5]} x {paper[5]} at "
+            f"{INPUT_SIZE[net]} px)")
+    if min(ours.values()) == 1:
+        text += (": on a 1 x 1 map the 3 x 3 branches see only padding around the one pixel (the convolutions act "
+                 "as 1 x 1 ones, the max-pool as the identity)")
+    return text
+
+
+def _scratch_sides(P: SimpleNamespace) -> dict:
+    """The input side of each network 02 trains in this run (`networks` and the sweep's) beside Table 2's, and what
+    a smaller side leaves GoogLeNet's and GoogLeNet_R's late inception blocks."""
+    nets = list(dict.fromkeys([*P.networks, *([P.sweep_network] if getattr(P, "sweep_network", None) else [])]))
+    sides = {net: scaled_input(net, P.input_scale) for net in nets}
+    floored = [n for n in nets if sides[n] > int(round(INPUT_SIZE[n] * P.input_scale))]
+    parts = [f"{NAMES[n]} {sides[n]} px instead of {INPUT_SIZE[n]}" for n in nets if n not in floored]
+    if floored:
+        parts.append(f"{_and([NAMES[n] for n in floored])} at the {sides[floored[0]]}-px floor instead of "
+                     f"{_and([str(INPUT_SIZE[n]) for n in floored])}")
+    parts += [_inception_maps(n, sides[n]) for n in nets
+              if n in ("googlenet", "googlenet_r") and sides[n] < INPUT_SIZE[n]]
+    return {"sides": "; ".join(parts)}
 
 
 def _domain_cohort(P: SimpleNamespace) -> dict:
@@ -77,6 +114,17 @@ def _domain_cohort(P: SimpleNamespace) -> dict:
     from .inputs import domain_mode
     return {"pretrained_on": "inside each outer fold, on its training patients only"
             if domain_mode(P) == "in_cohort" else "on a disjoint cohort"}
+
+
+_BATCH_NORM = ("GoogLeNet's batch-norm layers (torchvision's; the paper's Caffe GoogLeNet had none) evaluated with "
+               "statistics recomputed with the weights scored ({when}), without gradient, over the training patches "
+               f"(at most {BN_PATCHES:,}, drawn at random): not an average of training batches taken while the weights "
+               "moved, nor PyTorch's running average, which after a CPU-sized run's few dozen steps still holds its "
+               "start and gives every patient the same score")
+
+
+def _trains_a_googlenet(P: SimpleNamespace) -> bool:
+    return any(net.startswith("googlenet") for net in getattr(P, "networks", ()))
 
 
 PROTOCOL: tuple[Setting | Note, ...] = (
@@ -92,11 +140,14 @@ PROTOCOL: tuple[Setting | Note, ...] = (
          "with the penalty chosen inside each training fold; their protocol is run too and kept apart "
          "(`paper_protocol`)", (RECEPTORS,)),
     Note("DAE input: the lesion-centred patches of the first subtraction (post1 - pre) at `dae_patch_size`, resized "
-         "to 64 x 64 and scaled to [0, 1] per slice (the paper's 64 x 64 slices)", (RECEPTORS, ASSOCIATIONS, MASKING),
+         "to 64 x 64 (the paper's 64 x 64 slices), in the units of notebooks 02-05 (the patient's pre-contrast 99th "
+         f"percentile), clamped to [0, {INTENSITY_CAP:g}] and divided by {INTENSITY_CAP:g}: one map for the cohort, "
+         "not per slice, so that the DAE sees how strongly a lesion enhances", (RECEPTORS, ASSOCIATIONS, MASKING),
          when=lambda P: P.dae_input == "lesion"),
     Setting("dae_input", "lesion", {"slice": "DAE input: the whole axial slice of the first subtraction (post1 - pre) "
-                                             "through each lesion slice, resized to 64 x 64 and scaled to [0, 1] "
-                                             "(paper: the lesion-centred slices); the CRFs stay on the lesion slices"}),
+                                             "through each lesion slice, resized to 64 x 64 and mapped to [0, 1] as "
+                                             "the patches are, one map for the cohort (paper: the lesion-centred "
+                                             "slices); the CRFs stay on the lesion slices"}),
     Note("DAE trained once on every included patient's slices, label-free, with Adam (lr 1e-3; the published "
          "code's optimiser settings are not restated)", (RECEPTORS, ASSOCIATIONS, MASKING)),
     Note("DAE loss: the parameter dae_loss (mse by default); the published code's Keras cosine_proximity "
@@ -105,16 +156,21 @@ PROTOCOL: tuple[Setting | Note, ...] = (
     Setting("dae_bf16", False, "DAE trained under bfloat16 autocast (a CPU budget; its features are computed in "
                                "fp32)"),
     Note("CRFs: pyradiomics first-order and texture classes on the same 64 x 64 slices (the slice inside a 1-pixel "
-         "border as the region: Duke has boxes, not outlines); a patient's features are the mean over its slices",
-         (RECEPTORS, ASSOCIATIONS, MASKING)),
+         "border as the region: Duke has boxes, not outlines), measured on the subtraction's intensities themselves "
+         "(units of the pre-contrast 99th percentile, not rescaled per slice) with a fixed bin width of "
+         f"{CRF_BIN_WIDTH:g} (32 bins over [0, {INTENSITY_CAP:g}], IBSI's fixed bin size for relative units); a "
+         "patient's features are the mean over its slices", (RECEPTORS, ASSOCIATIONS, MASKING)),
     Note("T1 against T2-T4 and N0 against N1-N3 are our reading of the targets (the abstract gives no cut points)",
          (RECEPTORS, MASKING)),
+    Note("the primary model is OLS of each feature's patient mean (over its slices) on each genomic factor, both "
+         "standardised, Benjamini-Hochberg over all pairs of a feature kind, not Liu & Hu's linear mixed model over "
+         "the slices (a random intercept per patient); the mixed model is only a check, refitted on a random sample "
+         "of `mixed_pairs` FDR-significant pairs and one of all pairs; the counts are read against "
+         "`gene_permutations` permutations of the gene table among the patients (not in the paper)", (ASSOCIATIONS,)),
     Setting("epochs", 40, "{epochs} epochs (paper: {paper})"),
     Setting("patches_per_epoch", None,  # the paper's epochs see every training patch
             "{patches_per_epoch} class-balanced training patches per epoch (paper: all, ~40k)"),
-    Setting("input_scale", 1.0, "network inputs at {input_scale:g} of Table 2's sides (e.g. CIFAR {cifar} px "
-            "instead of {paper_cifar})",
-            extra=lambda P: {"cifar": scaled_input("cifar", P.input_scale), "paper_cifar": INPUT_SIZE["cifar"]}),
+    Setting("input_scale", 1.0, "network inputs at {input_scale:g} of Table 2's sides: {sides}", extra=_scratch_sides),
     Note("GoogLeNet_R conv1 stride 2: the paper's text says stride 1, but Table 2's 388.77M MACC is only reached "
          "with stride 2 (stride 1 gives 1.66G); we follow Table 2", (SCRATCH,), network="googlenet_r"),
     Note("VGG_R read from Table 2's counts, not the text's '2 conv + all FC layers': VGG16's first 3 convs and fully "
@@ -126,11 +182,9 @@ PROTOCOL: tuple[Setting | Note, ...] = (
                      "{paper[0]} px, {paper[1]})"),
     Note("optimiser Adam with the paper's learning rates (the paper's Caffe solver is not stated); L2 weight decay "
          "5e-4 on conv weights", (SCRATCH, TRANSFER)),
-    Note("GoogLeNet's batch-norm layers (torchvision's; the paper's Caffe GoogLeNet had none) evaluated with the "
-         "average statistics of the last epoch's training batches (restarted every epoch), not PyTorch's running "
-         "average, which after a CPU-sized run's few dozen steps still holds its start and gives every patient the "
-         "same score", (SCRATCH, TRANSFER),
-         when=lambda P: any(net.startswith("googlenet") for net in getattr(P, "networks", ()))),
+    Note(_BATCH_NORM.format(when="after every epoch"), (SCRATCH,), when=_trains_a_googlenet),
+    Note(_BATCH_NORM.format(when="after every epoch of fine-tuning, and once at the end of the in-domain pretraining"),
+         (TRANSFER,), when=_trains_a_googlenet),
     Note("train AUC from 60 randomly chosen training patients per fold (scored on the same patches as the test "
          "patients)", (SCRATCH, TRANSFER)),
     Note("patients scored by the mean class-1 log-odds (logit difference) of their test patches; the paper does not "
@@ -149,7 +203,7 @@ PROTOCOL: tuple[Setting | Note, ...] = (
     Setting("sweep_network", "vgg_r", "learning-rate sweep on {sweep_network} (paper: reduced VGGNet)",
             notebooks=(SCRATCH,)),
     Setting("pretrained_input_scale", 1.0, "pretrained networks fed {side} px inputs (paper: {paper_side}; "
-            "transfer: resize to {resize} and random {side} crops)", extra=_pretrained_sides),
+            "transfer: resize to {resize} and random {side} crops){maps}", extra=_pretrained_sides),
     Setting("sources", False, of=lambda P: "domain" in P.sources,  # the paper pretrained on ImageNet only
             sentence="extra pretraining source 'domain' (lesion vs normal tissue {pretrained_on}), not in the "
                      "paper; its SVM features come from the layer below its 2-way head", extra=_domain_cohort),

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import pandas as pd
 
-from . import inputs, radiogenomics as rg
+from . import inputs
+from . import radiogenomics as rg
 from .handcrafted import missing_extractor
 
 
@@ -133,7 +134,8 @@ class _GeneRun(_Run):
 
 
 class AssociationRun(_GeneRun):
-    """Notebook 08: every DRF and CRF against gene programmes and genes (Liu & Hu 2023's mixed models)."""
+    """Notebook 08: every DRF and CRF against gene programmes and genes (Liu & Hu 2023; OLS on patient means, their
+    mixed model as a check on random samples of pairs, the counts against permutations of the gene table)."""
 
     stem = "08_associations"
 
@@ -149,8 +151,12 @@ class AssociationRun(_GeneRun):
     def mixed_check(self):
         return self._show(lambda: self.study_.mixed_check)
 
+    def mixed_agreement(self):
+        return self._show(lambda: self.study_.mixed_agreement())
+
     def null(self):
-        return self._show(lambda: self.study_.null_counts)
+        """The observed counts beside the permutation null's, one column per feature kind."""
+        return self._show(lambda: self.study_.null_counts.astype(object).T)  # (counts stay integers)
 
     def _results(self):
         return [], rg.association_entries(self.study_, self.genes_, self.lacking_, self.gene_source_)
@@ -189,4 +195,5 @@ class MaskingRun(_GeneRun):
                         patients_without_genes=self.lacking_, patients=s.patients, folds=s.folds,
                         phenotypes=list(self.phenotypes_.columns), phenotype_crfs=list(rg.PHENOTYPE_CRFS),
                         models=s.aucs.to_dict("records"), masking=s.masking.to_dict("records"),
-                        masking_summary=s.summary.to_dict("records"))
+                        masking_summary=s.summary.to_dict("records"),
+                        masking_programmes=s.programmes.to_dict("records"))

@@ -23,18 +23,25 @@ import pandas as pd
 
 from . import cache, dae
 
-VERSION = 2
+VERSION = 3  # 3: DAE inputs on one fixed intensity map for the cohort, CRFs on the intensities with a fixed bin width
 CRF_CLASSES = ("firstorder", "glcm", "glrlm", "glszm", "gldm", "ngtdm")
-CRF_SETTINGS = {"binCount": 32, "force2D": True, "label": 1}
+# A fixed bin width (IBSI's FBS, for intensities in relative units such as the subtraction over the pre-contrast 99th
+# percentile), fixed in advance from the units: 32 bins over [0, INTENSITY_CAP], the range notebooks 02-05 and the DAE
+# read, so that a slice that enhances over that range has the 32 grey levels a fixed bin count gave every slice, and a
+# slice that hardly enhances has few (a bin count would stretch its noise over 32).
+CRF_BIN_WIDTH = dae.INTENSITY_CAP / 32
+CRF_SETTINGS = {"binWidth": CRF_BIN_WIDTH, "force2D": True, "label": 1}
 CRF_ROI = ("the 64 x 64 lesion-centred slice the DAE reads, inside a 1-pixel border (Duke has boxes, not "
            "outlines, so both feature sets describe the same pixels)")
 GENE_FILE = "gene_expression.csv"  # the synthetic cohort's, beside its clinical table
 
 
 def slice_crfs(images: np.ndarray, progress: bool = False, n_jobs: int = 1) -> tuple[pd.DataFrame, dict[int, str]]:
-    """pyradiomics features (CRF_CLASSES, fixed bin count) of each (64, 64) image in [0, 1], the whole image as the
-    region: (images x features, image -> reason for the images pyradiomics could not measure, whose row is NaN).
-    `n_jobs` processes share the images in chunks (pyradiomics is single-threaded; the result does not depend on it)."""
+    """pyradiomics features (CRF_CLASSES, CRF_SETTINGS: a fixed bin width) of each (64, 64) image in the cohort's
+    units (`dae.lesion_intensities`: not rescaled per image, so first-order features measure enhancement), the image
+    inside a 1-pixel border as the region: (images x features, image -> reason for the images pyradiomics could not
+    measure, whose row is NaN). `n_jobs` processes share the images in chunks (pyradiomics is single-threaded; the
+    result does not depend on it)."""
     from joblib import Parallel, delayed
 
     from .frontend import tqdm
@@ -66,6 +73,8 @@ def _crf_chunk(images: np.ndarray) -> tuple[list[dict], dict[int, str]]:
     roi = sitk.GetImageFromArray(inside)
     for i, image in enumerate(images):
         try:
+            if not np.isfinite(image).all():  # (with a bin width pyradiomics would measure the finite pixels alone)
+                raise ValueError(f"{int((~np.isfinite(image)).sum())} pixel(s) not finite")
             out = ext.execute(sitk.GetImageFromArray(image[None]), roi)
             rows.append({k.removeprefix("original_"): float(v) for k, v in out.items() if k.startswith("original_")})
         except Exception as err:  # noqa: BLE001 - one image's failure is a reason, not a crash
@@ -114,10 +123,12 @@ def dae_config(P: SimpleNamespace) -> dae.DaeConfig:
 
 
 def image_features(P: SimpleNamespace, patch_set, progress: bool = True) -> ImageFeatures:
-    """DRFs and CRFs of the patch set's lesion slices (`dae.lesion_slices`, patch size `dae_patch_size`), computed
-    once per data, DAE settings and versions, and cached."""
+    """DRFs and CRFs of the patch set's lesion slices (`dae.lesion_intensities`, patch size `dae_patch_size`): the DAE
+    reads them through the cohort's fixed intensity map (`dae.to_input`), pyradiomics measures their intensities
+    themselves. Computed once per data, DAE settings and versions, and cached."""
     from .handcrafted import extractor_version, usable_columns
-    lesions, meta = dae.lesion_slices(patch_set, P.dae_patch_size)
+    units, meta = dae.lesion_intensities(patch_set, P.dae_patch_size)
+    lesions = dae.to_input(units)
     cfg = dae_config(P)
     config = {k: v for k, v in vars(cfg).items() if k != "bf16" or v}  # (fp32: the key features were cached under)
     parts = dict(data=patch_set.fingerprint, patches=patch_set.path.name, size=P.dae_patch_size, config=config,
@@ -129,7 +140,7 @@ def image_features(P: SimpleNamespace, patch_set, progress: bool = True) -> Imag
         images = lesions if P.dae_input == "lesion" else _whole_slices(P, patch_set, meta, progress)
         trained = dae.train(images, cfg, progress=progress)
         drf = dae.deep_radiomic_features(trained.model, images).astype(np.float32)
-        crf, failed = slice_crfs(lesions, progress, getattr(P, "n_jobs", 1))  # CRFs: always the lesion
+        crf, failed = slice_crfs(units, progress, getattr(P, "n_jobs", 1))  # CRFs: always the lesion
         return ImageFeatures(meta, drf, usable_columns(crf), trained.losses,
                              {k: v.clone() for k, v in trained.model.state_dict().items()}, cfg, failed,
                              float(((images - images.mean(axis=0)) ** 2).mean()))
@@ -404,8 +415,8 @@ def receptor_study(feats: ImageFeatures, labels: pd.DataFrame, P: SimpleNamespac
         if skipped[s] is not None:
             rows.append(skipped[s])
             continue
-        row, nested_paths, cvs[s] = done["cv", *s]
-        entry, paper_paths = done["paper", *s]
+        row, nested_paths, cvs[s] = done[("cv", *s)]
+        entry, paper_paths = done[("paper", *s)]
         rows.append(row)
         paper.append(entry)
         paths += nested_paths + paper_paths
@@ -458,7 +469,8 @@ def receptor_entries(study: ReceptorStudy, feats: ImageFeatures, reasons: pd.Dat
 
 def permuted(genes: pd.DataFrame, seed: int) -> pd.DataFrame:
     """The same expression profiles dealt to the patients in a random order: the gene-image link broken (what the
-    generator's `gene_link=False` writes), everything else kept."""
+    generator's `gene_link=False` writes), everything else kept. The null of `association_study` draws such orders
+    `gene_permutations` times (`associations.permutation_null`; its first is this one at the same seed)."""
     order = np.random.default_rng(seed).permutation(len(genes))
     return pd.DataFrame(genes.to_numpy()[order], index=genes.index, columns=genes.columns)
 
@@ -468,8 +480,9 @@ class AssociationStudy:
     tables: dict[str, pd.DataFrame]  # kind -> every (feature, factor) pair: slope, t, p, q, n (associations.COLUMNS)
     programmes: list[str]
     alpha: float
-    mixed_check: pd.DataFrame  # OLS on patient means against MixedLM over the slices, for the strongest pairs
-    null_counts: pd.DataFrame  # the gene table permuted among patients: associations at FDR alpha, per kind
+    mixed_check: pd.DataFrame  # OLS on patient means against MixedLM over the slices, random samples of pairs
+    null_counts: pd.DataFrame  # per kind: observed counts beside the permutation null's (associations.null_summary)
+    null_draws: pd.DataFrame | None = None  # per kind and permutation: FDR-significant and nominal counts
 
     def counts(self) -> pd.DataFrame:
         """Per programme (and all genes together): features associated at FDR alpha, DRF and CRF."""
@@ -482,6 +495,22 @@ class AssociationStudy:
                                    pd.Series({"any gene": genes.feature.nunique()})])
         features = pd.Series({k: t.feature.nunique() for k, t in self.tables.items()}, name="features tested")
         return pd.DataFrame(out).T.assign(**{"features tested": features}).rename_axis("features")
+
+    def mixed_agreement(self) -> pd.DataFrame:
+        """Per kind and sample of the mixed check: pairs, the share whose slopes have the same sign, the correlation
+        of the slopes (the two are on different scales: patient means against slices), and the share on the same
+        side of alpha."""
+        if self.mixed_check.empty:
+            return pd.DataFrame()
+        rows = []
+        for (kind, sample), c in self.mixed_check.groupby(["features", "sample"], sort=False):
+            ols, mixed = c["slope (OLS, patient means)"], c["slope (mixed, slices)"]
+            rows.append({"features": kind, "sample": sample, "pairs": len(c),
+                         "same sign": float((np.sign(ols) == np.sign(mixed)).mean()),
+                         "slope correlation": float(ols.corr(mixed)) if len(c) > 2 else np.nan,
+                         "same side of alpha": float(((c["p (OLS)"] < self.alpha)
+                                                      == (c["p (mixed)"] < self.alpha)).mean())})
+        return pd.DataFrame(rows)
 
     def top(self, kind: str, n: int = 10) -> pd.DataFrame:
         t = self.tables[kind]
@@ -508,54 +537,78 @@ class AssociationStudy:
                                  self.alpha), Path(folder), f"{stem}_volcano")
         plots.save(plots.association_counts(self.counts().drop(columns="features tested")), Path(folder),
                    f"{stem}_counts")
+        if self.null_draws is not None:
+            plots.save(plots.association_null(self.null_draws, self.null_counts, self.alpha), Path(folder),
+                       f"{stem}_null")
+
+
+def _mixed_sample(table: pd.DataFrame, alpha: float, n: int, rng: np.random.Generator) -> pd.DataFrame:
+    """`n` pairs drawn at random from the FDR-significant pairs and `n` from all pairs (fewer when fewer exist),
+    `sample` naming which: the check of the OLS is then not confined to the pairs it found strongest. (A constant
+    factor's pairs, p NaN, are not drawn.)"""
+    table = table[table.p.notna()]
+    significant = table[table.q < alpha]
+    return pd.concat([significant.sample(min(n, len(significant)), random_state=rng).assign(sample="FDR-significant"),
+                      table.sample(min(n, len(table)), random_state=rng).assign(sample="all pairs")],
+                     ignore_index=True)
+
+
+def _mixed_rows(feats: ImageFeatures, kind: str, pairs: pd.DataFrame, factors: pd.DataFrame) -> list[dict]:
+    """Each pair refitted as a mixed model over the slices (a random intercept per patient) beside its OLS."""
+    from . import associations
+    image = feats.table(kind)
+    keep = feats.meta.patient.astype(str).isin(factors.index).to_numpy()
+    rows = []
+    for r in pairs.itertuples(index=False):
+        m = associations.mixed(image.loc[keep, [r.feature]], feats.meta.patient[keep], factors[[r.factor]])
+        rows.append({"features": kind, "sample": r.sample, "feature": r.feature, "factor": r.factor,
+                     "slope (OLS, patient means)": r.slope, "p (OLS)": r.p, "q (OLS)": r.q,
+                     "slope (mixed, slices)": float(m.slope.iloc[0]), "p (mixed)": float(m.p.iloc[0])})
+    return rows
 
 
 def association_study(feats: ImageFeatures, genes: pd.DataFrame, P: SimpleNamespace) -> AssociationStudy:
     """Every DRF and CRF (patient means) against every gene and programme score (OLS, one row per patient; BH over
-    all pairs of each kind); the strongest `mixed_pairs` pairs refitted as mixed models over the slices; and the same
-    count with the gene table permuted among the patients (a null)."""
+    all pairs of each kind); `mixed_pairs` pairs drawn at random from the FDR-significant ones and as many from all
+    pairs refitted as mixed models over the slices; and the counts with the gene table permuted among the patients
+    `gene_permutations` times (the null)."""
     from . import associations
     sets = gene_sets(genes.columns)
-    factors = pd.concat([programme_scores(genes, sets), genes], axis=1)
-    tables, checks, null = {}, [], {}
-    shuffled = permuted(genes, P.seed)
-    null_factors = pd.concat([programme_scores(shuffled, sets), shuffled], axis=1)
+    factors = pd.concat([programme_scores(genes, sets), genes], axis=1)  # (a programme score permutes with its genes)
+    rng = np.random.default_rng(P.seed)
+    tables, checks, null, draws = {}, [], {}, []
     for kind in KINDS:
         x = feats.per_patient(kind).loc[genes.index]
         x = x.loc[:, x.std() > 0]
         tables[kind] = associations.ols(x, factors)
-        nt = associations.ols(x, null_factors)
-        null[kind] = {"pairs": len(nt), "significant": int((nt.q < P.fdr_alpha).sum()),
-                      "nominal p < alpha": int((nt.p < P.fdr_alpha).sum())}
+        nd = associations.permutation_null(x, factors, P.gene_permutations, P.fdr_alpha, P.seed)
+        null[kind] = associations.null_summary(tables[kind], nd, P.fdr_alpha)
+        draws.append(nd.reset_index().assign(features=kind))
         if P.mixed_pairs:
-            strongest = tables[kind][tables[kind].factor.isin(sets)].nsmallest(P.mixed_pairs, "p")
-            image = feats.table(kind)
-            keep = feats.meta.patient.astype(str).isin(genes.index).to_numpy()
-            for r in strongest.itertuples(index=False):
-                m = associations.mixed(image.loc[keep, [r.feature]], feats.meta.patient[keep],
-                                       factors[[r.factor]])
-                checks.append({"features": kind, "feature": r.feature, "factor": r.factor,
-                               "slope (OLS, patient means)": r.slope, "p (OLS)": r.p,
-                               "slope (mixed, slices)": float(m.slope.iloc[0]), "p (mixed)": float(m.p.iloc[0])})
+            checks += _mixed_rows(feats, kind, _mixed_sample(tables[kind], P.fdr_alpha, P.mixed_pairs, rng), factors)
     return AssociationStudy(tables, list(sets), P.fdr_alpha, pd.DataFrame(checks),
-                            pd.DataFrame(null).T.rename_axis("features"))
+                            pd.DataFrame.from_dict(null, orient="index").rename_axis("features"),
+                            pd.concat(draws, ignore_index=True))
 
 
 def association_entries(study: AssociationStudy, genes: pd.DataFrame, lacking: list[str], source: str) -> dict:
-    """08's results-file entries: counts, the strongest pairs, the mixed-model check and the null."""
+    """08's results-file entries: counts, the strongest pairs, the mixed-model check (random samples of the
+    FDR-significant pairs and of all pairs) and its agreement, and the permutation null beside the observed counts."""
     return {"gene_table": source, "genes": int(genes.shape[1]), "patients_with_genes": int(len(genes)),
             "patients_without_genes": lacking, "programmes": {k: v for k, v in gene_sets(genes.columns).items()},
             "fdr_alpha": study.alpha, "counts": study.counts().reset_index().to_dict("records"),
             "top": {k: study.top(k).to_dict("records") for k in study.tables},
             "mixed_check": study.mixed_check.to_dict("records"),
+            "mixed_agreement": study.mixed_agreement().to_dict("records"),
             "null_permuted_genes": study.null_counts.reset_index().to_dict("records")}
 
 
 # ---------------------------------------------------------------------------------------------------------------
 # Notebook 09: from genes to imaging phenotypes, and gene masking (Smedley et al. 2021)
 
-# Conventional features binarised at the cohort median as imaging phenotypes, fixed in advance (enhancement level,
-# its spread and two texture summaries of the slice).
+# Conventional features binarised at the cohort median as imaging phenotypes, fixed in advance (enhancement level:
+# the slice's mean subtraction in units of the pre-contrast 99th percentile; its spread, in grey levels of a fixed
+# bin width; and two texture summaries of the slice).
 PHENOTYPE_CRFS = ("firstorder_Mean", "firstorder_Entropy", "glcm_Contrast", "glszm_ZonePercentage")
 TRUTH_PHENOTYPES = ("wash_in", "rim")  # synthetic cohorts only: the lesion kinetics the generator drew
 MODELS = ("gene network", "L1 logistic", "L2 logistic", "random forest", "SVM")
@@ -602,8 +655,9 @@ def _scores(model, x) -> np.ndarray:
 @dataclass
 class MaskingStudy:
     aucs: pd.DataFrame  # model, phenotype, test AUC (fold mean), ci95
-    masking: pd.DataFrame  # phenotype, gene set, AUC (fold mean over the test folds), kind (programme/random/...)
-    summary: pd.DataFrame  # phenotype: best programme, its AUC, the random sets' 95th percentile, percentile
+    masking: pd.DataFrame  # phenotype, gene set, kind (programme/random/...), matched to, AUC (test-fold mean)
+    summary: pd.DataFrame  # phenotype: best programme, its AUC, the null of random sets, p (max over programmes)
+    programmes: pd.DataFrame  # phenotype, programme: AUC, p against random sets of its size, Holm-adjusted
     patients: int
     folds: list[dict]
 
@@ -616,16 +670,28 @@ class MaskingStudy:
         plots.save(plots.masking(self.masking), Path(folder), f"{stem}_masking")
 
 
+def _masked_rows(fitted, x_test: pd.DataFrame, y_test: pd.DataFrame, mean: pd.Series, sets: dict, matched: str,
+                 fold: int, kind) -> list[dict]:
+    """The masking table's rows of one fold: every phenotype's test AUC with each of `sets` kept."""
+    from . import masking
+    table = masking.mask_aucs(fitted.predict, x_test, y_test, mean, sets)
+    return [{"fold": fold, "phenotype": ph, "gene set": k, "AUC": v, "kind": kind(k), "matched to": matched}
+            for ph in table.columns for k, v in table[ph].items()]
+
+
 def masking_study(genes: pd.DataFrame, pheno: pd.DataFrame, P: SimpleNamespace, progress: bool = True) -> MaskingStudy:
     """The gene network and the scikit-learn baselines from genes to every phenotype, on the same patient-level folds
     (stratified by the first phenotype); then, on each fold's held-out patients, the network scored with one gene set
-    kept and the others set to their training mean: each programme, and `random_sets` random sets of its size."""
+    kept and the others set to their training mean: each programme, and `random_sets` random sets of its size (the
+    same sets in every fold), tested by `masking.masking_summary`."""
     from . import evaluation, masking
     from .frontend import tqdm
     keep = pheno.dropna().index.intersection(genes.index)
     x, y = genes.loc[keep], pheno.loc[keep].astype(int)
     folds = evaluation.patient_folds(list(keep), y.iloc[:, 0].to_numpy(), P.n_folds, 1, P.seed)
     sets = gene_sets(genes.columns)
+    null_sets = masking.matched_random_sets(x.columns, sets, P.random_sets, seed=P.seed)
+    named = {"all genes": list(x.columns), **sets, "no genes": []}
     cfg = masking.GeneNetConfig(epochs=P.gene_epochs, pretrain=P.gene_pretrain, seed=P.seed)
     per_fold: dict = {}
     mask_rows = []
@@ -642,19 +708,12 @@ def masking_study(genes: pd.DataFrame, pheno: pd.DataFrame, P: SimpleNamespace, 
                 model = _baseline(name, P.seed).fit(x.loc[train].to_numpy(), y.loc[train, ph].to_numpy())
                 per_fold.setdefault((name, ph), []).append(
                     (y.loc[test, ph], pd.Series(_scores(model, x.loc[test].to_numpy()), index=test)))
-            if y.loc[test, ph].nunique() < 2:
-                continue
-            def score(table, j=j):
-                return fitted.predict(table)[:, j]
-            named = masking.mask_scores(score, x.loc[test], y.loc[test, ph], mean, sets)
-            mask_rows += [{"fold": fold["fold"], "phenotype": ph, "gene set": k, "AUC": v,
-                           "kind": "programme" if k in sets else k} for k, v in named.items()]
-            for size in sorted({len(m) for m in sets.values()}):  # one null per set size
-                null = masking.mask_scores(score, x.loc[test], y.loc[test, ph], mean,
-                                           masking.random_sets(x.columns, size, P.random_sets, seed=P.seed + size))
-                mask_rows += [{"fold": fold["fold"], "phenotype": ph, "gene set": k, "AUC": v,
-                               "kind": f"random, {size} genes"}
-                              for k, v in null.drop(["all genes", "no genes"]).items()]
+        mask_rows += _masked_rows(fitted, x.loc[test], y.loc[test], mean, named, "", fold["fold"],
+                                  lambda k: "programme" if k in sets else k)
+        for prog, rand in null_sets.items():
+            kind = f"random, {len(sets[prog])} genes"
+            mask_rows += _masked_rows(fitted, x.loc[test], y.loc[test], mean, rand, prog, fold["fold"],
+                                      lambda k, kind=kind: kind)
     aucs = []
     for (model, ph), pf in per_fold.items():
         pf = [(a, b) for a, b in pf if a.nunique() == 2]
@@ -663,16 +722,8 @@ def masking_study(genes: pd.DataFrame, pheno: pd.DataFrame, P: SimpleNamespace, 
         ci = evaluation.fold_mean_bootstrap_ci(pf, P.n_boot, P.seed) if P.n_boot else (np.nan, np.nan)
         aucs.append({"model": model, "phenotype": ph, "test AUC": round(evaluation.fold_mean_auc(pf), 4),
                      "ci95": [round(float(v), 4) for v in ci]})
-    m = pd.DataFrame(mask_rows).groupby(["phenotype", "gene set", "kind"], sort=False).AUC.mean().reset_index()
-    summary = []
-    for ph, rows in m.groupby("phenotype", sort=False):
-        progs = rows[rows.kind == "programme"].set_index("gene set").AUC
-        best = progs.idxmax()
-        null = rows[rows.kind == f"random, {len(sets[best])} genes"].AUC
-        summary.append({"phenotype": ph, "best programme": best, "its AUC": round(progs.max(), 4),
-                        "all genes": round(rows[rows["gene set"] == "all genes"].AUC.iloc[0], 4),
-                        "no genes": round(rows[rows["gene set"] == "no genes"].AUC.iloc[0], 4),
-                        "random sets' 95th pct": round(float(null.quantile(0.95)), 4),
-                        "share of random sets below": masking.null_percentile(progs.max(), null)})
-    return MaskingStudy(pd.DataFrame(aucs), m, pd.DataFrame(summary), len(keep),
+    m = (pd.DataFrame(mask_rows).dropna(subset=["AUC"])  # a test fold with one class of a phenotype: left out
+         .groupby(["phenotype", "gene set", "kind", "matched to"], sort=False).AUC.mean().reset_index())
+    summary, programmes = masking.masking_summary(m)
+    return MaskingStudy(pd.DataFrame(aucs), m, summary, programmes, len(keep),
                         [{k: f[k] for k in ("repeat", "fold", "train_patients", "test_patients")} for f in folds])

@@ -13,14 +13,14 @@ from pathlib import Path
 import pandas as pd
 
 from . import __version__, handcrafted, paper
+from .cache import atomic_write_text
 from .ceiling import SOURCE_STEM as CEILING_STEM
 from .ceiling import Ceiling
-from .cache import atomic_write_text
 from .descriptor import Descriptor, duke_descriptor, lgg_descriptor
 from .evaluation import holm, paired_fold_mean_bootstrap
 from .results import check_same_run, results_table, tied_fold_warnings
-from .results import structure as results_structure
 from .results import provenance as provenance_of
+from .results import structure as results_structure
 
 APPROACH_NOTEBOOKS = {"scratch": "02_training_from_scratch", "transfer": "03_transfer_learning",
                       "features": "04_deep_features_svm", "layerwise": "05_layerwise_analysis"}
@@ -64,6 +64,16 @@ def table_title(approach: str, d: Descriptor) -> str:
     return name[0].upper() + name[1:] + (f" ({d.reference}, {label})" if label else "")
 
 
+def beside_sentence(d: Descriptor) -> str:
+    """What the reference paper's numbers beside our rows are: the same task, another target, or absent."""
+    if not d.tables:
+        return f"{d.reference} did not study this target: none of its numbers stand beside ours."
+    if d.reference_target:
+        return (f"{d.reference}'s numbers stand beside ours labelled \"{d.reference_label}\": they answer "
+                f"{d.reference_target} vs the rest, not this target, and are not a reproduction check.")
+    return f"{d.reference}'s numbers stand beside ours: the same task."
+
+
 def ceiling(docs: dict) -> Ceiling:
     """The run's ground-truth ceiling, as notebook 01 recorded it (radiolib.ceiling), or why there is none."""
     if CEILING_STEM not in docs:
@@ -81,17 +91,32 @@ def baseline_sentence(docs: dict) -> str:
     return handcrafted.sentence(baseline(docs))
 
 
-def tables(docs: dict) -> dict[str, pd.DataFrame]:
+def tables(docs: dict, ran_only: bool = False) -> dict[str, pd.DataFrame]:
     """The approach tables of this run, each row with our AUC, CI, its share of the ceiling (when the run has one),
     its difference from the handcrafted baseline (when it ran)
-    and the reference paper's number beside it (where the paper has that table for the run's target)."""
+    and the reference paper's number beside it (where the paper has that table for the run's target).
+    `ran_only`: without the skipped rows (`skip_causes` gives one line per cause instead); a table with none left
+    is left out."""
     d, ceil = descriptor(docs), ceiling(docs)
     out = {}
     for approach, stem in APPROACH_NOTEBOOKS.items():
         if stem in docs:
-            rows = main_rows(docs[stem])
-            out[table_title(approach, d)] = paper.beside(results_table(rows, ceil, baseline(docs)), rows, d)
+            rows = [r for r in main_rows(docs[stem]) if not (ran_only and r.get("skipped"))]
+            if rows:
+                out[table_title(approach, d)] = paper.beside(results_table(rows, ceil, baseline(docs)), rows, d)
     return out
+
+
+def skip_causes(docs: dict) -> list[str]:
+    """One line per cause of the skipped rows of 02-05, with how many rows and which notebooks it concerns,
+    e.g. "19 rows (03, 04, 05): weights file missing, expected at ..."."""
+    causes: dict[str, list[str]] = {}
+    for stem in APPROACH_NOTEBOOKS.values():
+        for row in main_rows(docs.get(stem, {})):
+            if row.get("skipped"):
+                causes.setdefault(row["skipped"], []).append(stem[:2])
+    return [f"{len(stems)} row{'s' if len(stems) > 1 else ''} ({', '.join(dict.fromkeys(stems))}): {cause}"
+            for cause, stems in sorted(causes.items(), key=lambda kv: -len(kv[1]))]
 
 
 def structure(docs: dict) -> str:
@@ -260,6 +285,98 @@ def comparisons(docs: dict) -> pd.DataFrame:
     return comparison_table(pairs, labels(docs), _run_setting(docs, "n_boot", 1000), _run_setting(docs, "seed", 0))
 
 
+def glance_table(docs: dict) -> pd.DataFrame:
+    """One line per pre-specified row that ran (`PRESPECIFIED`): its name, setting, test AUC and CI, and the
+    reference paper's test AUC for that row where the paper has one for this target."""
+    d = descriptor(docs)
+    out = []
+    for name, row in prespecified_rows(docs).items():
+        ref = paper.paper_value(row, d)
+        ci = row.get("ci95") or [None, None]
+        out.append({"row": name, "setting": describe(row), "test AUC": float(row["test_auc"]),
+                    "ci low": float("nan") if ci[0] is None else float(ci[0]),
+                    "ci high": float("nan") if ci[1] is None else float(ci[1]),
+                    "paper": float("nan") if not ref else float(ref[1])})
+    return pd.DataFrame(out, columns=["row", "setting", "test AUC", "ci low", "ci high", "paper"])
+
+
+def glance_figure(docs: dict):
+    """The report's first figure (`plots.at_a_glance`): the pre-specified rows beside the paper, the ceiling and the
+    handcrafted baseline."""
+    from . import plots
+    d, ceil, base = descriptor(docs), ceiling(docs), baseline(docs)
+    return plots.at_a_glance(glance_table(docs), ceil.test_auc if ceil.known else None,
+                             None if not base or base.get("test_auc") is None else float(base["test_auc"]),
+                             d.reference_label)
+
+
+def glance_sentences(docs: dict, comp: pd.DataFrame | None = None) -> list[str]:
+    """A few sentences of what the run found, written from its results files (`comp`: `comparisons(docs)`, when
+    already computed)."""
+    d, ceil, base, table = descriptor(docs), ceiling(docs), baseline(docs), glance_table(docs)
+    included = len(docs.get("01_preprocessing", {}).get("included", []))
+    out = []
+    if len(table):
+        lo, hi = table.loc[table["test AUC"].idxmin()], table.loc[table["test AUC"].idxmax()]
+        out.append(f"{len(table)} of the {len(PRESPECIFIED)} pre-specified rows ran on {included} patients "
+                   f"({d.positive} vs {d.negative}); their test AUCs run from {lo['test AUC']:.2f} ({lo['row']}) "
+                   f"to {hi['test AUC']:.2f} ({hi['row']}).")
+    else:
+        out.append("None of the pre-specified rows ran in this run folder.")
+    yard = []
+    if base and base.get("test_auc") is not None:
+        yard.append(f"the handcrafted baseline reaches {float(base['test_auc']):.2f}")
+    yard.append(f"the ground-truth ceiling is {ceil.test_auc:.2f}" if ceil.known else "there is no ceiling (real "
+                "data has no ground truth)")
+    out.append("For scale: " + " and ".join(yard) + ".")
+    comp = comparisons(docs) if comp is None else comp
+    if len(comp):
+        hits = comp[comp["p (Holm)"] < 0.05]
+        out.append(f"{len(hits)} of the {len(comp)} pre-specified comparisons differ at Holm-adjusted p < 0.05"
+                   + (": " + "; ".join(f"{r.A} vs {r.B} ({r.difference:+.2f})" for r in hits.itertuples())
+                      if len(hits) else f" (smallest Holm p {comp['p (Holm)'].min():.2f})") + ".")
+    if d.tables and table["paper"].notna().any():
+        what = (f"answer {d.reference_target} vs the rest, another target, so they orient and do not check"
+                if d.reference_target else "are the same task")
+        out.append(f"{d.reference}'s figures beside them {what}.")
+    out += [s for s in (_glance_07(docs), _glance_08(docs), _glance_09(docs)) if s]
+    return out
+
+
+def _glance_07(docs: dict) -> str | None:
+    doc = docs.get("07_receptors")
+    rows = [r for r in (doc or {}).get("rows", []) if not r.get("skipped")]
+    if not rows:
+        return None
+    aucs = [r["test_auc"] for r in rows]
+    return (f"07 (Liu & Hu): T, N and receptor status from deep and conventional radiomic features reach test AUCs "
+            f"{min(aucs):.2f} to {max(aucs):.2f} under patient-level folds.")
+
+
+def _glance_08(docs: dict) -> str | None:
+    doc = docs.get("08_associations")
+    if not doc or doc.get("skipped"):
+        return None
+    parts = []
+    for r in doc.get("null_permuted_genes", []):
+        if "observed significant" in r:
+            parts.append(f"{r['features']} {r['observed significant']} (null median {r['significant median']:g}, "
+                         f"95th percentile {r['significant 95th pct']:g})")
+    permutations = doc["null_permuted_genes"][0].get("permutations", 1)
+    return (f"08: feature-gene pairs at FDR {doc['fdr_alpha']:g}, against {permutations} "
+            f"permutations of the gene table: " + "; ".join(parts) + ".") if parts else None
+
+
+def _glance_09(docs: dict) -> str | None:
+    doc = docs.get("09_gene_masking")
+    if not doc or doc.get("skipped"):
+        return None
+    rows = [r for r in doc.get("masking_summary", []) if "p (max, Holm over phenotypes)" in r]
+    found = [f"{r['phenotype']} ({r['best programme']})" for r in rows if r["p (max, Holm over phenotypes)"] < 0.05]
+    return (f"09 (Smedley et al.): gene masking names a programme beyond size-matched random sets (Holm p < 0.05) for "
+            f"{len(found)} of {len(rows)} phenotypes" + (": " + ", ".join(found) if found else "") + ".")
+
+
 def cohort_flow(docs: dict) -> pd.DataFrame:
     """Included and excluded patients with the reasons (notebook 01)."""
     doc = docs.get("01_preprocessing", {})
@@ -272,6 +389,17 @@ def cohort_flow(docs: dict) -> pd.DataFrame:
 def deviations(docs: dict) -> pd.DataFrame:
     return pd.DataFrame([{"notebook": stem, "deviation": d} for stem, doc in docs.items()
                          for d in doc.get("deviations", [])])
+
+
+def shared_deviations(docs: dict) -> tuple[list[str], dict[str, list[str]]]:
+    """(the deviations every notebook of the run states, each notebook's own): the report lists the shared ones
+    once, then what is particular to each notebook."""
+    lists = {stem: list(doc.get("deviations", [])) for stem, doc in docs.items() if doc.get("deviations")}
+    if not lists:
+        return [], {}
+    shared = [d for d in next(iter(lists.values())) if all(d in v for v in lists.values())] if len(lists) > 1 else []
+    own = {stem: [d for d in v if d not in shared] for stem, v in lists.items()}
+    return shared, {stem: v for stem, v in own.items() if v}
 
 
 def provenance(run_dir, docs: dict) -> dict:
@@ -318,8 +446,9 @@ def radiogenomics(docs: dict) -> dict[str, list]:
         elif stem == "08_associations":
             out[title] = [f"Features associated at FDR {doc['fdr_alpha']:g} ({doc['gene_table']}, "
                           f"{doc['patients_with_genes']} patients):", pd.DataFrame(doc["counts"]),
-                          "The same with the gene table permuted among patients (a null):",
-                          pd.DataFrame(doc["null_permuted_genes"])]
+                          "The same counts against the gene table permuted among patients (the null's median "
+                          "and 95th percentile, and the permutation p of the observed count):",
+                          _null_columns(pd.DataFrame(doc["null_permuted_genes"]))]
         else:
             models = pd.DataFrame(doc["models"])
             out[title] = [models.pivot(index="phenotype", columns="model", values="test AUC").reset_index(),
@@ -328,8 +457,31 @@ def radiogenomics(docs: dict) -> dict[str, list]:
     return out
 
 
+NULL_COLUMNS = ("features", "permutations", "observed significant", "significant median", "significant 95th pct",
+                "permutation p (significant)")
+
+
+def _null_columns(table: pd.DataFrame) -> pd.DataFrame:
+    """08's null table reduced to the columns a reader compares (all of them for a file without the new keys)."""
+    keep = [c for c in NULL_COLUMNS if c in table]
+    return table[keep] if len(keep) == len(NULL_COLUMNS) else table
+
+
 def _ci(ci) -> str:
     return "" if not ci or ci[0] is None else f"[{ci[0]:.2f}, {ci[1]:.2f}]"
+
+
+def _figure_html(fig, caption: str) -> str:
+    """A matplotlib figure as an inline PNG (base64), closed after."""
+    import io
+
+    import matplotlib.pyplot as plt
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight", metadata={"Software": None})
+    plt.close(fig)
+    data = base64.b64encode(buf.getvalue()).decode()
+    return (f"<figure><img src='data:image/png;base64,{data}' style='max-width:100%'>"
+            f"<figcaption>{html.escape(caption)}</figcaption></figure>")
 
 
 def figures(run_dir) -> list[Path]:
@@ -341,17 +493,23 @@ def to_html(run_dir) -> str:
     docs = load_run(run_dir)
     d = descriptor(docs)
     disease = {"duke": "breast cancer", "lgg": "lower-grade glioma"}.get(d.dataset, d.dataset)
+    comp = comparisons(docs)
     parts = [f"<h1>Deep learning for radiogenomics of {disease}: {html.escape(d.positive)} vs "
              f"{html.escape(d.negative)}, beside {d.reference}</h1>",
              f"<p>Target {html.escape(d.target)}: {html.escape(d.definition)}. {d.reference}: "
-             f"{html.escape(d.reference_task)}. Our results beside the paper's where it has the same task, from the "
-             "results files of one run.</p>",
+             f"{html.escape(d.reference_task)}. {html.escape(beside_sentence(d))} From the results files of one "
+             "run.</p>",
+             "<h2>At a glance</h2>", _figure_html(glance_figure(docs), "pre-specified rows beside the paper"),
+             "<ul>" + "".join(f"<li>{html.escape(t)}</li>" for t in glance_sentences(docs, comp)) + "</ul>",
              "<h2>Cohort flow</h2>", cohort_flow(docs).to_html(index=False),
              "<h2>Ceiling</h2>", f"<p>{html.escape(ceiling(docs).sentence())}</p>",
              "<h2>Handcrafted baseline</h2>", f"<p>{html.escape(baseline_sentence(docs))}</p>"]
-    for title, table in tables(docs).items():
+    for title, table in tables(docs, ran_only=True).items():
         parts += [f"<h2>{html.escape(title)}</h2>", table.to_html(index=False, na_rep="")]
-    comp = comparisons(docs)
+    skips = skip_causes(docs)
+    if skips:
+        parts += ["<h2>Rows that did not run</h2>",
+                  "<ul>" + "".join(f"<li>{html.escape(t)}</li>" for t in skips) + "</ul>"]
     parts += ["<h2>Comparisons of pre-specified rows (paired bootstrap of the fold-mean AUC, Holm)</h2>",
               f"<p>{html.escape(SELECTION_NOTE)}</p>",
               comp.to_html(index=False) if len(comp) else "<p>No pre-specified pair ran.</p>"]
@@ -367,8 +525,14 @@ def to_html(run_dir) -> str:
         data = base64.b64encode(fig.read_bytes()).decode()
         parts.append(f"<figure><img src='data:image/png;base64,{data}' style='max-width:100%'>"
                      f"<figcaption>{html.escape(fig.stem)}</figcaption></figure>")
-    parts += ["<h2>Deviations from the paper's protocol</h2>", deviations(docs).to_html(index=False),
-              "<h2>Provenance</h2>",
+    shared, own = shared_deviations(docs)
+    parts += ["<h2>Deviations from the paper's protocol</h2>"]
+    if shared:
+        parts += ["<h3>Every notebook</h3>", "<ul>" + "".join(f"<li>{html.escape(t)}</li>" for t in shared) + "</ul>"]
+    for stem, items in own.items():
+        parts += [f"<h3>{html.escape(stem)}</h3>", "<ul>" + "".join(f"<li>{html.escape(t)}</li>" for t in items)
+                  + "</ul>"]
+    parts += ["<h2>Provenance</h2>",
               f"<pre>{html.escape(json.dumps(provenance(run_dir, docs), indent=1, default=str))}</pre>"]
     style = ("body{font-family:sans-serif;max-width:1100px;margin:2em auto;color:#222}"
              "table{border-collapse:collapse;font-size:13px;margin:1em 0}td,th{border:1px solid #ccc;padding:3px 6px}"

@@ -1,11 +1,13 @@
-"""DICOM series primitives shared by the loaders and the volume reader (`imaging`): the DCE phases, where one phase
-lies (`PhaseSeries`), slice headers, splitting a series that holds several phases, and the stable QC reasons.
+"""DICOM series primitives shared by the loaders and the volume reader (`imaging`): the DCE phases, which series is
+which phase (`phase_of`, `assign_phases`: the rule of the loader and of the download planner `fetch`), where one
+phase lies (`PhaseSeries`), slice headers, splitting a series that holds several phases, and the stable QC reasons.
 
 Nothing here knows a cohort: `cohort` (discovery, QC) imports `imaging` (pixels), both import this module, and no
 import goes the other way (tests/test_layout.py checks that radiolib's imports have no cycle).
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -114,3 +116,55 @@ def split_phases(headers: pd.DataFrame, name: str) -> tuple[str, list[pd.DataFra
             return key, groups
     raise UnreadableSeries(f"'{name}' ({len(headers)} files at {positions.nunique()} slice positions; none of "
                            f"{', '.join(SPLIT_KEYS)} separates them)", "unsplit_series")
+
+
+# A DCE series: its name says dynamic, or (like "ax 3d pre", which precedes "1st ax dyn") says "pre" without naming a
+# non-dynamic sequence ("ax t1 pre", "Ax 3D T1 NON FS", "AX IDEAL Breast" are T1 series beside the DCE). Folder names
+# drop punctuation ("Ph1ax 3d dyn", "t1fl3dtradynVIEWSspair 1st pass"), so no pattern relies on it.
+_DYNAMIC = re.compile(r"dyn|vibrant|multi\s*phase|fl3d|\d\s*(?:st|nd|rd|th)\s*pas|(?<![a-z])ph\s*\d", re.I)
+_NON_DYNAMIC = re.compile(r"(?<![a-z0-9])t[12](?![0-9])|tse|fse|ideal|stir|non\s*fs|bilateral|dwi|diff", re.I)
+_PRE = re.compile(r"\bpre\b", re.I)
+_POST = [re.compile(r"(?<![a-z])ph\s*(\d)", re.I),                 # "Ph1/ax 3d dyn", "Ph1ax 3d dyn"
+         re.compile(r"(\d)\s*(?:st|nd|rd|th)\s*pas", re.I),         # "ax dyn 1st pass", "ax dyn 1st pas" (typo)
+         re.compile(r"^\s*(\d)\s*(?:st|nd|rd|th)\b", re.I)]         # "1st ax dyn"
+
+
+def phase_of(description: str) -> str | None:
+    """Map a DCE SeriesDescription (or a TCIA folder name) to 'pre', 'post1'.., or None for a non-dynamic series."""
+    if not description:
+        return None
+    if not _DYNAMIC.search(description) and not (_PRE.search(description) and not _NON_DYNAMIC.search(description)):
+        return None
+    for pattern in _POST:
+        m = pattern.search(description)
+        if m:
+            return f"post{int(m.group(1))}"
+    return "pre"
+
+
+def assign_phases(series: list[dict]) -> dict[str, dict]:
+    """One patient's DCE phases (phase -> series) from its series, dicts with `description` and `number`
+    (SeriesNumber); the rule of both the loader (`cohort`) and the download planner (`fetch`).
+
+    Phases are named by description (`phase_of`). Where several series read as 'pre', none names a post-contrast
+    phase and a description repeats (real Breast_MRI_120: five "ax dyn"; 596: "ax dyn pre", then four "ax dyn"),
+    the series are the phases in SeriesNumber order. Otherwise a phase named twice keeps its lowest-numbered series
+    (065, 279: two bare names beside Ph2 and Ph3, so post1 stays missing and `missing_phases` names it)."""
+    dce = sorted((s for s in series if phase_of(s["description"])), key=lambda s: s["number"])
+    named = [phase_of(s["description"]) for s in dce]
+    descriptions = [s["description"] for s in dce]
+    if set(named) == {"pre"} and len(set(descriptions)) < len(descriptions):
+        return {("pre" if i == 0 else f"post{i}"): s for i, s in enumerate(dce)}
+    phases: dict[str, dict] = {}
+    for phase, s in zip(named, dce):
+        phases.setdefault(phase, s)
+    return phases
+
+
+def missing_phases(phases: dict[str, dict]) -> str | None:
+    """The exclusion reason naming the study's phases (PHASES) not found, with those found; None if none is missing."""
+    missing = [p for p in PHASES if p not in phases]
+    if not missing:
+        return None
+    found = ", ".join(f"{p} '{phases[p]['description']}'" for p in sorted(phases)) or "none"
+    return f"{REASONS['missing_phase']}: {', '.join(missing)} (found: {found})"

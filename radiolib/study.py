@@ -6,8 +6,8 @@ from __future__ import annotations
 import contextlib
 import datetime
 import json
-import os
 import logging
+import os
 import shlex
 import shutil
 import sys

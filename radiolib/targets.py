@@ -30,7 +30,8 @@ class ClinicalTarget:
         known = code.isin(self.codes)
         label = (code >= self.threshold).astype(float).where(known)
         reason = pd.Series(np.where(code.isna(), f"{self.name}: {self.column} blank",
-                                    f"{self.name}: code " + code.map("{:g}".format) + f" of {self.column} carries no label"),
+                                    f"{self.name}: code " + code.map("{:g}".format)
+                                    + f" of {self.column} carries no label"),
                            index=values.index).where(~known, "")
         return label, reason
 

@@ -1,10 +1,15 @@
 """Imaging features against genomic factors (issue 13, notebook 08): the vectorised OLS is statsmodels' OLS, the mixed
-model has a random intercept per patient, planted associations are found and a null keeps FDR at its level."""
+model has a random intercept per patient, planted associations are found and a null keeps FDR at its level; the
+permutation null of the counts is many draws and calibrated, and the mixed check samples pairs at random (issue 24)."""
+from types import SimpleNamespace
+
 import numpy as np
 import pandas as pd
 import pytest
 
-from radiolib import associations
+from radiolib import associations, dae
+from radiolib import radiogenomics as rg
+from radiolib.synth import GENE_SETS
 
 
 def _patients(n=100, features=40, factors=10, driven=10, effect=0.6, seed=0):
@@ -73,3 +78,106 @@ def test_too_few_patients_are_named():
     x, g = _patients(n=3, features=2, factors=2)
     with pytest.raises(ValueError, match="only 3 patients have both"):
         associations.ols(x, g)
+
+
+# --- the permutation null of the counts and the mixed check (issue 24) ------------------------------------------
+
+GENES = list(GENE_SETS["proliferation"][:6]) + list(GENE_SETS["immune"][:6])  # two programmes of 6 genes
+
+
+def _study(effect=0.6, seed=0, n=80, slices=2, mixed_pairs=0, permutations=20, link=True):
+    """`rg.association_study` on `_patients` tables: the 12 factors named as genes of two of the generator's
+    programmes (so programme scores are formed too), the features driven by the first gene ("MKI67") repeated over
+    `slices` slices with noise, as DRFs and (other noise) as CRFs; `link=False` deals the genes to other patients."""
+    x, g = _patients(n=n, features=30, factors=len(GENES), driven=10, effect=effect, seed=seed)
+    genes = g.set_axis(GENES, axis=1).rename_axis("patient")
+    if not link:
+        genes = rg.permuted(genes, seed + 1000)
+    rng = np.random.default_rng(seed + 1)
+    rows = np.repeat(x.to_numpy(), slices, axis=0)
+    meta = pd.DataFrame({"patient": np.repeat(x.index.to_numpy(), slices)})
+    drf = (rows + 0.3 * rng.normal(size=rows.shape)).astype(np.float32)
+    crf = pd.DataFrame(rows + 0.3 * rng.normal(size=rows.shape), columns=[f"crf{j}" for j in range(x.shape[1])])
+    feats = rg.ImageFeatures(meta, drf, crf, [0.1], {}, dae.DaeConfig(), {})
+    P = SimpleNamespace(seed=0, fdr_alpha=0.05, mixed_pairs=mixed_pairs, gene_permutations=permutations)
+    return rg.association_study(feats, genes, P)
+
+
+def test_the_null_is_many_permutations_with_its_median_and_95th_percentile_beside_the_observed_counts():
+    study = _study()
+    null, draws = study.null_counts, study.null_draws
+    assert list(null.index) == ["DRF", "CRF"] and (null.permutations == 20).all()
+    for kind in null.index:
+        mine = draws[draws.features == kind]
+        assert len(mine) == 20 and mine["nominal p < alpha"].nunique() > 3  # 20 different orders, not one 20 times
+        for count in ("significant", "nominal p < alpha"):
+            assert null.loc[kind, f"{count} median"] == mine[count].median()
+            assert null.loc[kind, f"{count} 95th pct"] == pytest.approx(mine[count].quantile(0.95))
+        observed = study.tables[kind]
+        assert null.loc[kind, "observed significant"] == (observed.q < 0.05).sum() >= 10
+        # the planted pairs stand far above every permutation: the smallest permutation p there is, 1 / 21
+        assert null.loc[kind, "observed significant"] > null.loc[kind, "significant 95th pct"]
+        assert null.loc[kind, "permutation p (significant)"] == pytest.approx(1 / 21)
+
+
+def test_on_a_null_cohort_the_observed_counts_fall_within_the_null_distribution():
+    study = _study(link=False)  # the same genes dealt to other patients
+    null = study.null_counts
+    for kind in null.index:
+        for count in ("significant", "nominal p < alpha"):
+            assert null.loc[kind, f"observed {count}"] <= null.loc[kind, f"{count} 95th pct"], null.T
+            assert null.loc[kind, f"permutation p ({count})"] > 0.05, null.T
+
+
+def test_the_null_counts_pairs_as_the_ols_table_does():
+    """The null's shortcut (p only where |r| could reach alpha, BH as the largest rank below its line) counts what
+    statsmodels' BH on every p of `ols` counts, on planted and null tables, and on the permuted gene table."""
+    for seed in range(12):
+        x, g = _patients(n=60, features=40, factors=10, effect=0.6 if seed % 2 else 0.0, seed=seed)
+        table = associations.ols(x, g)
+        xs, gs = associations._prepared(x, g)
+        counts = associations._pair_counts(associations._correlations(xs, gs.to_numpy()), len(xs), 0.05)
+        assert counts == ((table.q < 0.05).sum(), (table.p < 0.05).sum()) and (seed % 2 == 0 or counts[0] >= 3)
+    null = associations.permutation_null(x, g, 1, 0.05, seed=3)
+    shuffled = associations.ols(x, rg.permuted(g, 3))  # the null's first order is `permuted`'s at the same seed
+    assert null.iloc[0].tolist() == [(shuffled.q < 0.05).sum(), (shuffled.p < 0.05).sum()]
+
+
+def test_the_permutation_null_is_calibrated_and_finds_planted_associations():
+    alpha, cohorts, rejected, draws, planted = 0.05, 150, 0, [], []
+    margin = lambda k: 3 * np.sqrt(alpha * (1 - alpha) / k)  # noqa: E731 - three Monte Carlo standard errors
+    for seed in range(cohorts):
+        x, g = _patients(n=40, features=20, factors=6, effect=0.0, seed=seed)
+        draws.append(associations.permutation_null(x, g, 20, alpha, seed))
+        summary = associations.null_summary(associations.ols(x, g), draws[-1], alpha)
+        rejected += summary["permutation p (nominal p < alpha)"] <= alpha
+        if seed < 10:
+            x1, g1 = _patients(n=40, features=20, factors=6, driven=5, effect=0.8, seed=seed)
+            t1 = associations.ols(x1, g1)
+            found = associations.null_summary(t1, associations.permutation_null(x1, g1, 20, alpha, seed), alpha)
+            planted.append(found["permutation p (significant)"] <= alpha)
+    draws = pd.concat(draws)
+    tests = 120 * len(draws)  # 20 features x 6 factors per permutation
+    # per pair, false-positive at nominal alpha; after FDR, no discovery in all but about alpha of the permutations
+    assert draws["nominal p < alpha"].sum() / tests <= alpha + margin(tests)
+    assert (draws.significant > 0).mean() <= alpha + margin(len(draws)), draws.significant.value_counts()
+    # the observed count of a null cohort against its own permutations: rejected in at most alpha of the cohorts
+    assert rejected / cohorts <= alpha + margin(cohorts) / 3, rejected  # (one standard error: 150 cohorts)
+    assert all(planted), planted  # and every planted cohort found
+
+
+def test_the_mixed_check_samples_significant_pairs_and_all_pairs_at_random_not_the_smallest_p():
+    study = _study(slices=3, mixed_pairs=3)
+    check = study.mixed_check
+    assert set(check["sample"]) == {"FDR-significant", "all pairs"}
+    for kind, table in study.tables.items():
+        mine = check[check.features == kind]
+        sig, every = mine[mine["sample"] == "FDR-significant"], mine[mine["sample"] == "all pairs"]
+        assert len(sig) == len(every) == 3 and (sig["q (OLS)"] < 0.05).all()
+        assert (table.q < 0.05).sum() > 10  # many to draw from: the three smallest p would be one choice of many
+        smallest = set(table.nsmallest(3, "p").set_index(["feature", "factor"]).index)
+        assert set(sig.set_index(["feature", "factor"]).index) != smallest
+        assert (every["q (OLS)"] >= 0.05).any()  # all pairs: mostly null pairs here
+    agreement = study.mixed_agreement().set_index(["features", "sample"])
+    assert len(agreement) == 4 and (agreement.pairs == 3).all()
+    assert (agreement.xs("FDR-significant", level="sample")["same sign"] == 1).all()

@@ -8,8 +8,7 @@ import pandas as pd
 import pytest
 import SimpleITK as sitk
 
-from radiolib import cohort, imaging
-from radiolib import synth
+from radiolib import cohort, imaging, synth
 from radiolib.synth import SERIES_DESCRIPTIONS
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"

@@ -127,11 +127,12 @@ def test_the_inputs_are_the_lesion_centred_first_subtraction_patches_of_a_patch_
     assert images.shape == (len(train), 64, 64) and len(meta) == len(train) > 0
     assert meta.patient.tolist() == train.patient.tolist() and set(meta.columns) >= {"patient", "slice", "label"}
     assert images.min() == 0 and images.max() == 1
-    assert np.allclose(images.min(axis=(1, 2)), 0) and np.allclose(images.max(axis=(1, 2)), 1)  # per image
+    units, _ = dae.lesion_intensities(patch_set)  # in the patch set's units
+    assert np.array_equal(images, dae.to_input(units))  # one map for every image
     from scipy import ndimage
     first = np.asarray(patch_set.patches(80)[train.index[0], 0], np.float32)  # channel 0: post1 - pre
     other = ndimage.zoom(first, 64 / first.shape[0], order=1)[:64, :64]  # an independent resize
-    assert np.corrcoef(images[0].ravel(), other.ravel())[0, 1] > 0.95
+    assert np.corrcoef(units[0].ravel(), other.ravel())[0, 1] > 0.9  # area against bilinear resampling of the same patch
     assert patch_set.descriptor.channels[0] == "post1 - pre"
     with pytest.raises(ValueError, match="no patches of role 'lesion'"):
         dae.lesion_slices(patch_set, role="lesion")
@@ -143,7 +144,7 @@ def test_whole_slices_are_the_lesion_slices_of_the_volume_with_the_lesion_where_
     meta = meta[meta.patient.isin(meta.patient.unique()[:2])]
     source = dataset.open_cohort(faulty_cohort, progress=False)
     slices = dae.whole_slices(source, meta)
-    assert slices.shape == (len(meta), 64, 64) and np.allclose(slices.max(axis=(1, 2)), 1)
+    assert slices.shape == (len(meta), 64, 64) and slices.min() >= 0 and slices.max() <= 1
     train = patch_set.index[patch_set.index.role == "train"].reset_index(drop=True).loc[meta.index]
     shapes = {p: source.volume(p, source.target_spacing).channels.shape[1:] for p in meta.patient.unique()}
     brightness = []  # the lesion centre against the slice's 90th percentile (vessels and heart enhance too)

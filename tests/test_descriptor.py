@@ -10,8 +10,9 @@ import openpyxl
 import pandas as pd
 import pytest
 
-from radiolib import cohort, dataset, descriptor, lgg, paper, params, plots, protocol, report, results
+from radiolib import approaches, cohort, dataset, descriptor, lgg, paper, params, plots, protocol, report, results
 from radiolib.evaluation import CVResult
+from radiolib.synth.plan import GRADE_SCORE_COLUMNS, draw_cohort
 
 matplotlib.use("Agg")
 # ../shared/data beside the checkout (or beside the folder of worktrees holding it)
@@ -48,13 +49,47 @@ def test_real_table_luminal_like_is_595_of_922_and_follows_the_receptors():
 
 @needs_real
 def test_real_table_luminal_a_surrogate_counts_and_exclusions():
+    """284 grades are blank; 270 of those patients have all three scores, so only 14 are excluded."""
     clinical = cohort.read_clinical(REAL_CLINICAL)
     assert set(clinical.nottingham_grade.dropna()) == {1, 2, 3}
     labels = descriptor.duke_labels(clinical, "luminal_a_surrogate")
     excluded = labels[labels.label.isna()]
-    assert len(excluded) == 284 and (excluded.reason == descriptor.NO_GRADE).all()  # no grade recorded
-    assert labels.label.sum() == 331 and (labels.label == 0).sum() == 307  # luminal-like with grade 1-2: 331 of 638
+    assert len(excluded) == 14 and (excluded.reason == descriptor.NO_GRADE).all()  # neither grade nor scores
+    assert labels.label.sum() == 482 and (labels.label == 0).sum() == 426  # luminal-like with grade 1-2: 482 of 908
     assert (labels.reason[labels.label.notna()] == "").all()
+
+
+def _raw_grade_columns() -> pd.DataFrame:
+    """The real sheet read without the loader: columns AF-AH (0-based 31-33, one name "Tumor Grade", told apart by
+    their legends) are the tubule, nuclear and mitotic scores, AI (34) the Nottingham grade."""
+    raw = pd.read_excel(REAL_CLINICAL, sheet_name="Data", header=None)
+    assert [str(raw.iloc[1, j]) for j in range(31, 35)] == ["Tumor Grade", "nan", "nan", "Nottingham grade"]
+    assert [str(raw.iloc[2, j]).split("\n")[-1] for j in range(31, 34)] == ["(Tubule)", "(Nuclear)", "(Mitotic)"]
+    rows = raw.iloc[3:]
+    return pd.DataFrame({"patient": rows[0].values, **{name: pd.to_numeric(rows[j], errors="coerce").values for
+                         name, j in zip(["T", "N", "M", "grade"], range(31, 35))}})
+
+
+@needs_real
+def test_real_table_grades_derived_from_the_tubule_nuclear_and_mitotic_scores():
+    raw, clinical = _raw_grade_columns(), cohort.read_clinical(REAL_CLINICAL)
+    assert (raw.patient.values == clinical.patient.values).all()
+    for ours, theirs in zip(descriptor.GRADE_COMPONENTS, "TNM"):
+        assert clinical[ours].equals(raw[theirs].rename(ours)), ours
+    total = raw[["T", "N", "M"]].sum(axis=1, min_count=3)
+    derived = (1.0 + (total >= 6) + (total >= 8)).where(total.notna())  # 3-5 -> 1, 6-7 -> 2, 8-9 -> 3
+    blank, both = raw.grade.isna(), raw.grade.notna() & total.notna()
+    expected = {"patients": 922, "blank": int(blank.sum()), "derived": int((blank & total.notna()).sum()),
+                "both": int(both.sum()), "agree": int((derived[both] == raw.grade[both]).sum())}
+    assert descriptor.grade_derivation(clinical) == expected
+    assert expected == {"patients": 922, "blank": 284, "derived": 270, "both": 631, "agree": 626}  # issue 24
+    used = descriptor.nottingham_grade(clinical).to_numpy()
+    assert (used[~blank] == raw.grade[~blank]).all()  # a recorded grade is never replaced
+    assert np.array_equal(used[blank], derived[blank], equal_nan=True)  # a blank one is the scores' (or blank)
+    d = descriptor.duke_descriptor("luminal_a_surrogate", clinical)
+    statement = d.statement(descriptor.duke_labels(clinical, "luminal_a_surrogate").label)
+    assert "derived from the tubule, nuclear and mitotic scores for 270 of them" in statement
+    assert "the recorded one for 626 of 631 patients" in statement
 
 
 @needs_real
@@ -76,6 +111,9 @@ def test_synthetic_header_copies_the_real_names_and_legends_of_the_target_column
     ours = {n: legend for n, legend in CLINICAL_COLUMNS if n}
     for name in cohort.CLINICAL_COLUMNS:
         assert ours[name] == real[name], name
+    # the grade's three scores: one name for three columns, their legends as in the real header
+    assert [legend for _, legend in CLINICAL_COLUMNS[31:34]] == list(raw.iloc[2, 31:34])
+    assert [n for n, _ in CLINICAL_COLUMNS[31:34]] == ["Tumor Grade", None, None]
 
 
 def test_synthetic_clinical_table_follows_the_real_coding(faulty_cohort):
@@ -83,6 +121,25 @@ def test_synthetic_clinical_table_follows_the_real_coding(faulty_cohort):
     _receptor_coding_holds(clinical)
     assert set(clinical.nottingham_grade.dropna()) <= {1, 2, 3}
     assert 0 < clinical.nottingham_grade.isna().sum() < len(clinical) / 2  # blank as for 284 of 922 real patients
+    scores = clinical[list(descriptor.GRADE_COMPONENTS)]
+    assert set(scores.stack().dropna()) <= {1, 2, 3}
+    counts = descriptor.grade_derivation(clinical)
+    assert counts["derived"] >= counts["blank"] / 2 and counts["agree"] >= 0.8 * counts["both"] > 0
+
+
+def test_synthetic_grade_scores_follow_the_real_table():
+    """A large cohort's clinical rows (no rendering): the scores fill the grade where it is blank, agree with it
+    where both exist, and are incomplete about as rarely as in the public table (21 of 922)."""
+    specs = draw_cohort(922, 0, 1.0, [], None)
+    clinical = pd.DataFrame([s.clinical for s in specs])
+    table = pd.DataFrame({"nottingham_grade": pd.to_numeric(clinical["Nottingham grade"]),
+                          **{ours: pd.to_numeric(clinical[legend]) for ours, legend in
+                             zip(descriptor.GRADE_COMPONENTS, GRADE_SCORE_COLUMNS)}})
+    counts = descriptor.grade_derivation(table)
+    assert 0.93 < counts["derived"] / counts["blank"] < 0.995  # public: 270 of 284
+    assert 0.97 < counts["agree"] / counts["both"] < 1  # public: 626 of 631 (some disagree, as there)
+    incomplete = table[list(descriptor.GRADE_COMPONENTS)].isna().any(axis=1).sum()
+    assert 5 <= incomplete <= 45 and table.mitotic_score.isna().sum() == incomplete  # the mitotic score goes first
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -96,37 +153,47 @@ def test_unknown_targets_are_refused_with_the_choices():
     assert descriptor.duke_target(" Mol Subtype == 3 ") == "Mol Subtype==3"
 
 
-def _without_grade(src: Path, dest: Path, patients: set[str]) -> Path:
-    """A copy of a synthetic Duke cohort whose clinical table has a blank Nottingham grade for `patients`."""
+def _without_grade(src: Path, dest: Path, patients: set[str], scores: set[str] = frozenset()) -> Path:
+    """A copy of a synthetic Duke cohort whose clinical table has a blank Nottingham grade for `patients`, and blank
+    tubule, nuclear and mitotic scores (the three columns after "Tumor Grade") for `scores`."""
     out = Path(shutil.copytree(src, dest))
     path = out / "Clinical_and_Other_Features.xlsx"
     wb = openpyxl.load_workbook(path)
     ws = wb["Data"]
     names = [c.value for c in ws[2]]
-    grade, pid = names.index("Nottingham grade") + 1, names.index("Patient ID") + 1
+    grade, pid, tubule = (names.index(n) + 1 for n in ("Nottingham grade", "Patient ID", "Tumor Grade"))
     for row in range(4, ws.max_row + 1):
         if ws.cell(row, pid).value in patients:
             ws.cell(row, grade).value = None
+        if ws.cell(row, pid).value in scores:
+            for column in range(tubule, tubule + 3):
+                ws.cell(row, column).value = None
     wb.save(path)
     return out
 
 
-def test_luminal_a_surrogate_excludes_patients_without_grade_with_a_reason(faulty_cohort, tmp_path):
+def test_luminal_a_surrogate_derives_blank_grades_and_excludes_patients_with_neither(faulty_cohort, tmp_path):
     truth = pd.read_csv(faulty_cohort / "synthetic_truth.csv").set_index("patient")
-    blank = {"Breast_MRI_001", "Breast_MRI_002", "Breast_MRI_003"}
-    c = cohort.load_cohort(_without_grade(faulty_cohort, tmp_path / "duke", blank), progress=False,
-                           target="luminal_a_surrogate")
+    derived, neither = {"Breast_MRI_001", "Breast_MRI_002"}, {"Breast_MRI_003", "Breast_MRI_004"}
+    c = cohort.load_cohort(_without_grade(faulty_cohort, tmp_path / "duke", derived | neither, neither),
+                           progress=False, target="luminal_a_surrogate")
     qc = c.qc.set_index("patient").reason
-    assert all(qc[p] == descriptor.NO_GRADE for p in blank)
-    assert blank.isdisjoint(c.table.patient)
+    assert all(qc[p] == descriptor.NO_GRADE for p in neither) and neither.isdisjoint(c.table.patient)
+    assert derived <= set(c.table.patient)  # their grade comes from the scores
     grades = cohort.read_clinical(faulty_cohort / "Clinical_and_Other_Features.xlsx").set_index("patient")
+    total = grades[list(descriptor.GRADE_COMPONENTS)].sum(axis=1, min_count=3)
+    from_scores = (1.0 + (total >= 6) + (total >= 8)).where(total.notna())  # 3-5 -> 1, 6-7 -> 2, 8-9 -> 3
+    grade = grades.nottingham_grade.mask(grades.index.isin(derived)).fillna(from_scores)
     for row in c.table.itertuples():
-        expected = truth.loc[row.patient, "mol_subtype"] == 0 and grades.nottingham_grade[row.patient] <= 2
+        expected = truth.loc[row.patient, "mol_subtype"] == 0 and grade[row.patient] <= 2
         assert row.label == int(expected), row.patient
-    natural = set(grades.index[grades.nottingham_grade.isna() & grades.mol_subtype.notna()])
-    assert natural and all(qc[p] == descriptor.NO_GRADE for p in natural)  # the generator's own blank grades
+    scored = set(grades.index[grades.nottingham_grade.isna() & grades.mol_subtype.notna() & total.notna()]) - neither
+    assert scored and all(qc.get(p) != descriptor.NO_GRADE for p in scored)  # the generator's own blank grades
     assert c.descriptor.target == "luminal_a_surrogate" and c.descriptor.positive == "luminal A surrogate"
     assert f"excluded: {descriptor.NO_GRADE}" in set(c.flow().step), "the cohort flow names the exclusion"
+    clinical = cohort.read_clinical(c.clinical_file)
+    assert c.descriptor.note == descriptor.grade_note(clinical) and "derived from the tubule" in c.descriptor.note
+    assert descriptor.grade_derivation(clinical)["derived"] >= len(derived)
 
 
 def test_a_mol_subtype_column_target_works_on_duke(faulty_cohort):
@@ -240,6 +307,35 @@ def test_a_duke_report_shows_zhu_beside_the_luminal_like_rows(tmp_path):
     assert "Table 3: training from scratch" in page and "luminal-like vs other subtypes" in page
     assert all(n in page for n in ZHU_NUMBERS) and "Buda" not in page
     assert "luminal A vs other subtypes: 90 luminal A of 270" in page  # the paper's task, named as such
+    assert "the same task" not in page and "not this target" in page
+
+
+ANOTHER = "Zhu et al. 2019 (luminal A: another target) test AUC"
+
+
+@pytest.mark.parametrize("target", [None, "luminal_a_surrogate"])
+def test_zhus_luminal_a_column_is_labelled_another_target_beside_duke_rows(tmp_path, target):
+    """Issue 24: Zhu et al. predicted luminal A, which the public table lacks; beside luminal-like (or its grade
+    surrogate) their numbers answer another question, and every table says so in the column's name."""
+    d = descriptor.duke_descriptor(target)
+    tables = report.tables(report.load_run(_run(tmp_path / "duke", d)))
+    columns = {title: [c for c in table.columns if "Zhu" in c] for title, table in tables.items()}
+    assert columns["Table 3: training from scratch"] == [ANOTHER]
+    assert columns["Table 4: transfer learning"] == [ANOTHER + " (ImageNet)"]
+    assert list(tables["Table 3: training from scratch"][ANOTHER]) == ["0.56 [0.51, 0.60]"]
+    rows = [results.make_row("scratch", "cifar", cv=_cv(0.6), oof={})]
+    assert ANOTHER in approaches.ApproachResult("scratch", d, rows).table().columns  # notebooks 02-05
+    assert list(paper.beside_sweep(pd.DataFrame({"a": [1]}), "scratch", [1e-4], d)) == ["a", ANOTHER]
+    old = {k: v for k, v in d.to_dict().items() if k not in ("reference_target", "note")}  # a results file of before
+    assert descriptor.Descriptor.from_dict(old).reference_label == "Zhu et al. 2019 (luminal A: another target)"
+
+
+def test_budas_column_keeps_its_name_beside_its_own_task(tmp_path):
+    d = lgg.lgg_descriptor("COCCluster", "2")
+    assert d.reference_label == "Buda et al. 2020" and not d.reference_target
+    tables = report.tables(report.load_run(_run(tmp_path / "lgg", d)))
+    assert "Buda et al. 2020 test AUC" in tables["Training from scratch (Buda et al. 2020, abstract)"].columns
+    assert "the same task" in report.to_html(tmp_path / "lgg")
 
 
 def test_no_reference_numbers_beside_a_target_the_paper_did_not_study(tmp_path):

@@ -190,3 +190,62 @@ def test_speed_switches():
     with models.autocast("cpu", enabled=False):
         assert model(torch.zeros(1, 3, 80, 80)).dtype == torch.float32
     assert models.default_device().type in {"cpu", "cuda"}
+
+
+def _measured_block_sides(model: nn.Module, side: int) -> dict[int, tuple]:
+    """{block: (input side, output side)} of inception blocks 3a, 4a and 5a in a real forward pass of zero images."""
+    seen = {}
+    hooks = [getattr(model, f"inception{k}a").register_forward_hook(
+        lambda module, args, out, k=k: seen.__setitem__(k, (tuple(args[0].shape[-2:]), tuple(out.shape[-2:]))))
+        for k in (3, 4, 5)]
+    was_training = model.training
+    with torch.no_grad():
+        model.eval()(torch.zeros(2, 3, side, side))
+    model.train(was_training)
+    for h in hooks:
+        h.remove()
+    return seen
+
+
+@pytest.mark.parametrize("name, side", [("googlenet", 34), ("googlenet", 67), ("googlenet", 224), ("googlenet_r", 32),
+                                        ("googlenet_r", 64)])
+def test_inception_sides_are_those_of_a_real_forward_pass(nets, name, side):
+    measured = _measured_block_sides(nets[name], side)
+    assert models.inception_sides(name, side) == {k: measured[k][0][0] for k in (3, 4, 5)}
+    assert all(inp == out for inp, out in measured.values())  # a block keeps its map's side
+
+
+def test_the_deviations_name_each_networks_input_side_and_googlenets_inception_maps_at_34_px(nets):
+    """Notebook 02's input_scale sentence: every network trained (and the swept one) at its side, the ones held at
+    the 32-px floor named as such, and GoogLeNet's late inception maps at 34 px (measured here by a forward pass)."""
+    from types import SimpleNamespace
+
+    from radiolib import params, protocol
+    stem = "02_training_from_scratch"
+
+    def sentence(**kw):
+        P = SimpleNamespace(**{**params.defaults(stem), **kw})
+        return [d for d in protocol.deviations(P, stem) if d.startswith("network inputs at")]
+
+    (demo,) = sentence(input_scale=0.15)
+    assert demo.startswith("network inputs at 0.15 of Table 2's sides: GoogLeNet 34 px instead of 224; CIFAR, VGG_R "
+                           "and GoogLeNet_R at the 32-px floor instead of 80, 80 and 64")
+    at_34 = _measured_block_sides(nets["googlenet"], 34)
+    assert (at_34[4][0], at_34[5][0]) == ((2, 2), (1, 1))
+    assert ("at 34 px GoogLeNet's inception 4 blocks see 2 x 2 maps and its inception 5 blocks 1 x 1 (14 x 14 and "
+            "7 x 7 at 224 px): on a 1 x 1 map the 3 x 3 branches see only padding") in demo
+    r = {k: v[0][0] for k, v in _measured_block_sides(nets["googlenet_r"], 32).items()}
+    assert f"at 32 px GoogLeNet_R's inception 4 blocks see {r[4]} x {r[4]} maps and its inception 5 blocks {r[5]} x" \
+        in demo
+    # what the sentence claims of a 1 x 1 map: a 3 x 3 convolution there is its centre tap alone
+    conv = nets["googlenet"].inception5a.branch2[1].conv
+    x = torch.randn(2, conv.in_channels, 1, 1)
+    centre = nn.functional.conv2d(x, conv.weight[:, :, 1:2, 1:2])
+    assert torch.allclose(conv(x), centre, atol=1e-6) and conv.kernel_size == (3, 3)
+    # another run: only its networks (and the swept one), a side above the floor, no 1 x 1 map to explain
+    (lgg,) = sentence(input_scale=0.3, networks=["googlenet"], sweep_network="cifar")
+    g = {k: v[0][0] for k, v in _measured_block_sides(nets["googlenet"], 67).items()}
+    assert lgg == (f"network inputs at 0.3 of Table 2's sides: GoogLeNet 67 px instead of 224; CIFAR at the 32-px "
+                   f"floor instead of 80; at 67 px GoogLeNet's inception 4 blocks see {g[4]} x {g[4]} maps and its "
+                   f"inception 5 blocks {g[5]} x {g[5]} (14 x 14 and 7 x 7 at 224 px)")
+    assert sentence(input_scale=1.0) == []

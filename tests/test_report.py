@@ -120,7 +120,8 @@ def test_in_domain_source_sharing_patients_with_the_study_is_refused(monkeypatch
 def test_structure_summaries_hold_no_auc_and_refuse_broken_tables():
     docs = _docs()
     text = report.structure(docs)
-    assert text.splitlines()[0].startswith("Table 3") and "scratch cifar none 80: 1 repeat(s) x 4 folds, 40 test" in text
+    assert text.splitlines()[0].startswith("Table 3")
+    assert "scratch cifar none 80: 1 repeat(s) x 4 folds, 40 test" in text
     assert "transfer googlenet imagenet 80: skipped (no ImageNet weights offline)" in text
     table = report.comparisons(docs)
     summary = report.comparison_structure(table)

@@ -8,8 +8,8 @@ import time
 from pathlib import Path
 
 import pytest
-
 import studies
+
 from radiolib import params
 
 
@@ -121,7 +121,8 @@ def _running_cell(notebook: Path) -> int:
 
 @pytest.mark.slow
 def test_a_synthetic_lgg_cohort_runs_the_whole_study(lgg_study):
-    """Buda et al.'s data layout (kaggle_3m) through notebooks 01 to 06, with in-domain pretraining on other patients."""
+    """Buda et al.'s data layout (kaggle_3m) through notebooks 01 to 06, with in-domain pretraining on other
+    patients."""
     docs = {p.stem: json.loads(p.read_text()) for p in (lgg_study.run / "results").glob("*.json")}
     assert len(docs["01_preprocessing"]["included"]) == 20
     assert any("lgg-mri-segmentation" in d for d in docs["01_preprocessing"]["deviations"])

@@ -170,8 +170,10 @@ def test_a_run_of_other_notebooks_on_another_cohort_is_refused():
     old = {"01_preprocessing": {"synth_patients": 24, "seed": 0, "run_dir": "/a"}}
     moved = {"01_preprocessing": {"synth_patients": 24, "seed": 0, "run_dir": "/b"}}  # where: not a parameter
     assert study.parameter_differences(old, moved) == []
-    assert study.parameter_differences(old, {"02_training_from_scratch": {"synth_patients": 24, "seed": 0, "epochs": 3}}) == []
-    assert study.parameter_differences(old, {"02_training_from_scratch": {"synth_patients": 50, "seed": 0, "epochs": 3}}) == \
+    same = {"02_training_from_scratch": {"synth_patients": 24, "seed": 0, "epochs": 3}}
+    assert study.parameter_differences(old, same) == []
+    other = {"02_training_from_scratch": {"synth_patients": 50, "seed": 0, "epochs": 3}}
+    assert study.parameter_differences(old, other) == \
         ["synth_patients (02_training_from_scratch): 24 -> 50"]
 
 

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import nbformat
 import pytest
-
 import studies
+
 from radiolib import context, inputs, params
 from radiolib.synth import fake_identities
 

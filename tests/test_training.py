@@ -207,21 +207,78 @@ def test_a_later_training_setting_keeps_the_cache_key_of_its_default():
     assert tumour["test_patches"] == "tumour"
 
 
-def test_batch_norm_statistics_of_a_short_run_are_the_last_epochs_not_a_constant_output(strong):
-    """GoogLeNet_R after a few steps: PyTorch's running statistics still hold their start (mean 0, variance 1), so the
-    evaluated network gives every patient the same score; the last epoch's own statistics ("epoch") do not."""
-    fold = _folds(strong)[0]
-    spread = {}
+def _small_fold(ps, n_train: int = 6) -> dict:
+    """Fold 0 with only its first `n_train` training patients: a few hundred training patches, a fast test."""
+    fold = _folds(ps)[0]
+    return {**fold, "train_patients": list(fold["train_patients"])[:n_train]}
+
+
+def _first_norm_input(model, cfg, x, mean=None, std=None) -> torch.Tensor:
+    """The input of GoogLeNet(_R)'s first batch-norm layer (conv1's convolution) over patches `x`, as evaluated."""
+    with torch.no_grad():
+        return model.conv1.conv(training.PatchScorer(model, cfg, mean, std).batch(x)).double()
+
+
+def _assert_statistics_of(norm, first: torch.Tensor) -> None:
+    """The layer's statistics are the mean and unbiased variance of `first` over patches and pixels."""
+    np.testing.assert_allclose(norm.running_mean.double(), first.mean((0, 2, 3)), rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(norm.running_var.double(), first.var((0, 2, 3)), rtol=1e-4, atol=1e-8)
+
+
+def test_batch_norm_statistics_are_recomputed_with_the_final_weights_over_the_training_patches(strong):
+    """By default a briefly trained GoogLeNet_R is scored with the batch-norm statistics of its final weights over the
+    fold's training patches: its first layer's are the mean and variance of that layer's input over all of them
+    (computed here directly), not an average of batches taken while the weights moved; its scores are not constant."""
+    fold = _small_fold(strong)
+    cfg = training.TrainConfig(input_size=32, epochs=1, patches_per_epoch=128, batch_size=32, lr=1e-3,
+                               curve_patients=4, channels_last=False, seed=0, device="cpu")
+    model = models.build("googlenet_r", seed=0, input_size=32)
+    out = training.train_fold(model, strong.patches(80), strong.index, fold, cfg)
+    idx = strong.index
+    rows = idx.index[idx.role.isin(training.TRAIN_ROLES) & idx.patient.isin(fold["train_patients"])].to_numpy()
+    x = np.asarray(strong.patches(80)[rows], np.float32)
+    assert 128 < len(x) <= 1024  # more patches than an epoch sees, all of them in the statistics
+    _assert_statistics_of(model.conv1.bn, _first_norm_input(model, cfg, x, *training._standardiser(x)))
+    assert np.std(out.test_scores) > 0.01, out.test_scores
+
+
+def test_the_batch_norm_modes_train_alike_and_only_running_statistics_give_a_constant_output(strong):
+    """Training normalises by each batch's own statistics in every mode (identical losses); only the statistics the
+    network is scored with differ. PyTorch's running ones still hold their start after a few steps (every patient
+    gets the same score); the recomputed ones (the default) and the last epoch's do not. Each mode is cached apart."""
+    fold = _small_fold(strong)
+    spread, losses, keys = {}, {}, []
     for bn_stats in training.BN_STATS:
-        cfg = training.TrainConfig(input_size=32, epochs=1, patches_per_epoch=128, batch_size=32, curve_patients=5,
-                                   bn_stats=bn_stats, seed=0)
-        model = models.build("googlenet_r", seed=0, input_size=32)
-        out = training.train_fold(model, strong.patches(80), strong.index, fold, cfg)
-        spread[bn_stats] = float(np.std(out.test_scores))
-        norms = [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
-        assert norms and all(m.num_batches_tracked.item() == 4 for m in norms)  # 128 patches, 4 batches
-        assert all((m.momentum is None) == (bn_stats == "epoch") for m in norms)
-    assert spread["running"] < 0.01 < spread["epoch"] and spread["epoch"] > 50 * spread["running"], spread
-    assert training._cfg_key(cfg)["bn_stats"] == "running"  # results of either kind are cached apart
-    with pytest.raises(ValueError, match="bn_stats 'ema': choose one of epoch, running"):
-        training.start_epoch_statistics(model, "ema")
+        cfg = training.TrainConfig(input_size=32, epochs=1, patches_per_epoch=128, batch_size=32, curve_patients=4,
+                                   bn_stats=bn_stats, channels_last=False, seed=0, device="cpu")
+        out = training.train_fold(models.build("googlenet_r", seed=0, input_size=32), strong.patches(80),
+                                  strong.index, fold, cfg)
+        spread[bn_stats], losses[bn_stats] = float(np.std(out.test_scores)), out.curves["loss"]
+        keys.append(training._cfg_key(cfg))
+    assert training.TrainConfig(input_size=32).bn_stats == "recomputed"
+    assert losses["recomputed"] == losses["epoch"] == losses["running"]
+    assert spread["running"] < 0.01 < min(spread["recomputed"], spread["epoch"]), spread
+    default = training._cfg_key(training.TrainConfig(input_size=32, device="cpu"))
+    assert default["bn_stats"] == "recomputed" and "bn_patches" in default  # no result of before is read back
+    assert len({str(k) for k in keys}) == 3
+    with pytest.raises(ValueError, match="bn_stats 'ema': choose one of recomputed, epoch, running"):
+        training.start_epoch_statistics(models.build("cifar"), "ema")
+
+
+def test_domain_pretraining_saves_the_batch_norm_statistics_of_its_final_weights(strong, tmp_path, monkeypatch):
+    """The in-domain checkpoint (whose features 04-05 read and which 03 fine-tunes) holds the statistics of its final
+    weights over its training patches (the held-out patients' left out), and its recipe names how they were made."""
+    saved = {}
+    monkeypatch.setattr(weights, "save_domain_checkpoint",
+                        lambda model, out, net, meta: saved.update(model=model, meta=meta))
+    patients = sorted(strong.table.patient)[:6]
+    cfg = training.TrainConfig(input_size=32, epochs=1, patches_per_epoch=64, batch_size=32, lr=1e-3,
+                               normalize="imagenet", channels_last=False, seed=0, device="cpu")
+    pretraining.pretrain("googlenet_r", strong, 80, tmp_path, cfg, progress=False, patients=patients)
+    rows, _, _ = pretraining.auxiliary_task(strong, 80, patients)
+    row_patients = strong.index.patient.to_numpy().astype(str)[rows]
+    train = rows[~np.isin(row_patients, saved["meta"]["held_out_patients"])]
+    assert 64 < len(train) <= 1024 and len(train) < len(rows)
+    x = np.asarray(strong.patches(80)[train], np.float32)
+    _assert_statistics_of(saved["model"].conv1.bn, _first_norm_input(saved["model"], cfg, x))
+    assert pretraining.recipe("googlenet_r", 80, cfg)["bn_stats"] == "recomputed"

@@ -26,7 +26,8 @@ from .truth import gene_table, lesion_table, truth_table
 from .workbook import write_clinical
 
 GENERATOR = "radiolib.synth"
-VERSION = "1.3"  # 1.3: the clinical workbook gives N stage
+VERSION = "1.4"  # 1.3: the clinical workbook gives N stage; 1.4: Mol Subtype in the public shares (luminal-like
+#                  65%, was Zhu et al.'s 33%) and the grade's tubule, nuclear and mitotic scores
 TABLE_NAMES = ("Annotation_Boxes.csv", "Clinical_and_Other_Features.xlsx", "synthetic_truth.csv",
                "synthetic_lesions.csv", "gene_expression.csv")  # what _write_tables writes beside cohort.json
 

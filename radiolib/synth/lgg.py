@@ -16,8 +16,16 @@ import pandas as pd
 import tifffile
 
 from ..cache import staging_dir
-from .common import (check_cohort_args, check_replaceable, fault_list, largest_remainder, read_manifest, stream,
-                     table_checksums, write_manifest)
+from .common import (
+    check_cohort_args,
+    check_replaceable,
+    fault_list,
+    largest_remainder,
+    read_manifest,
+    stream,
+    table_checksums,
+    write_manifest,
+)
 
 GENERATOR = "radiolib.synth_lgg"
 VERSION = "1.0"  # bump whenever the written bytes change, so cached patch sets are not reused

@@ -8,6 +8,7 @@ from .common import stream
 from .plan import Lesion, PatientSpec, box_by_number, breast_profile, kinetic, sigmoid
 from .scanners import PHASE_MINUTES
 
+
 def _smooth_noise(rng: np.random.Generator, shape, sigma) -> np.ndarray:
     """A smooth Gaussian random field with unit standard deviation (sigma in voxels per axis)."""
     from scipy.ndimage import gaussian_filter

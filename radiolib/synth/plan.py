@@ -14,12 +14,27 @@ from .scanners import MULTIPHASE_VARIANTS, NON_DYNAMIC_DESCRIPTION, PHASES, PROT
 FAULTS = ("missing_phase", "discordant_slices", "truncated_dicom", "not_dicom", "box_outside", "missing_label")
 KINETIC_CLASSES = ("persistent", "plateau", "washout")
 
-# Derived once from the real Clinical_and_Other_Features.xlsx (922 patients): Mol Subtype 1/2/3 counts among the
-# non-luminal, and the ER/PR combinations within subtypes 0 and 1 (HER2 is 0 for subtype 0, 1 for 1 and 2).
-_NONLUMINAL_COUNTS = {1: 104, 2: 59, 3: 164}
+# Derived once from the real Clinical_and_Other_Features.xlsx (922 patients): the Mol Subtype counts (0 luminal-like,
+# 595 of 922, 65%: the target the cohort's table claims, not Zhu et al.'s 33% luminal A), and the ER/PR combinations
+# within subtypes 0 and 1 (HER2 is 0 for subtype 0, 1 for 1 and 2).
+_SUBTYPE_COUNTS = {0: 595, 1: 104, 2: 59, 3: 164}
 _ER_PR_COUNTS = {0: {(1, 1): 508, (1, 0): 77, (0, 1): 10}, 1: {(1, 1): 77, (1, 0): 24, (0, 1): 3}}
 _NODES_BLANK = 24 / 922  # N stage blank in the public table
 _GRADE_BLANK = 284 / 922  # Nottingham grade is blank for 284 of the 922 patients (as often in every subtype)
+# The grade's tubule, nuclear and mitotic scores (columns under "Tumor Grade", keyed by their code legends), as the
+# real table has them given the grade: counts of each complete (T, N, M) among its 631 patients with a grade and all
+# three scores (5 of them disagree with the grade of the sum). Incomplete scores: 14 of the 284 blank-grade patients,
+# 7 of the 638 graded; then the mitotic score is blank, the tubule in 15 of those 21, the nuclear in 7.
+GRADE_SCORE_COLUMNS = ("Tumor Grade(T)\n(Tubule)", "Tumor Grade(N)\n(Nuclear)", "Tumor Grade(M)\n(Mitotic)")
+_GRADE_SCORES = {
+    1: {(1, 1, 1): 13, (1, 1, 2): 1, (1, 2, 1): 31, (1, 2, 2): 2, (1, 3, 1): 1, (2, 1, 1): 3, (2, 2, 1): 39,
+        (3, 1, 1): 22},
+    2: {(1, 3, 2): 1, (1, 3, 3): 1, (2, 2, 1): 2, (2, 2, 2): 13, (2, 3, 1): 24, (2, 3, 2): 10, (3, 1, 2): 1,
+        (3, 2, 1): 166, (3, 2, 2): 15, (3, 3, 1): 82, (3, 3, 3): 1},
+    3: {(2, 3, 3): 2, (3, 2, 2): 1, (3, 2, 3): 7, (3, 3, 1): 1, (3, 3, 2): 95, (3, 3, 3): 97},
+}
+_SCORES_INCOMPLETE = {True: 14 / 284, False: 7 / 638}  # by grade blank
+_SCORE_BLANK_IF_INCOMPLETE = (15 / 21, 7 / 21, 1.0)  # tubule, nuclear, mitotic
 # Log-normal fit of the real Annotation_Boxes.csv (922 boxes): log-mean/log-sd of height, width (px at ~0.8 mm)
 # and slices (~1 mm), and the correlation of the three log sizes. Converted to mm below.
 _BOX_LOG_MEAN_MM = np.array([3.03, 3.72 + np.log(0.8), 3.58 + np.log(0.8)])  # (z, y, x)
@@ -29,7 +44,7 @@ _SIZE_CLIP_MM = (5.0, 80.0)
 _LESION_COUNT_P = (0.5, 0.2, 0.13, 0.1, 0.07)  # 1..5 lesions per patient
 
 # Subtype shifts of the patient latents (multiplied by `effect`): proliferation drives wash-in, peak and washout,
-# immune infiltration drives rim enhancement, and the log lesion size. 0 = luminal A ... 3 = triple negative.
+# immune infiltration drives rim enhancement, and the log lesion size. 0 = luminal-like ... 3 = triple negative.
 _SHIFT_PROLIF = {0: -0.6, 1: 0.15, 2: 0.45, 3: 0.65}
 _SHIFT_IMMUNE = {0: -0.4, 1: 0.0, 2: 0.3, 3: 0.6}
 _SHIFT_LOGSIZE = {0: -0.12, 1: 0.0, 2: 0.08, 3: 0.15}
@@ -121,9 +136,8 @@ def draw_cohort(patients: int, seed: int, effect: float, faults: list[str],
                 max_slices: int | None) -> list[PatientSpec]:
     """Cohort plan (exact subtype and scanner proportions, shuffled; faults on the last patients), then patients."""
     rng = stream(seed, 0)
-    n_lum = round(patients / 3)
-    other = largest_remainder(list(_NONLUMINAL_COUNTS.values()), patients - n_lum)
-    subtypes = rng.permutation(np.repeat([0, 1, 2, 3], [n_lum, *other]))
+    subtypes = rng.permutation(np.repeat(list(_SUBTYPE_COUNTS), largest_remainder(list(_SUBTYPE_COUNTS.values()),
+                                                                                   patients)))
     per_protocol = largest_remainder([p.cases for p in PROTOCOLS], patients)
     protocols = rng.permutation(np.repeat(np.arange(len(PROTOCOLS)), per_protocol))
     fault_of = {patients - len(faults) + i: f for i, f in enumerate(faults)}
@@ -300,16 +314,28 @@ def _draw_clinical(spec: PatientSpec, rng: np.random.Generator) -> dict[str, obj
         "ER": er, "PR": pr, "HER2": her2,
         "Mol Subtype": None if spec.fault == "missing_label" else spec.subtype,
         "Staging(Tumor Size)# [T]": 1 if size_cm <= 2 else 2 if size_cm <= 5 else 3,
-        "Nottingham grade": int(np.clip(2 + round(spec.prolif * 0.8), 1, 3)),
+        "Nottingham grade": int(np.clip(2 + round(spec.prolif * 0.8), 1, 3)),  # blanked below for some
         "Histologic type": 1,
         "Tumor Location": index_lesion.side,
         "Multicentric/Multifocal": int(len(spec.lesions) > 1),
         "Contralateral Breast Involvement": int(any(les.side != index_lesion.side for les in spec.lesions)),
     }
+    grade = row["Nottingham grade"]
     if rng.random() < _GRADE_BLANK:  # drawn after the columns above, so they keep their values
         row["Nottingham grade"] = None
     row["Staging(Nodes)#(Nx replaced by -1)[N]"] = _draw_nodes(size_cm, spec.prolif, rng)  # drawn last, as well
+    row.update(_draw_grade_scores(grade, row["Nottingham grade"] is None, rng))  # after them all (generator 1.4)
     return row
+
+
+def _draw_grade_scores(grade: int, grade_blank: bool, rng: np.random.Generator) -> dict[str, int | None]:
+    """Tubule, nuclear and mitotic scores (1-3) of the patient's grade, recorded or blanked, as the real table
+    pairs them (`_GRADE_SCORES`), incomplete as often as there."""
+    counts = _GRADE_SCORES[grade]
+    scores = list(counts)[int(rng.choice(len(counts), p=np.array(list(counts.values())) / sum(counts.values())))]
+    incomplete = rng.random() < _SCORES_INCOMPLETE[grade_blank]
+    blank = rng.random(3) < _SCORE_BLANK_IF_INCOMPLETE if incomplete else [False] * 3
+    return {column: None if gone else score for column, score, gone in zip(GRADE_SCORE_COLUMNS, scores, blank)}
 
 
 def _draw_nodes(size_cm: float, prolif: float, rng: np.random.Generator) -> int | None:

@@ -27,7 +27,7 @@ _N_GENES = 300
 
 
 def truth_table(specs: list[PatientSpec]) -> pd.DataFrame:
-    rows = [{"patient": s.patient, "mol_subtype": s.subtype, "luminal_a": int(s.subtype == 0),
+    rows = [{"patient": s.patient, "mol_subtype": s.subtype, "luminal_like": int(s.subtype == 0),
              "scanner": s.protocol.name, "manufacturer": s.protocol.manufacturer, "model": s.protocol.model,
              "field_strength": s.protocol.field_t, "rows": s.protocol.rows, "columns": s.protocol.rows,
              "slices": s.slices, "pixel_spacing_mm": round(s.protocol.pixel_mm, 4),

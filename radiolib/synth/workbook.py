@@ -15,7 +15,8 @@ _FIXED_DATETIME = datetime(1990, 1, 1, 0, 0, 0)
 
 
 def write_clinical(path: Path, specs: list[PatientSpec], creator: str) -> None:
-    """The clinical table with the real file's three header rows; bytes fixed for a given content."""
+    """The clinical table with the real file's three header rows; bytes fixed for a given content. A row's keys are
+    column names (row 2) or, for columns that share a name or have none, their unique code legend (row 3)."""
     import openpyxl
     wb = openpyxl.Workbook()
     ws = wb.active
@@ -25,11 +26,14 @@ def write_clinical(path: Path, specs: list[PatientSpec], creator: str) -> None:
         if last > first:
             ws.merge_cells(start_row=1, start_column=first + 1, end_row=1, end_column=last + 1)
     index = {}
+    legends = [legend for _, legend in CLINICAL_COLUMNS]
     for j, (name, legend) in enumerate(CLINICAL_COLUMNS):
         ws.cell(2, j + 1, name)
         ws.cell(3, j + 1, legend)
         if name is not None:
             index.setdefault(name, j)
+        if legend is not None and legends.count(legend) == 1:  # e.g. the grade's scores, one name for three
+            index.setdefault(legend, j)
     for i, spec in enumerate(specs):
         for name, value in spec.clinical.items():
             if name not in index:
