@@ -132,7 +132,7 @@ def test_the_inputs_are_the_lesion_centred_first_subtraction_patches_of_a_patch_
     from scipy import ndimage
     first = np.asarray(patch_set.patches(80)[train.index[0], 0], np.float32)  # channel 0: post1 - pre
     other = ndimage.zoom(first, 64 / first.shape[0], order=1)[:64, :64]  # an independent resize
-    assert np.corrcoef(units[0].ravel(), other.ravel())[0, 1] > 0.9  # area against bilinear resampling of the same patch
+    assert np.corrcoef(units[0].ravel(), other.ravel())[0, 1] > 0.9  # area against bilinear: the same patch
     assert patch_set.descriptor.channels[0] == "post1 - pre"
     with pytest.raises(ValueError, match="no patches of role 'lesion'"):
         dae.lesion_slices(patch_set, role="lesion")
