@@ -364,7 +364,7 @@ def at_a_glance(table: pd.DataFrame, ceiling: float | None = None, baseline: flo
     """The report's first figure: each pre-specified row's test AUC with its CI (`table`: row, test AUC, ci low,
     ci high, paper), the `reference` paper's figure beside it where it has one, the ceiling and the handcrafted
     baseline as vertical lines, chance dotted."""
-    fig, ax = plt.subplots(figsize=(8, 0.55 * max(len(table), 2) + 1.4))
+    fig, ax = plt.subplots(figsize=(9.5, 0.55 * max(len(table), 2) + 1.4))
     y = np.arange(len(table))[::-1]
     err = np.vstack([table["test AUC"] - table["ci low"], table["ci high"] - table["test AUC"]]).clip(min=0)
     ax.errorbar(table["test AUC"], y, xerr=np.nan_to_num(err), fmt="o", color="#4c72b0", capsize=3,
@@ -376,9 +376,9 @@ def at_a_glance(table: pd.DataFrame, ceiling: float | None = None, baseline: flo
             ax.axvline(value, color="#555555", ls=style, lw=1, label=f"{name} {value:.2f}")
     ax.axvline(0.5, color="gray", ls=":", lw=0.8)
     ax.set_yticks(y, table["row"], fontsize=8)
-    ax.set_xlim(0.2, 1.0)
+    ax.set_xlim(0.2, 1.02)
     ax.set_xlabel("test AUC (patient level, fold mean)")
     ax.set_title(title, fontsize=10)
-    ax.legend(fontsize=7, loc="lower right")
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))  # beside the axes, never over a row
     fig.tight_layout()
     return fig

@@ -131,3 +131,30 @@ def test_structure_summaries_hold_no_auc_and_refuse_broken_tables():
     broken.loc[0, "p (Holm)"] = broken.loc[0, "p (paired bootstrap)"] / 2 - 1e-3
     with pytest.raises(ValueError, match="Holm"):
         report.comparison_structure(broken)
+
+
+def test_the_report_opens_with_a_figure_and_collapses_skips_and_shared_deviations(tmp_path):
+    """Issue 25: "At a glance" (a figure, then sentences from the results) before the first table; skipped rows one
+    line per cause; a deviation every notebook states listed once."""
+    import json
+    docs = _docs()
+    docs["03_transfer_learning"]["rows"].append(
+        rs.make_row("transfer", "vgg16", "imagenet", 80, skipped="no ImageNet weights offline"))
+    shared = "synthetic cohort instead of the Duke images"
+    for stem, doc in docs.items():
+        doc["deviations"] = [shared, f"{stem} alone"]
+    (tmp_path / "results").mkdir()
+    for stem, doc in docs.items():
+        (tmp_path / "results" / f"{stem}.json").write_text(json.dumps(doc))
+    page = report.to_html(tmp_path)
+    assert page.index("At a glance") < page.index("<img") < page.index("<table")
+    assert page.count("no ImageNet weights offline") == 1 and "2 rows (03): no ImageNet weights offline" in page
+    assert page.count(shared) == 1 and page.count(" alone</li>") == len(docs)
+    sentences = report.glance_sentences(report.load_run(tmp_path))
+    chosen = report.prespecified_rows(docs)
+    aucs = sorted(r["test_auc"] for r in chosen.values())
+    assert sentences[0].startswith(f"{len(chosen)} of the {len(report.PRESPECIFIED)} pre-specified rows ran on 40")
+    assert f"from {aucs[0]:.2f}" in sentences[0] and f"to {aucs[-1]:.2f}" in sentences[0]
+    assert any("of the 3 pre-specified comparisons differ" in s for s in sentences)
+    table = report.glance_table(report.load_run(tmp_path))
+    assert list(table.row) == list(chosen) and table["test AUC"].tolist() == [r["test_auc"] for r in chosen.values()]
