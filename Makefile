@@ -20,7 +20,7 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m ipykernel install --sys-prefix --name python3 > /dev/null
 	touch $@
 
-# pyradiomics (the handcrafted baseline, radiolib.handcrafted) has no wheel for current Python: build it against the
+# pyradiomics (the handcrafted baseline, radiolib.learn.handcrafted) has no wheel for current Python: build it against the
 # installed numpy, without build isolation. Without it the baseline rows are skipped with this command as the reason.
 radiomics:
 	$(PY) -m pip install --quiet numpy setuptools wheel versioneer
@@ -51,12 +51,12 @@ bench: setup
 	for b in benchmarks/bench_*.py; do $(PY) $$b || exit 1; done
 
 # Re-execute the committed notebooks in place, in a fresh runs/interactive, at their defaults (what nbval then
-# compares against), then write them as JupyterLab saves them (nbformat, final newline) without the run's timestamps (radiolib/notebook_files.py), so
+# compares against), then write them as JupyterLab saves them (nbformat, final newline) without the run's timestamps (radiolib/run/notebook_files.py), so
 # opening and saving one in JupyterLab changes nothing.
 notebooks: setup
 	rm -rf runs/interactive  # as nbval's fresh run folder: 06 runs before 07-09, so it finds none of their results
 	for nb in notebooks/0*.ipynb; do $(PY) -m papermill $$nb $$nb --cwd notebooks --no-progress-bar || exit 1; done
-	$(PY) -m radiolib.notebook_files notebooks/0*.ipynb
+	$(PY) -m radiolib.run.notebook_files notebooks/0*.ipynb
 
 clean:
 	rm -rf runs .pytest_cache

@@ -27,7 +27,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC
 
-from radiolib import features, models, weights
+from radiolib.learn import features, models, weights
 
 MODES = {"fp32": (False, False), "bf16": (True, False), "channels_last": (False, True),
          "bf16+channels_last": (True, True)}

@@ -26,7 +26,10 @@ import numpy as np
 import torch
 from bench_training import notebook_params
 
-from radiolib import approaches, evaluation, inputs, models, training
+from radiolib.learn import models, training
+from radiolib.run import inputs
+from radiolib.stats import evaluation
+from radiolib.steps import approaches
 
 SCRATCH = "02_training_from_scratch"
 
@@ -46,7 +49,7 @@ def yardstick(ps, patch_size: int, fold: dict, curve_patients: list, test_patche
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
-    from radiolib.patches import scoring_role
+    from radiolib.data.patches import scoring_role
     index, patches = ps.index, ps.patches(patch_size)
     train = index.index[index.role.isin(training.TRAIN_ROLES) & index.patient.isin(fold["train_patients"])]
     model = make_pipeline(StandardScaler(), LogisticRegression(C=1.0, max_iter=2000))

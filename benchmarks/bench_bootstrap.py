@@ -14,7 +14,7 @@ import time
 import numpy as np
 from sklearn.metrics import roc_auc_score
 
-from radiolib import evaluation as ev
+from radiolib.stats import evaluation as ev
 
 
 def best_of(rounds: int, fn) -> float:

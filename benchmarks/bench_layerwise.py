@@ -16,8 +16,8 @@ import time
 import numpy as np
 import torch
 
-from radiolib import features, weights
-from radiolib.weights import GOOGLENET_LAYERS
+from radiolib.learn import features, weights
+from radiolib.learn.weights import GOOGLENET_LAYERS
 
 
 @torch.no_grad()

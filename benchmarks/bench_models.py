@@ -16,7 +16,7 @@ import torch
 from timing import best_rate
 from torch import nn
 
-from radiolib import models, weights
+from radiolib.learn import models, weights
 
 MODES = {"fp32": (False, False), "bf16": (True, False), "channels_last": (False, True),
          "bf16+channels_last": (True, True)}

@@ -1,7 +1,7 @@
 """Benchmark of issue 2's targets on this machine: synthesis of the 270-patient demo cohort, preprocessing it into
 patches (cold), and a warm re-run from the cache. Prints its figures; goals: synthesis < 120 s, preprocessing
 < 180 s, warm re-run < 5% of the cold one. Then the handcrafted baseline's radiomic features (a second read of every
-volume, notebook 01; radiolib.handcrafted), cold and from their cache, when pyradiomics is installed.
+volume, notebook 01; radiolib.learn.handcrafted), cold and from their cache, when pyradiomics is installed.
 
     .venv/bin/python benchmarks/bench_preprocessing.py [--patients 270] [--jobs 2]
 """
@@ -12,9 +12,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from radiolib import handcrafted
-from radiolib.dataset import build_patch_set
-from radiolib.synth import FAULTS, synthesize
+from radiolib.data.dataset import build_patch_set
+from radiolib.data.synth import FAULTS, synthesize
+from radiolib.learn import handcrafted
 
 
 def main() -> None:

@@ -48,7 +48,9 @@ from timing import best_rate
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from radiolib import approaches, models, params, study, training, weights
+from radiolib.learn import models, training, weights
+from radiolib.run import params, study
+from radiolib.steps import approaches
 
 REPO = Path(__file__).resolve().parents[1]
 SECTIONS = ("peak", "training", "threads", "resize", "notebooks")

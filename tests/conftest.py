@@ -67,7 +67,7 @@ def leaves_no_trace():
 @pytest.fixture(scope="session")
 def faulty_cohort(tmp_path_factory) -> Path:
     """14 patients, every fault injected once (on the last six), few slices: fast to read."""
-    from radiolib.synth import FAULTS, synthesize
+    from radiolib.data.synth import FAULTS, synthesize
     return synthesize(tmp_path_factory.mktemp("cohort") / "faulty", patients=14, seed=3, effect=1.0,
                       faults=list(FAULTS), progress=False, _max_slices=16)
 
@@ -75,13 +75,13 @@ def faulty_cohort(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def faulty_lgg(tmp_path_factory) -> Path:
     """An LGG (kaggle_3m) cohort: 8 patients of 128x128 slices, with the three injected faults."""
-    from radiolib.synth.lgg import synthesize_lgg
+    from radiolib.data.synth.lgg import synthesize_lgg
     return synthesize_lgg(tmp_path_factory.mktemp("lgg") / "faulty", patients=8, seed=3, faults=True, size=128)
 
 
 @pytest.fixture(scope="session")
 def patch_set(faulty_cohort, tmp_path_factory):
-    from radiolib.dataset import build_patch_set
+    from radiolib.data.dataset import build_patch_set
     return build_patch_set(faulty_cohort, [80, 120], 4, 0, tmp_path_factory.mktemp("cache"), progress=False)
 
 

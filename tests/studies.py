@@ -7,7 +7,7 @@ from pathlib import Path
 
 import yaml
 
-from radiolib import params
+from radiolib.run import params
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = {  # the smallest study that still runs every approach

@@ -1,4 +1,4 @@
-"""radiolib.approaches: the settings follow the parameters, and a cross-validation through it is exactly the one
+"""radiolib.steps.approaches: the settings follow the parameters, and a cross-validation through it is exactly the one
 notebooks 02-04 ran through their own closures (same AUCs, same cache entry)."""
 import inspect
 import types
@@ -7,7 +7,10 @@ from functools import partial
 import numpy as np
 import pytest
 
-from radiolib import approaches, context, evaluation, features, inputs, models, params, results, training
+from radiolib.learn import features, models, training
+from radiolib.run import context, inputs, params, results
+from radiolib.stats import evaluation
+from radiolib.steps import approaches
 
 
 def _params(stem, **overrides):

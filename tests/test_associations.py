@@ -7,9 +7,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from radiolib import associations, dae
-from radiolib import radiogenomics as rg
-from radiolib.synth import GENE_SETS
+from radiolib.data.synth import GENE_SETS
+from radiolib.learn import dae
+from radiolib.stats import associations
+from radiolib.steps import radiogenomics as rg
 
 
 def _patients(n=100, features=40, factors=10, driven=10, effect=0.6, seed=0):

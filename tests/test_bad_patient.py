@@ -5,7 +5,8 @@ import json
 
 import pytest
 
-from radiolib import dataset, imaging, study
+from radiolib.data import dataset, imaging
+from radiolib.run import study
 
 
 def _corrupt(series) -> None:
@@ -17,7 +18,7 @@ def _corrupt(series) -> None:
 
 @pytest.fixture(scope="module")
 def corrupted(tmp_path_factory):
-    from radiolib.synth import synthesize
+    from radiolib.data.synth import synthesize
     root = synthesize(tmp_path_factory.mktemp("bad") / "cohort", patients=10, seed=4, effect=1.0, faults=[],
                       progress=False, _max_slices=16)
     cohort = dataset.open_cohort(root, progress=False)

@@ -6,7 +6,7 @@ import stat
 
 import pytest
 
-from radiolib import cache
+from radiolib.core import cache
 
 
 def test_key_is_stable_and_sensitive():

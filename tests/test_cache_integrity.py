@@ -5,7 +5,8 @@ import shutil
 import numpy as np
 import pytest
 
-from radiolib import cache, dataset
+from radiolib.core import cache
+from radiolib.data import dataset
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,5 @@
-"""radiolib.ceiling: the best AUC a method could reach from the synthetic cohort's ground truth, on the run's folds;
+"""radiolib.stats.ceiling: the best AUC a method could reach from the synthetic cohort's ground truth, on the run's
+folds;
 none for real data; shown as each row's share in the tables of 02-05 and the report."""
 import shutil
 import types
@@ -13,9 +14,13 @@ from sklearn.metrics import roc_auc_score
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from radiolib import approaches, ceiling, cohort, context, dataset, evaluation, inputs, params, report, results
-from radiolib.descriptor import duke_descriptor
-from radiolib.synth import simulate_truth, synthesize
+from radiolib.data import cohort, dataset
+from radiolib.data.descriptor import duke_descriptor
+from radiolib.data.synth import simulate_truth, synthesize
+from radiolib.run import baselines, context, inputs, params, results
+from radiolib.stats import ceiling, evaluation
+from radiolib.steps import approaches
+from radiolib.views import report
 
 FOLDS = dict(n_folds=5, repeats=2, seed=0, n_boot=300)
 
@@ -30,7 +35,7 @@ def planted(tmp_path_factory):
     home = tmp_path_factory.mktemp("planted")
     root = synthesize(home / "cohort", patients=40, seed=1, effect=1.5, progress=False, _max_slices=8)
     ps = dataset.build_patch_set(root, [80], 1, 0, home / "cache", progress=False)
-    return types.SimpleNamespace(root=root, ps=ps, ceiling=ceiling.of_patch_set(root, ps, _P()))
+    return types.SimpleNamespace(root=root, ps=ps, ceiling=baselines.ceiling_of_patch_set(root, ps, _P()))
 
 
 def _intensity_baseline(ps, folds):
@@ -62,7 +67,7 @@ def test_a_planted_cohort_has_a_ceiling_above_chance_and_above_a_method_on_the_i
 
 def _sidecar_truth(root) -> pd.DataFrame:
     """The latents the generator wrote (synthetic_truth.csv) and the index lesion's in-plane size
-    (synthetic_lesions.csv), read here from the sidecars' documented columns, not through radiolib.ceiling."""
+    (synthetic_lesions.csv), read here from the sidecars' documented columns, not through radiolib.stats.ceiling."""
     truth = pd.read_csv(root / "synthetic_truth.csv", dtype={"patient": str}).set_index("patient")
     lesions = pd.read_csv(root / "synthetic_lesions.csv", dtype={"patient": str})
     first = lesions[lesions.lesion == 1].set_index("patient")
@@ -75,7 +80,7 @@ def test_the_ceiling_is_logistic_regression_on_the_truth_fitted_on_each_training
     each repeat's fold-mean test AUC, and the reported one the lower median repeat (as every row of the tables).
     Fails on a fit that sees the test patients, a flipped score or another phenotype."""
     P = _P(seed=7)
-    ceil = ceiling.of_patch_set(planted.root, planted.ps, P)
+    ceil = baselines.ceiling_of_patch_set(planted.root, planted.ps, P)
     x, folds = _sidecar_truth(planted.root), inputs.folds(planted.ps, P)
     per_repeat: dict = {}
     for f in folds:
@@ -122,7 +127,7 @@ def _truth_cohort(folder: Path, seed: int, effect: float) -> pd.Series:
     `synthesize` writes), and its luminal-like labels as the clinical table would give them (Mol Subtype 0)."""
     truth, lesions, _ = simulate_truth(60, seed=seed, effect=effect)
     folder.mkdir()
-    (folder / "cohort.json").write_text('{"generator": "radiolib.synth"}')
+    (folder / "cohort.json").write_text('{"generator": "radiolib.data.synth"}')
     truth.to_csv(folder / "synthetic_truth.csv", index=False)
     lesions.to_csv(folder / "synthetic_lesions.csv", index=False)
     return pd.Series((truth.mol_subtype == 0).astype(int).to_numpy(), index=truth.patient.astype(str))
@@ -162,11 +167,12 @@ def _user_download(planted, folder):
 
 def test_real_data_has_no_ceiling_and_says_why(planted, tmp_path):
     user = _user_download(planted, tmp_path / "download")
-    ceil = ceiling.of_patch_set(user, planted.ps, _P(data_dir=str(user)))
+    ceil = baselines.ceiling_of_patch_set(user, planted.ps, _P(data_dir=str(user)))
     assert not ceil.known and ceil.reason == ceiling.NO_TRUTH and "no ground-truth" in ceil.reason
     assert ceil.entries() == {"ceiling": None, "ceiling_reason": ceiling.NO_TRUTH}
     assert ceil.sentence().startswith("No ceiling: real data") and np.isnan(ceil.share(0.6))
-    assert ceiling.of_patch_set(user, planted.ps, _P(n_folds=39)).reason == ceiling.NO_TRUTH  # before the folds
+    # no truth is found before the folds are made
+    assert baselines.ceiling_of_patch_set(user, planted.ps, _P(n_folds=39)).reason == ceiling.NO_TRUTH
 
 
 def test_the_real_duke_tables_have_no_ceiling_because_they_have_no_truth(planted, tmp_path):
@@ -200,7 +206,7 @@ def test_the_lgg_cohorts_phenotype_is_its_enhancement_amplitudes(faulty_lgg):
 
 
 def test_a_small_class_gives_no_ceiling_instead_of_failing_notebook_01(planted):
-    ceil = ceiling.of_patch_set(planted.root, planted.ps, _P(n_folds=39))
+    ceil = baselines.ceiling_of_patch_set(planted.root, planted.ps, _P(n_folds=39))
     assert not ceil.known and "folds cannot be made" in ceil.reason
 
 
@@ -215,15 +221,15 @@ def _write_01(folder, ps, P, ceil):
 
 def test_notebooks_02_to_05_read_the_ceiling_notebook_01_recorded(planted, tmp_path):
     P = _P("04_deep_features_svm", run_dir=str(tmp_path))
-    assert "has not written" in ceiling.of_run(tmp_path / "results", P, planted.ps).reason
+    assert "has not written" in baselines.ceiling_of_run(tmp_path / "results", P, planted.ps).reason
     doc = _write_01(tmp_path, planted.ps, _P(run_dir=str(tmp_path)), planted.ceiling)
     assert doc["ceiling"]["test_auc"] == planted.ceiling.test_auc and doc["ceiling_reason"] is None
     ctx = context.RunContext(P, "04_deep_features_svm", progress=False, patch_set=planted.ps).load()
     assert ctx.ceiling_ == planted.ceiling
-    stale = ceiling.of_run(tmp_path / "results", _P("04_deep_features_svm", synth_seed=5), planted.ps)
+    stale = baselines.ceiling_of_run(tmp_path / "results", _P("04_deep_features_svm", synth_seed=5), planted.ps)
     assert not stale.known and "another run" in stale.reason and "synth_seed" in stale.reason
     results.write_results(tmp_path / "results" / "01_preprocessing.json", [])  # a file from before the ceiling
-    assert "run notebook 01_preprocessing again" in ceiling.of_run(tmp_path / "results", P).reason
+    assert "run notebook 01_preprocessing again" in baselines.ceiling_of_run(tmp_path / "results", P).reason
 
 
 def _rows():

@@ -7,8 +7,8 @@ import numpy as np
 import pandas as pd
 from dask.distributed import Client, LocalCluster, get_task_stream  # the `test` extra: pip install -e '.[test]'
 
-from radiolib import evaluation as ev
-from radiolib.features import cross_validate_svm
+from radiolib.learn.features import cross_validate_svm
+from radiolib.stats import evaluation as ev
 
 
 def _features(n_patients: int = 24, per_patient: int = 6, dim: int = 16):

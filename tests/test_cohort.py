@@ -8,8 +8,8 @@ import pandas as pd
 import pytest
 import SimpleITK as sitk
 
-from radiolib import cohort, imaging, synth
-from radiolib.synth import SERIES_DESCRIPTIONS
+from radiolib.data import cohort, imaging, synth
+from radiolib.data.synth import SERIES_DESCRIPTIONS
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
@@ -210,7 +210,7 @@ def test_box_regions_sit_on_the_lesion_for_both_slice_numberings(faulty_cohort):
 def test_bad_slice_numbering_and_unsplittable_series_exclude_the_patient(tmp_path):
     import pydicom
 
-    from radiolib.dataset import build_patch_set
+    from radiolib.data.dataset import build_patch_set
     root = synth.synthesize(tmp_path / "c", patients=5, seed=4, progress=False, _max_slices=4)
     truth = _truth(root)
     assert truth.loc["Breast_MRI_005", "series_variant"] in synth.MULTIPHASE_VARIANTS

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from radiolib import dae
+from radiolib.learn import dae
 
 
 def _slices(n: int = 64, seed: int = 0) -> np.ndarray:
@@ -139,7 +139,7 @@ def test_the_inputs_are_the_lesion_centred_first_subtraction_patches_of_a_patch_
 
 
 def test_whole_slices_are_the_lesion_slices_of_the_volume_with_the_lesion_where_its_box_is(patch_set, faulty_cohort):
-    from radiolib import dataset
+    from radiolib.data import dataset
     _, meta = dae.lesion_slices(patch_set)
     meta = meta[meta.patient.isin(meta.patient.unique()[:2])]
     source = dataset.open_cohort(faulty_cohort, progress=False)

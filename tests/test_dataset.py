@@ -2,7 +2,8 @@
 import numpy as np
 import pytest
 
-from radiolib import cache, dataset, patches
+from radiolib.core import cache
+from radiolib.data import dataset, patches
 
 
 def test_every_patient_has_25_test_patches_and_5_per_region(patch_set):

@@ -10,9 +10,12 @@ import openpyxl
 import pandas as pd
 import pytest
 
-from radiolib import approaches, cohort, dataset, descriptor, lgg, paper, params, plots, protocol, report, results
-from radiolib.evaluation import CVResult
-from radiolib.synth.plan import GRADE_SCORE_COLUMNS, draw_cohort
+from radiolib.data import cohort, dataset, descriptor, lgg
+from radiolib.data.synth.plan import GRADE_SCORE_COLUMNS, draw_cohort
+from radiolib.run import paper, params, protocol, results
+from radiolib.stats.evaluation import CVResult
+from radiolib.steps import approaches
+from radiolib.views import plots, report
 
 matplotlib.use("Agg")
 # ../shared/data beside the checkout (or beside the folder of worktrees holding it)
@@ -105,7 +108,7 @@ def test_real_table_column_targets():
 
 @needs_real
 def test_synthetic_header_copies_the_real_names_and_legends_of_the_target_columns():
-    from radiolib.synth.duke_header import CLINICAL_COLUMNS
+    from radiolib.data.synth.duke_header import CLINICAL_COLUMNS
     raw = pd.read_excel(REAL_CLINICAL, sheet_name="Data", header=None, nrows=3)
     real = {str(n).strip(): legend for n, legend in zip(raw.iloc[1], raw.iloc[2])}
     ours = {n: legend for n, legend in CLINICAL_COLUMNS if n}

@@ -1,4 +1,4 @@
-"""Tests for radiolib.evaluation: folds, patient scores, AUC, bootstrap, DeLong, cross-validation."""
+"""Tests for radiolib.stats.evaluation: folds, patient scores, AUC, bootstrap, DeLong, cross-validation."""
 
 import zlib
 
@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from radiolib import evaluation as ev
+from radiolib.stats import evaluation as ev
 
 
 def cohort(n_pos=90, n_neg=180):
@@ -360,7 +360,7 @@ def test_cross_validate_rejects_wrong_return_type():
 
 def test_the_ci_surrounds_the_reported_fold_mean_auc():
     """The CI is of the statistic reported (mean of fold AUCs), so it contains it even when folds differ in scale."""
-    from radiolib.evaluation import auc, fold_mean_bootstrap_ci
+    from radiolib.stats.evaluation import auc, fold_mean_bootstrap_ci
     rng = np.random.default_rng(4)
     per_fold = []
     for shift in (0.0, 5.0, -5.0):  # scores on different scales per fold: pooled AUC != mean of fold AUCs
@@ -449,12 +449,12 @@ def test_a_fold_whose_test_scores_are_all_tied_is_flagged(caplog):
         s = np.full(len(y), 0.7) if fold["fold"] == 1 else y + np.linspace(0, 0.1, len(y))
         return ev.FoldOutput(None, pd.Series(s, index=fold["test_patients"]))
 
-    with caplog.at_level("INFO", logger="radiolib.evaluation"):
+    with caplog.at_level("INFO", logger="radiolib.stats.evaluation"):
         res = ev.cross_validate(folds, constant_on_fold_1, progress=False)
     assert "repeat 0 fold 1: all" in caplog.text and "test scores are tied" in caplog.text
     assert res.tied_folds == ["repeat 0 fold 1"]
     assert res.folds[1]["auc"] == 0.5  # the number itself is what roc_auc_score gives; the flag says what it means
-    from radiolib import results as rs
+    from radiolib.run import results as rs
     row = rs.make_row("scratch", "cifar", cv=res)
     assert row["tied_folds"] == ["repeat 0 fold 1"]
     warned = rs.tied_fold_warnings([row])

@@ -9,7 +9,8 @@ import pandas as pd
 import pydicom
 import pytest
 
-from radiolib import cli, cohort, fetch, series, synth
+from radiolib.data import cohort, fetch, series, synth
+from radiolib.run import cli
 
 # The real collection's patients whose DCE series are not each named once by description (idc-index-data 25.0.5).
 BY_NUMBER = {"Breast_MRI_120": {"pre": 7, "post1": 8, "post2": 11, "post3": 13},
@@ -237,8 +238,8 @@ def test_idc_index_builds_the_loader_layout_from_our_call(real_index, tmp_path, 
 
 def test_a_seg_written_by_highdicom_is_read_back_on_the_dce_grid_of_the_series_it_references(tmp_path):
     pytest.importorskip("highdicom")
-    from radiolib import dicom_seg, imaging
-    from radiolib.synth.seg import AIMI_AI, write_seg
+    from radiolib.data import dicom_seg, imaging
+    from radiolib.data.synth.seg import AIMI_AI, write_seg
     root = synth.synthesize(tmp_path / "cohort", patients=3, seed=5, progress=False, _max_slices=8)
     loaded = cohort.load_cohort(root, progress=False)
     for patient in loaded.patients:
@@ -258,7 +259,7 @@ def test_a_seg_written_by_highdicom_is_read_back_on_the_dce_grid_of_the_series_i
 
 
 def test_a_radiologist_corrected_mask_is_preferred_to_the_ai_one():
-    from radiolib.dicom_seg import TumourMask, preferred
+    from radiolib.data.dicom_seg import TumourMask, preferred
     ai = TumourMask(np.zeros((1, 1, 1), bool), "post1", "1", "AIMI breast-tumor AI segmentation", ("t",))
     fixed = TumourMask(np.ones((1, 1, 1), bool), "post1", "1", "AIMI breast-tumor radiologist 9 corrected "
                                                                "segmentation", ("t",))

@@ -1,4 +1,5 @@
-"""radiolib.handcrafted: pyradiomics features of the tumour, the L2 logistic-regression baseline on the run's folds
+"""radiolib.learn.handcrafted: pyradiomics features of the tumour, the L2 logistic-regression baseline on the run's
+folds
 (penalty chosen inside the training folds), and how it reaches notebook 01's results file and the tables."""
 import builtins
 import types
@@ -7,9 +8,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from radiolib import dataset, evaluation, handcrafted, params, results
-from radiolib.synth import synthesize
-from radiolib.synth.lgg import synthesize_lgg
+from radiolib.data import dataset
+from radiolib.data.synth import synthesize
+from radiolib.data.synth.lgg import synthesize_lgg
+from radiolib.learn import handcrafted
+from radiolib.run import baselines, params, results
+from radiolib.stats import evaluation
 
 FOLDS = dict(n_folds=4, repeats=2, seed=0, n_boot=200)
 
@@ -55,12 +59,12 @@ def test_features_of_a_sphere_are_its_volume_and_its_mean():
 
 def test_a_planted_feature_is_found_and_a_null_table_stays_at_chance():
     x, _, folds = _table(effect=2.0)
-    row = handcrafted.baseline_row(x, {}, folds, n_boot=FOLDS["n_boot"])
+    row = baselines.baseline_row(x, {}, folds, n_boot=FOLDS["n_boot"])
     results.validate_rows([row])
     assert row["approach"] == "handcrafted" and row["test_auc"] > 0.8 and row["ci95"][0] > 0.6
     assert {c["fold"] for c in row["chosen_C"]} == set(range(FOLDS["n_folds"]))
     assert all(c["C"] in handcrafted.C_GRID for c in row["chosen_C"])
-    null = handcrafted.baseline_row(_table(effect=0.0, seed=3)[0], {}, folds, n_boot=FOLDS["n_boot"])
+    null = baselines.baseline_row(_table(effect=0.0, seed=3)[0], {}, folds, n_boot=FOLDS["n_boot"])
     assert null["ci95"][0] < 0.5 < null["ci95"][1]
 
 
@@ -75,17 +79,17 @@ def test_the_penalty_is_chosen_on_training_patients_only(monkeypatch):
         search.fit = lambda X, y: (seen.append(X.shape[0]), fit(X, y))[1]
         return search
     monkeypatch.setattr(handcrafted, "_pipeline", spy)
-    handcrafted.baseline_row(x, {}, folds, n_boot=50)
+    baselines.baseline_row(x, {}, folds, n_boot=50)
     assert seen == [len(f["train_patients"]) for f in folds]
 
 
 def test_a_patient_without_features_keeps_its_place_and_is_named(monkeypatch):
     x, _, folds = _table(effect=2.0)
     x.loc["P007"] = np.nan
-    row = handcrafted.baseline_row(x, {"P007": "UnreadableSeries: phase 1 missing"}, folds, n_boot=50)
+    row = baselines.baseline_row(x, {"P007": "UnreadableSeries: phase 1 missing"}, folds, n_boot=50)
     assert row["imputed"] == {"P007": "UnreadableSeries: phase 1 missing"}
     assert "P007" in row["oof"] and set(row["oof"]) == set(x.index)
-    assert handcrafted.baseline_row(x * np.nan, {p: "x" for p in x.index}, folds)["skipped"]
+    assert baselines.baseline_row(x * np.nan, {p: "x" for p in x.index}, folds)["skipped"]
 
 
 def test_without_pyradiomics_the_baseline_is_skipped_with_the_install_command(monkeypatch, tmp_path):
@@ -96,7 +100,7 @@ def test_without_pyradiomics_the_baseline_is_skipped_with_the_install_command(mo
             raise ImportError("No module named 'radiomics'")
         return real_import(name, *args, **kwargs)
     monkeypatch.setattr(builtins, "__import__", no_radiomics)
-    row = handcrafted.of_patch_set(tmp_path, None, _P(tmp_path))
+    row = baselines.baseline_of_patch_set(tmp_path, None, _P(tmp_path))
     assert row["skipped"].startswith("pyradiomics is not installed") and handcrafted.INSTALL in row["skipped"]
     assert row["test_auc"] is None and handcrafted.sentence(row).startswith("Handcrafted baseline skipped")
     assert handcrafted.entries(row) == {"baseline": row, "baseline_reason": row["skipped"]}
@@ -106,7 +110,7 @@ def test_duke_features_are_of_the_first_subtraction_in_the_box_and_cached(tmp_pa
     root = synthesize(tmp_path / "duke", patients=16, seed=2, effect=1.5, progress=False, _max_slices=8)
     ps = dataset.build_patch_set(root, [80], 1, 0, tmp_path / "cache", progress=False)
     P = _P(tmp_path / "cache", n_folds=3, repeats=1)
-    row = handcrafted.of_patch_set(root, ps, P, progress=False)
+    row = baselines.baseline_of_patch_set(root, ps, P, progress=False)
     assert row["skipped"] is None and row["channel"] == ps.descriptor.channels[0]
     assert "annotation box" in row["mask"] and "shape_VoxelVolume" in row["features"]
     assert set(row["oof"]) == set(ps.table.patient) and row["imputed"] == {}
@@ -114,7 +118,7 @@ def test_duke_features_are_of_the_first_subtraction_in_the_box_and_cached(tmp_pa
     assert len(cached) == len(ps.table)
     mtimes = [p.stat().st_mtime_ns for p in cached]
     monkeypatch.setattr(dataset, "open_cohort", lambda *a, **k: pytest.fail("the cohort was scanned again"))
-    assert handcrafted.of_patch_set(root, ps, P, progress=False) == row  # read back, not recomputed
+    assert baselines.baseline_of_patch_set(root, ps, P, progress=False) == row  # read back, not recomputed
     assert [p.stat().st_mtime_ns for p in cached] == mtimes
 
 

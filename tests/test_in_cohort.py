@@ -8,7 +8,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from radiolib import approaches, context, dataset, evaluation, features, inputs, params, pretraining, results, weights
+from radiolib.data import dataset
+from radiolib.learn import features, pretraining, weights
+from radiolib.run import context, inputs, params, results
+from radiolib.stats import evaluation
+from radiolib.steps import approaches
 
 REAL_SAMPLE = Path(__file__).resolve().parents[2] / "shared" / "data" / "lgg-sample"
 
@@ -16,7 +20,7 @@ REAL_SAMPLE = Path(__file__).resolve().parents[2] / "shared" / "data" / "lgg-sam
 @pytest.fixture(scope="module")
 def lgg_set(tmp_path_factory):
     """8 synthetic LGG patients (kaggle_3m layout, 256 x 256 slices as in the release), patches of 80 px."""
-    from radiolib.synth.lgg import synthesize_lgg
+    from radiolib.data.synth.lgg import synthesize_lgg
     root = tmp_path_factory.mktemp("in-cohort")
     cohort = synthesize_lgg(root / "lgg", patients=8, seed=4, faults=False, size=256)
     return dataset.build_patch_set(cohort, [80], cache_dir=root / "cache", progress=False)
@@ -70,7 +74,7 @@ def test_modes_follow_the_data_and_the_parameter():
         inputs.domain_dir("googlenet", real)
     with pytest.raises(ValueError, match="give the fold"):
         inputs.pretrained_model("googlenet", "domain", real)
-    from radiolib import protocol
+    from radiolib.run import protocol
     said = [d for d in protocol.deviations(real, "03_transfer_learning") if "'domain'" in d]
     assert said and "inside each outer fold, on its training patients only" in said[0]
     assert "on a disjoint cohort" in [d for d in protocol.deviations(P, "03_transfer_learning") if "'domain'" in d][0]
@@ -201,7 +205,7 @@ def test_in_domain_transfer_beats_random_initialisation_on_a_planted_cohort_and_
     """Issue 11: on a synthetic LGG cohort whose subtypes differ in their enhancement pattern, the network pretrained
     inside each fold (tumour vs non-tumour, no label) transfers better than random weights on the same folds, and
     above chance; with the link removed (effect 0) neither row's CI excludes 0.5."""
-    from radiolib.synth.lgg import synthesize_lgg
+    from radiolib.data.synth.lgg import synthesize_lgg
     cohort = synthesize_lgg(tmp_path / "lgg", patients=30, seed=1, effect=effect, faults=False, size=256)
     ps = dataset.build_patch_set(cohort, [80], cache_dir=tmp_path / "cache", progress=False)
     ctx = _context("03_transfer_learning", ps, tmp_path / "cache", **PLANTED)

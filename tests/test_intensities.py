@@ -10,11 +10,12 @@ import pandas as pd
 import torch
 from sklearn.metrics import roc_auc_score
 
-from radiolib import dae, params
-from radiolib import radiogenomics as rg
-from radiolib.dataset import build_patch_set
-from radiolib.synth import synthesize
-from radiolib.training import INTENSITY_CAP
+from radiolib.data.dataset import build_patch_set
+from radiolib.data.synth import synthesize
+from radiolib.learn import dae
+from radiolib.learn.training import INTENSITY_CAP
+from radiolib.run import params
+from radiolib.steps import radiogenomics as rg
 
 GAIN, OFFSET = 2.5, 0.3  # the enhancement of one class made 2.5 times larger, on a raised baseline
 
@@ -71,7 +72,7 @@ class _Enhanced:
 
 
 def test_whole_slices_are_read_on_the_same_map_and_see_enhancement(patch_set, faulty_cohort):
-    from radiolib import dataset
+    from radiolib.data import dataset
     _, meta = dae.lesion_slices(patch_set)
     first = meta.groupby("label").patient.first()  # one patient of each class
     meta = meta[meta.patient.isin(first)].reset_index(drop=True)

@@ -1,6 +1,7 @@
 """How the package is laid out: radiolib's modules import one another without a cycle.
 
-Issue 9 asks that `python -c "import radiolib.cohort"` import no module that imports `radiolib.cohort` back. The
+Issue 9 asks that `python -c "import radiolib.data.cohort"` import no module that imports `radiolib.data.cohort`
+back. The
 imports are read from the source with `ast`, function-level (lazy) imports included: a lazy import hides a cycle
 from the interpreter, not from a reader.
 """
@@ -120,27 +121,29 @@ def test_the_import_reader_sees_lazy_and_absolute_imports_and_the_cycle_finder_f
 
 def test_radiolib_imports_have_no_cycle():
     graph = import_graph()
-    assert {"cohort", "imaging", "dataset"} <= set(graph) and "cohort" in graph["dataset"]  # the graph is read
+    assert {"data.cohort", "data.imaging", "data.dataset"} <= set(graph)  # the graph is read
+    assert "data.cohort" in graph["data.dataset"]
     cycle = find_cycle(graph)
     assert cycle is None, f"radiolib modules import each other in a cycle: {' -> '.join(cycle)}"
 
 
 def test_the_subpackages_are_read_and_the_data_sources_are_in_the_graph():
     graph = import_graph()
-    assert {"source", "synth", "synth.plan", "synth.phantom", "synth.dicom", "synth.workbook", "synth.lgg"} \
-        <= set(graph)
-    assert "synth.plan" in graph["synth.phantom"] and "cache" in graph["synth.common"]  # relative imports resolved
-    assert "source" in graph["cohort"] and "source" in graph["lgg"] and "source" in graph["dataset"]
+    synth = {"data.synth", "data.synth.plan", "data.synth.phantom", "data.synth.dicom", "data.synth.workbook"}
+    assert {"data.source", "data.synth.lgg"} | synth <= set(graph)
+    assert "data.synth.plan" in graph["data.synth.phantom"]  # relative imports resolved
+    assert "core.cache" in graph["data.synth.common"]
+    assert all("data.source" in graph[f"data.{m}"] for m in ("cohort", "lgg", "dataset"))
 
 
 # The loaders and what they build on; the generators must not share code with them (a synthetic cohort written with
 # the loader's own assumptions would pass the loader's tests and prove nothing about real data).
-LOADERS = ("cohort", "lgg", "series", "imaging", "source", "descriptor", "dataset")
+LOADERS = tuple(f"data.{m}" for m in ("cohort", "lgg", "series", "imaging", "source", "descriptor", "dataset"))
 
 
 def test_the_loaders_and_the_synthetic_generators_share_no_code():
     graph = import_graph()
-    generators = {m for m in graph if m == "synth" or m.startswith("synth.") or m == "synth_lgg"}
+    generators = {m for m in graph if m == "data.synth" or m.startswith("data.synth.")}
     for loader in LOADERS:
         reached = sorted(reachable(graph, loader) & generators)
         assert not reached, f"the loader {loader} imports the synthetic generator modules {reached}"
@@ -149,7 +152,7 @@ def test_the_loaders_and_the_synthetic_generators_share_no_code():
         assert not reached, f"the generator {generator} imports the loader modules {reached}"
 
 
-@pytest.mark.parametrize("module", ["cohort", "lgg", "source", "synth"])
+@pytest.mark.parametrize("module", ["data.cohort", "data.lgg", "data.source", "data.synth"])
 def test_importing_a_data_module_loads_no_module_that_imports_it_back(module, tmp_path):
     path = [str(PACKAGE.parent), *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))]
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(path), "PYTHONDONTWRITEBYTECODE": "1"}
@@ -164,3 +167,45 @@ def test_importing_a_data_module_loads_no_module_that_imports_it_back(module, tm
     may_load = loaded | reachable(graph, module)  # lazy imports load their module when the function runs
     back = sorted(m for m in may_load - {module} if module in reachable(graph, m))
     assert not back, f"import radiolib.{module} loads {back}, which import radiolib.{module} back"
+
+
+# The layers, lowest first: a module imports only from its own layer and the layers below it.
+LAYERS = ("core", "data", "stats", "learn", "run", "views", "steps")
+
+
+def layer_of(module: str) -> str:
+    return module.split(".")[0]
+
+
+def upward_imports(graph: dict[str, set[str]]) -> list[str]:
+    rank = {name: i for i, name in enumerate(LAYERS)}
+    return sorted(f"{m} -> {d}" for m, deps in graph.items() for d in deps
+                  if layer_of(m) in rank and layer_of(d) in rank and rank[layer_of(d)] > rank[layer_of(m)])
+
+
+def test_every_module_sits_in_a_layer_and_imports_only_from_its_layer_and_below():
+    graph = import_graph()
+    top = sorted(m for m in graph if "." not in m and m not in LAYERS)
+    assert top == ["__init__", "__main__", "_compat"], f"modules outside the layers: {top}"
+    assert upward_imports({"data.x": {"learn.y", "core.z"}, "learn.y": {"data.x"}}) == ["data.x -> learn.y"]
+    assert upward_imports(graph) == []
+
+
+def test_no_folder_holds_more_than_a_dozen_modules():
+    for folder in [PACKAGE, *(p for p in PACKAGE.rglob("*") if p.is_dir() and p.name != "__pycache__")]:
+        modules = [p.name for p in folder.glob("*.py") if p.name != "__init__.py"]
+        assert len(modules) <= 12, f"{folder.relative_to(PACKAGE.parent)} holds {len(modules)} modules: {modules}"
+
+
+def test_the_former_flat_names_still_import_the_same_module_with_a_deprecation_warning():
+    import importlib
+    import warnings
+
+    from radiolib.data import cohort
+    from radiolib.data.synth import lgg
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        old = importlib.import_module("radiolib.cohort")
+        old_lgg = importlib.import_module("radiolib.synth_lgg")
+    assert old is cohort and old_lgg is lgg
+    assert any("radiolib.data.cohort" in str(w.message) for w in caught if w.category is DeprecationWarning)

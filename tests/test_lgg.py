@@ -11,9 +11,10 @@ import pandas as pd
 import pytest
 import tifffile
 
-from radiolib import dataset, lgg, patches, protocol
-from radiolib.synth.common import stream as _rng
-from radiolib.synth.lgg import COLUMNS, FAULTS, _plan, _render, synthesize_lgg
+from radiolib.data import dataset, lgg, patches
+from radiolib.data.synth.common import stream as _rng
+from radiolib.data.synth.lgg import COLUMNS, FAULTS, _plan, _render, synthesize_lgg
+from radiolib.run import protocol
 
 REAL_SAMPLE = Path(__file__).resolve().parents[2] / "shared" / "data" / "lgg-sample"
 FAULT_REASONS = {"missing_label": "missing label (COCCluster blank)", "empty_mask": "no tumour in the masks",
@@ -303,7 +304,8 @@ def test_patch_set_target_and_parent_folder(faulty, cohort, tmp_path):
 def test_the_radiogenomic_notebooks_skip_an_lgg_cohort_and_say_why(stem, patch_set, tmp_path):
     """07-09 need Duke's clinical table: on an LGG cohort each writes its results file with the reason and no rows,
     states no protocol of Liu & Hu or Smedley et al. (only the target), and every view shows the reason."""
-    from radiolib import context, params, radiogenomic_runs
+    from radiolib.run import context, params
+    from radiolib.steps import radiogenomic_runs
     run_class = {"07_receptors": radiogenomic_runs.ReceptorRun, "08_associations": radiogenomic_runs.AssociationRun,
                  "09_gene_masking": radiogenomic_runs.MaskingRun}[stem]
     P = types.SimpleNamespace(**{**params.defaults(stem), "cache_dir": str(tmp_path / "cache"),

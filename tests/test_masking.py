@@ -8,8 +8,9 @@ import pytest
 from scipy import stats
 from threadpoolctl import threadpool_limits
 
-from radiolib import evaluation, masking, synth
-from radiolib import radiogenomics as rg
+from radiolib.data import synth
+from radiolib.stats import evaluation, masking
+from radiolib.steps import radiogenomics as rg
 
 # the generator's links: the programme that drives each phenotype
 DRIVERS = {"wash_in": "proliferation", "rim": "immune", "ER": "luminal", "HER2": "her2"}

@@ -6,7 +6,7 @@ from torch import nn
 from torchvision.models import vgg16
 from torchvision.models.googlenet import BasicConv2d, Inception
 
-from radiolib import models
+from radiolib.learn import models
 
 # Our exact counts (params, MACs at the paper's input) and the tolerance each docstring documents vs Table 2.
 OURS = {
@@ -220,7 +220,7 @@ def test_the_deviations_name_each_networks_input_side_and_googlenets_inception_m
     the 32-px floor named as such, and GoogLeNet's late inception maps at 34 px (measured here by a forward pass)."""
     from types import SimpleNamespace
 
-    from radiolib import params, protocol
+    from radiolib.run import params, protocol
     stem = "02_training_from_scratch"
 
     def sentence(**kw):

@@ -6,7 +6,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from radiolib import notebook_files
+from radiolib.run import notebook_files
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("0*.ipynb"))
@@ -42,7 +42,7 @@ FUNCTION = re.compile(r"^\s*(async\s+)?def\s|^\s*\w+(\s*,\s*\w+)*\s*=\s*lambda\b
 
 @pytest.mark.parametrize("path", [p for p in NOTEBOOKS if p.stem[:2] in ("02", "03", "04", "05")], ids=lambda p: p.stem)
 def test_approach_notebooks_define_no_function(path):
-    """Glue belongs in the library (radiolib.approaches); a cell calls it (issue 9, part 1)."""
+    """Glue belongs in the library (radiolib.steps.approaches); a cell calls it (issue 9, part 1)."""
     cells = [c for c in nbformat.read(path, 4).cells if c.cell_type == "code"]
     defining = [c.get("id") for c in cells if FUNCTION.search(c.source)]
     assert cells and not defining, f"{path.name}: code cells {defining} define a function (move it to radiolib)"

@@ -7,7 +7,7 @@ import nbformat
 import pytest
 import yaml
 
-from radiolib import params
+from radiolib.run import params
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -112,7 +112,7 @@ def test_one_notebook_of_a_profile_runs_with_papermill_and_two_files(stem, tmp_p
 def test_the_paper_profile_departs_from_the_papers_protocol_only_where_it_says():
     """The paper profile on real data against protocol.PROTOCOL: only the in-domain source it adds (the notes on
     what is not a parameter are stated whatever the settings)."""
-    from radiolib import protocol
+    from radiolib.run import protocol
     notes = {e.text for e in protocol.PROTOCOL if isinstance(e, protocol.Note)}
     found = []
     for stem in params.NOTEBOOKS:
@@ -125,7 +125,7 @@ def test_the_paper_profile_departs_from_the_papers_protocol_only_where_it_says()
 
 
 def test_every_setting_of_the_papers_protocol_is_a_parameter():
-    from radiolib import protocol
+    from radiolib.run import protocol
     keys = params.known_keys()
     assert all(e.key in keys for e in protocol.PROTOCOL if isinstance(e, protocol.Setting))
     assert all(set(e.notebooks) <= set(params.NOTEBOOKS) for e in protocol.PROTOCOL)
@@ -248,7 +248,7 @@ def test_a_bad_value_is_named_with_what_it_must_be(key, value, expected):
 
 
 def test_the_code_accepts_exactly_the_names_the_checks_allow():
-    from radiolib import models, weights
+    from radiolib.learn import models, weights
     assert set(params.SCRATCH_NETWORKS) == set(models.NETWORKS)
     assert set(params.PRETRAINED_NETWORKS) == set(weights.PRETRAINED)
     assert set(params.SOURCES) == set(weights.SOURCES)
@@ -313,7 +313,7 @@ def test_malformed_overrides_and_files_name_the_pair_or_file(tmp_path):
 
 
 def test_the_cli_refuses_bad_parameters_before_any_work(tmp_path, monkeypatch, capsys):
-    from radiolib import cli, study
+    from radiolib.run import cli, study
     ran = []
     monkeypatch.setattr(study, "run_study", lambda *a, **k: ran.append(1))
     out = tmp_path / "run"
@@ -329,7 +329,7 @@ def test_the_cli_refuses_bad_parameters_before_any_work(tmp_path, monkeypatch, c
 
 
 def test_the_cli_names_a_missing_data_folder_and_an_out_that_is_a_file_in_one_line(tmp_path, capsys):
-    from radiolib import cli
+    from radiolib.run import cli
     rc = cli.main(["study", "--profile", "smoke", "--data", str(tmp_path / "absent"), "--out", str(tmp_path / "r")])
     err = capsys.readouterr().err.strip().splitlines()
     assert rc == 2 and err == [f"radiolib study: error: data folder not found (--data): {tmp_path / 'absent'}"]
@@ -342,7 +342,7 @@ def test_the_cli_names_a_missing_data_folder_and_an_out_that_is_a_file_in_one_li
 
 
 def test_the_lgg_profile_scores_patients_from_their_tumour_slices_and_says_so():
-    from radiolib import protocol
+    from radiolib.run import protocol
     stem = "02_training_from_scratch"
     lgg = params.load_profile("lgg", stem, ROOT / "params")
     P = SimpleNamespace(**{**params.defaults(stem), **lgg})

@@ -3,7 +3,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from radiolib import patches
+from radiolib.data import patches
 
 
 def _regions(slices, cy=20.0, cx=30.0, h=6.0, w=8.0, lesion=1):

@@ -3,7 +3,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-from radiolib import plots  # noqa: E402
+from radiolib.views import plots  # noqa: E402
 
 
 def test_learning_curves_mark_whole_epochs_only():

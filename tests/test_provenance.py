@@ -4,7 +4,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from radiolib import params, report, results
+from radiolib.run import params, results
+from radiolib.views import report
 
 
 def _P(stem, run, **changes):

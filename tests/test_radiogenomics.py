@@ -1,4 +1,4 @@
-"""Notebooks 07-09's library entry points (radiolib.radiogenomics) on feature tables made from the synthetic
+"""Notebooks 07-09's library entry points (radiolib.steps.radiogenomics) on feature tables made from the synthetic
 cohort's ground truth (no images: the DAE and pyradiomics have their own tests), planted and null."""
 from pathlib import Path
 
@@ -7,8 +7,10 @@ import pandas as pd
 import pytest
 from test_receptors import null_auc_sd
 
-from radiolib import dae, results, synth
-from radiolib import radiogenomics as rg
+from radiolib.data import synth
+from radiolib.learn import dae
+from radiolib.run import results
+from radiolib.steps import radiogenomics as rg
 
 
 def _features(n: int, seed: int = 2, effect: float = 1.5, gene_link: bool = True, slices: int = 3):
@@ -59,7 +61,7 @@ def test_associations_find_the_planted_programmes_and_a_broken_gene_link_finds_n
 def _recording_fits(monkeypatch) -> list[dict]:
     """Spies on the gene networks `masking_study` fits: per fit its training patients' gene means and how many of
     the rows it was asked to score had every gene at those means."""
-    from radiolib import masking
+    from radiolib.stats import masking
     fits, fit = [], masking.fit_gene_net
 
     def recording(x, y, cfg):
@@ -179,7 +181,7 @@ def test_whole_slices_change_the_drfs_not_the_crfs_nor_does_the_number_of_proces
                                                                                     tmp_path):
     from types import SimpleNamespace
 
-    from radiolib import params
+    from radiolib.run import params
     P = SimpleNamespace(**{**params.defaults("07_receptors"), "data_dir": str(faulty_cohort), "dae_epochs": 1,
                            "cache_dir": str(tmp_path), "n_jobs": 2})
     lesion = rg.image_features(P, patch_set, progress=False)

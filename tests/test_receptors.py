@@ -9,7 +9,7 @@ from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import StandardScaler
 
-from radiolib import receptors
+from radiolib.stats import receptors
 
 
 def _cohort(effect: float, patients: int = 120, slices: int = 6, features: int = 40, seed: int = 0):

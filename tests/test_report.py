@@ -6,9 +6,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from radiolib import evaluation as ev
-from radiolib import inputs, params, protocol, report
-from radiolib import results as rs
+from radiolib.run import inputs, params, protocol
+from radiolib.run import results as rs
+from radiolib.stats import evaluation as ev
+from radiolib.views import report
 
 PATIENTS = [f"Breast_MRI_{i:03d}" for i in range(1, 41)]
 LABELS = [int(i % 3 == 0) for i in range(40)]

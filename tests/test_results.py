@@ -1,4 +1,4 @@
-"""Tests for radiolib.results: row construction, validation, atomic byte-stable JSON, display table."""
+"""Tests for radiolib.run.results: row construction, validation, atomic byte-stable JSON, display table."""
 
 import json
 import os
@@ -7,8 +7,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from radiolib import evaluation as ev
-from radiolib import results as rs
+from radiolib.run import results as rs
+from radiolib.stats import evaluation as ev
 
 
 def small_cv(train_auc=0.93456789, test_auc=0.561234, ci95=(0.51049, 0.60012)):

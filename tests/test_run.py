@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import studies
 
-from radiolib import params
+from radiolib.run import params
 
 
 @pytest.mark.slow
@@ -39,7 +39,7 @@ def test_the_report_holds_every_table_and_figure(tiny_study):
 
 @pytest.mark.slow
 def test_every_results_file_is_free_of_leakage(tiny_study):
-    from radiolib.evaluation import check_no_leakage
+    from radiolib.stats.evaluation import check_no_leakage
     for name, raw in studies.results(tiny_study.run).items():
         doc = json.loads(raw)
         check_no_leakage(doc)
@@ -129,12 +129,12 @@ def test_a_synthetic_lgg_cohort_runs_the_whole_study(lgg_study):
     transfer = {r["source"]: r for r in docs["03_transfer_learning"]["rows"] if "sweep" not in r}
     assert transfer["domain"]["skipped"] is None and transfer["imagenet"]["skipped"]
     # no leakage through pretraining: the in-domain network saw other (synthetic) patients, never the study's
-    from radiolib.weights import domain_meta
+    from radiolib.learn.weights import domain_meta
     domain = next((lgg_study.cache / "domain").iterdir())
     seen = set(domain_meta(domain, "googlenet")["meta"]["patients"])
     study_patients = {p["patient"] for p in docs["01_preprocessing"]["included"]}
     assert seen and not seen & study_patients
-    from radiolib.evaluation import check_no_leakage
+    from radiolib.stats.evaluation import check_no_leakage
     for doc in docs.values():
         check_no_leakage(doc)
     # scored from every tumour slice, said in each approach's deviations; the handcrafted baseline: FLAIR in the mask

@@ -7,7 +7,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from radiolib import cli, study
+from radiolib.run import cli, study
 
 
 def _notebook(path: Path, *cells: str) -> Path:

@@ -4,9 +4,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from radiolib import cohort, dataset, lgg
-from radiolib.imaging import Volume
-from radiolib.source import DataSource, SourceTables
+from radiolib.data import cohort, dataset, lgg
+from radiolib.data.imaging import Volume
+from radiolib.data.source import DataSource, SourceTables
 
 BOX_COLUMNS = ["patient", "lesion", "Start Row", "End Row", "Start Column", "End Column", "Start Slice", "End Slice"]
 OTHER_TARGET = {"duke": "Mol Subtype==3", "lgg": "RNASeqCluster==1"}  # a target besides each source's default

@@ -8,8 +8,8 @@ import nbformat
 import pytest
 import studies
 
-from radiolib import context, inputs, params
-from radiolib.synth import fake_identities
+from radiolib.data.synth import fake_identities
+from radiolib.run import context, inputs, params
 
 ROOT = Path(__file__).resolve().parents[1]
 

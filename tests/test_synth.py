@@ -16,8 +16,8 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import GroupKFold, cross_val_predict
 
-from radiolib import synth
-from radiolib.synth.duke_header import CLINICAL_COLUMNS
+from radiolib.data import synth
+from radiolib.data.synth.duke_header import CLINICAL_COLUMNS
 
 DUKE = Path(os.environ.get("RADIOLIB_DUKE_DIR", Path(__file__).resolve().parents[2] / "shared" / "data" / "duke"))
 BOX_HEADER = "Patient ID,Start Row,End Row,Start Column,End Column,Start Slice,End Slice"

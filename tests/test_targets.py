@@ -5,7 +5,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from radiolib import cohort, targets
+from radiolib.data import cohort, targets
 
 REAL_CLINICAL = Path(__file__).resolve().parents[2] / "shared" / "data" / "duke" / "Clinical_and_Other_Features.xlsx"
 

@@ -3,9 +3,10 @@ import numpy as np
 import pytest
 import torch
 
-from radiolib import evaluation, features, models, pretraining, training, weights
-from radiolib.dataset import build_patch_set
-from radiolib.synth import synthesize
+from radiolib.data.dataset import build_patch_set
+from radiolib.data.synth import synthesize
+from radiolib.learn import features, models, pretraining, training, weights
+from radiolib.stats import evaluation
 
 
 def _patch_set(tmp_path_factory, effect):

@@ -4,7 +4,7 @@ import stat
 
 import pytest
 
-from radiolib import synth
+from radiolib.data import synth
 from radiolib.synth_lgg import synthesize_lgg
 
 

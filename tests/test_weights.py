@@ -9,7 +9,7 @@ import torchvision.models._api
 from torchvision.models import GoogLeNet_Weights
 from torchvision.models.googlenet import GoogLeNet
 
-from radiolib import models, weights
+from radiolib.learn import models, weights
 
 
 @pytest.fixture

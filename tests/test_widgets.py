@@ -7,7 +7,8 @@ import pytest
 import torch
 from torch import nn
 
-from radiolib import frontend, widgets
+from radiolib.core import frontend
+from radiolib.views import widgets
 
 matplotlib.use("Agg")
 ipywidgets = pytest.importorskip("ipywidgets")
@@ -223,7 +224,7 @@ def test_widget_cells_build_no_widget_under_papermill(tmp_path, faulty_cohort):
     nb.cells = [
         code(f"cohort, cache = {str(faulty_cohort)!r}, {str(tmp_path / 'cache')!r}"),
         code("import torch\nfrom torch import nn\nfrom ipywidgets.widgets.widget import _instances\n"
-             "from radiolib import widgets\nfrom radiolib.dataset import build_patch_set\n"
+             "from radiolib import widgets\nfrom radiolib.data.dataset import build_patch_set\n"
              "ps = build_patch_set(cohort, [80, 120], 4, 0, cache, progress=False)\n"
              "net = nn.Sequential()\nnet.add_module('conv1', nn.Conv2d(3, 4, 3))\n"
              "net.add_module('conv3', nn.Conv2d(4, 6, 3))"),
