@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 import SimpleITK as sitk
 
-from radiolib.data import cohort, imaging, synth
+from radiolib.data import cohort, imaging, series, synth
 from radiolib.data.synth import SERIES_DESCRIPTIONS
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -25,10 +25,10 @@ EXPECTED_REASON = {
 
 @pytest.mark.parametrize("variant", list(SERIES_DESCRIPTIONS))
 def test_every_real_description_variant_maps_to_its_phase(variant):
-    assert [cohort.phase_of(d) for d in SERIES_DESCRIPTIONS[variant]] == ["pre", "post1", "post2", "post3", "post4"]
+    assert [series.phase_of(d) for d in SERIES_DESCRIPTIONS[variant]] == ["pre", "post1", "post2", "post3", "post4"]
     folders = [cohort._folder_description(f"{7 + i}.000000-{synth.folder_safe(d)}-12345")
                for i, d in enumerate(SERIES_DESCRIPTIONS[variant])]  # TCIA folder names drop punctuation
-    assert [cohort.phase_of(d) for d in folders] == ["pre", "post1", "post2", "post3", "post4"]
+    assert [series.phase_of(d) for d in folders] == ["pre", "post1", "post2", "post3", "post4"]
 
 
 # DCE series names of the real collection besides the variants above, as headers and as TCIA folder names
@@ -38,20 +38,20 @@ def test_every_real_description_variant_maps_to_its_phase(variant):
     ("t1fl3dtradynVIEWSspair2nd pass", "post2"), ("t1fl3dtradynVIEWSspair", "pre"), ("Ph1ax 3d dyn", "post1"),
     ("Ph3Ax Vibrant MultiPhase", "post3"), ("Ax Vibrant MultiPhase", "pre"), ("3rd ax dyn", "post3")])
 def test_real_dce_names_map_to_their_phase(description, phase):
-    assert cohort.phase_of(description) == phase
+    assert series.phase_of(description) == phase
 
 
 # the non-dynamic T1 (and other) series of the real collection: never a DCE phase, above all never 'pre'
 @pytest.mark.parametrize("description", ["ax t1 pre", "ax t1", "ax t1 tse +c", "Ax 3D T1 NON FS",
                                          "ax 3d t1 bilateral", "AX IDEAL Breast", "ax t2 fs", ""])
 def test_non_dynamic_series_are_ignored(description):
-    assert cohort.phase_of(description) is None
+    assert series.phase_of(description) is None
 
 
 def _headers(**columns) -> pd.DataFrame:
     n = len(columns["position"])
     base = {"file": [Path(f"1-{i + 1:03d}.dcm") for i in range(n)], "instance": np.arange(1.0, n + 1)}
-    return pd.DataFrame({**base, **{k: np.full(n, np.nan) for k in cohort.SPLIT_KEYS}, **columns})
+    return pd.DataFrame({**base, **{k: np.full(n, np.nan) for k in series.SPLIT_KEYS}, **columns})
 
 
 def test_a_shared_series_is_split_by_the_first_key_that_separates_its_phases():
