@@ -7,7 +7,7 @@ PROFILE ?= demo
 # The CPU-friendly PyTorch releases this project is tested with; override for another platform or a GPU build.
 TORCH_PINS ?= torch==2.14.1 torchvision==0.29.1
 
-.PHONY: setup radiomics study test test-ui lab smoke bench notebooks clean
+.PHONY: setup radiomics study test test-unit test-ui lab smoke bench notebooks clean
 
 setup: $(VENV)/.installed
 
@@ -33,6 +33,12 @@ test: setup
 	$(VENV)/bin/ruff check radiolib tests benchmarks
 	$(PY) -m pytest tests notebooks --nbval --nbval-current-env --nbval-sanitize-with notebooks/nbval_sanitize.cfg -p no:cacheprovider --durations=15
 
+# The developer's loop: the unit tests without those marked slow (the end-to-end runs, the planted and null cohorts
+# trained in full: pyproject's pytest markers), no nbval. `make test` still runs everything.
+test-unit: setup
+	$(VENV)/bin/ruff check radiolib tests benchmarks
+	$(PY) -m pytest tests -m "not slow" -p no:cacheprovider --durations=10
+
 # The browser test: JupyterLab + headless Chromium (Playwright) run notebook 01 and move its explorer's controls.
 # Installs Debian's chromium (apt-get, as root) and the playwright Python package when missing; see docs/testing.md.
 test-ui: setup
@@ -51,8 +57,8 @@ bench: setup
 	for b in benchmarks/bench_*.py; do $(PY) $$b || exit 1; done
 
 # Re-execute the committed notebooks in place, in a fresh runs/interactive, at their defaults (what nbval then
-# compares against), then write them as JupyterLab saves them (nbformat, final newline) without the run's timestamps (radiolib/run/notebook_files.py), so
-# opening and saving one in JupyterLab changes nothing.
+# compares against), then write them as JupyterLab saves them (nbformat, final newline) without the run's
+# timestamps (radiolib/run/notebook_files.py), so opening and saving one in JupyterLab changes nothing.
 notebooks: setup
 	rm -rf runs/interactive  # as nbval's fresh run folder: 06 runs before 07-09, so it finds none of their results
 	for nb in notebooks/0*.ipynb; do $(PY) -m papermill $$nb $$nb --cwd notebooks --no-progress-bar || exit 1; done

@@ -13,7 +13,7 @@ MOVED = {
              "synth", "targets"),
     "learn": ("dae", "features", "handcrafted", "models", "pretraining", "training", "weights"),
     "stats": ("associations", "ceiling", "evaluation", "masking", "receptors"),
-    "steps": ("approaches", "radiogenomic_runs", "radiogenomics"),
+    "steps": ("approaches", "radiogenomics"),
     "core": ("cache", "frontend"),
     "run": ("cli", "context", "inputs", "notebook_files", "paper", "params", "protocol", "results", "study"),
     "views": ("plots", "report", "widgets"),

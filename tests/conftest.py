@@ -1,4 +1,4 @@
-"""Shared fixtures: small synthetic cohorts and the tiny whole study (Duke and LGG layouts), made once per test
+"""Shared fixtures: small synthetic cohorts and the tiny whole study (Duke layout), made once per test
 session; a scratch cache and run folder for the whole session; and a check that the session wrote nothing in
 ~/.cache/radiolib or the work tree."""
 import atexit
@@ -95,13 +95,3 @@ def tiny_study(tmp_path_factory):
     output = studies.run(home / "run", home / "cache", profiles)
     return SimpleNamespace(home=home, run=home / "run", cache=home / "cache", params=profiles, output=output)
 
-
-@pytest.fixture(scope="session")
-def lgg_study(tmp_path_factory):
-    """The tiny study's notebooks 01 to 06 on a 20-patient synthetic cohort in Buda et al.'s layout (kaggle_3m), run
-    once. 07-09 skip such a cohort at their first step (tests/test_lgg.py checks it without starting three kernels)."""
-    import studies
-    home = tmp_path_factory.mktemp("tiny-lgg")
-    profiles = studies.tiny_profile(home / "params")
-    output = studies.run(home / "run", home / "cache", profiles, *studies.LGG, "--notebooks", *studies.ZHU)
-    return SimpleNamespace(home=home, run=home / "run", cache=home / "cache", params=profiles, output=output)

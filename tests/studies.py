@@ -1,5 +1,5 @@
 """The smallest whole study (notebooks 01 to 09 through the CLI), shared by the end-to-end tests: its profile, the
-command that runs it, and what it wrote. The session fixtures `tiny_study` and `lgg_study` (conftest.py) run it
+command that runs it, and what it wrote. The session fixture `tiny_study` (conftest.py) runs it
 once per test session; the tests that need a run of their own (interrupted, kernel killed) start it here."""
 import subprocess
 import sys
@@ -17,11 +17,9 @@ TINY = {  # the smallest study that still runs every approach
     "n_boot": 200, "dae_epochs": 2, "gene_epochs": 20, "random_sets": 5, "mixed_pairs": 2,
 }
 # Zhu et al.'s notebooks and the report: what the runs that are interrupted on purpose run (07-09 run in the session's
-# tiny and LGG studies)
+# tiny study)
 ZHU = ["01_preprocessing", "02_training_from_scratch", "03_transfer_learning", "04_deep_features_svm",
        "05_layerwise_analysis", "06_report"]
-# as the lgg profile: patients scored from every tumour slice (Buda et al.), not Zhu et al.'s 5 x 5 test patches
-LGG = ["-p", "synth_format=lgg", "-p", "synth_patients=20", "-p", "synth_faults=false", "-p", "test_patches=tumour"]
 
 
 def tiny_profile(folder: Path) -> Path:

@@ -92,6 +92,7 @@ def _old_transfer_call(ps, folds, P, net, source, cache_dir):
 
 
 @pytest.mark.parametrize("approach", ["scratch", "transfer"])
+@pytest.mark.slow
 def test_a_cross_validation_is_the_notebooks_old_call_with_the_same_cache_entry(approach, patch_set, tmp_path):
     stem = {"scratch": "02_training_from_scratch", "transfer": "03_transfer_learning"}[approach]
     P = _params(stem, input_scale=0.4, pretrained_input_scale=0.25, epochs=1, patches_per_epoch=32, batch_size=16,
@@ -165,6 +166,7 @@ def test_scratch_runs_every_network_and_the_sweep(patch_set, tmp_path):
     assert [r["test_auc"] for r in doc["rows"]] == [r["test_auc"] for r in result.all_rows]
 
 
+@pytest.mark.slow
 def test_transfer_skips_a_source_that_cannot_run_and_sweeps_the_first_that_ran(patch_set, tmp_path, monkeypatch):
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))  # no ImageNet weights here
     ctx = _context("03_transfer_learning", patch_set, tmp_path, networks=["googlenet"],
@@ -180,6 +182,7 @@ def test_transfer_skips_a_source_that_cannot_run_and_sweeps_the_first_that_ran(p
     assert len(result.pairwise()) == 0  # one usable row: nothing to compare
 
 
+@pytest.mark.slow
 def test_features_svm_and_layerwise_give_a_row_per_setting(patch_set, tmp_path, monkeypatch):
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))  # no ImageNet weights here: its rows are skipped
     common = dict(sources=["random", "imagenet"], svm_max_train=60, patch_sizes=[120])

@@ -127,12 +127,13 @@ def _truth_cohort(folder: Path, seed: int, effect: float) -> pd.Series:
     `synthesize` writes), and its luminal-like labels as the clinical table would give them (Mol Subtype 0)."""
     truth, lesions, _ = simulate_truth(60, seed=seed, effect=effect)
     folder.mkdir()
-    (folder / "cohort.json").write_text('{"generator": "radiolib.data.synth"}')
+    (folder / "cohort.json").write_text('{"generator": "radiolib.synth"}')
     truth.to_csv(folder / "synthetic_truth.csv", index=False)
     lesions.to_csv(folder / "synthetic_lesions.csv", index=False)
     return pd.Series((truth.mol_subtype == 0).astype(int).to_numpy(), index=truth.patient.astype(str))
 
 
+@pytest.mark.slow
 def test_the_ceiling_ci_is_calibrated_on_null_cohorts_and_finds_a_planted_one(tmp_path):
     """Over 30 null cohorts (effect 0) the ceiling's 95% CI excludes chance from above (a claimed signal) at most at
     the nominal 2.5% one-sided rate, within binomial noise; over 8 planted cohorts (effect 1) it excludes it in most.

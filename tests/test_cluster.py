@@ -5,6 +5,7 @@ import re
 import joblib
 import numpy as np
 import pandas as pd
+import pytest
 from dask.distributed import Client, LocalCluster, get_task_stream  # the `test` extra: pip install -e '.[test]'
 
 from radiolib.learn.features import cross_validate_svm
@@ -28,6 +29,7 @@ def _summary(result):
     return [(r["repeat"], r["fold"], r["test_patients"], r["auc"], r["train_auc"]) for r in result.folds]
 
 
+@pytest.mark.slow
 def test_the_readme_cluster_snippet_runs_the_folds_on_two_workers_with_in_process_results(tmp_path):
     feats, index, folds = _features()
     kwargs = dict(kernel="linear", max_train=None, progress=False, n_boot=200)

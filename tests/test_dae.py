@@ -41,6 +41,7 @@ def test_the_noise_is_gaussian_of_the_given_scale_and_clipped():
     assert float(edges.min()) == 0.0 and float(edges.max()) == 1.0
 
 
+@pytest.mark.slow
 def test_the_published_keras_loss_trains_nothing_while_mse_and_image_cosine_learn():
     """Keras' cosine_proximity over the size-1 channel axis makes each pixel its own sign: its gradient is zero up to
     rounding, so Adam only moves the weights by rounding noise and the reconstruction stays where it started."""
@@ -71,6 +72,7 @@ def test_the_published_keras_loss_trains_nothing_while_mse_and_image_cosine_lear
         assert trained.losses[-1] < trained.losses[0]
 
 
+@pytest.mark.slow
 def test_training_is_reproducible_from_its_seed():
     images = _slices(32)
     first, again = (dae.train(images, dae.DaeConfig(epochs=2, seed=3)) for _ in range(2))
@@ -79,6 +81,7 @@ def test_training_is_reproducible_from_its_seed():
     assert other.losses != first.losses
 
 
+@pytest.mark.slow
 def test_bf16_training_learns_as_fp32_does_and_leaves_the_features_in_fp32():
     """`dae_bf16` (the demo's CPU budget) autocasts the training steps only: the loss falls about as far as in fp32,
     the weights stay fp32, and the DRFs are computed in fp32."""

@@ -117,7 +117,8 @@ def test_duke_features_are_of_the_first_subtraction_in_the_box_and_cached(tmp_pa
     cached = sorted((tmp_path / "cache" / "handcrafted").glob("*.pkl"))
     assert len(cached) == len(ps.table)
     mtimes = [p.stat().st_mtime_ns for p in cached]
-    monkeypatch.setattr(dataset, "open_cohort", lambda *a, **k: pytest.fail("the cohort was scanned again"))
+    for module in (dataset, handcrafted):  # handcrafted imports open_cohort by name
+        monkeypatch.setattr(module, "open_cohort", lambda *a, **k: pytest.fail("the cohort was scanned again"))
     assert baselines.baseline_of_patch_set(root, ps, P, progress=False) == row  # read back, not recomputed
     assert [p.stat().st_mtime_ns for p in cached] == mtimes
 

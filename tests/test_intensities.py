@@ -7,6 +7,7 @@ from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
+import pytest
 import torch
 from sklearn.metrics import roc_auc_score
 
@@ -98,6 +99,7 @@ def test_the_dae_input_is_one_map_for_the_cohort_clamped_at_the_cap_of_02_05():
     assert x[2].max() < 0.01  # a slice that does not enhance stays dark (min-max scaling stretched its noise)
 
 
+@pytest.mark.slow
 def test_on_a_planted_cohort_the_first_order_mean_carries_the_true_wash_in(tmp_path):
     data = synthesize(tmp_path / "cohort", patients=60, seed=0, effect=1.0, progress=False, _max_slices=8)
     patch_set = build_patch_set(data, [80], 0, 0, tmp_path / "cache", progress=False)

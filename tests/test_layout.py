@@ -209,3 +209,44 @@ def test_the_former_flat_names_still_import_the_same_module_with_a_deprecation_w
         old_lgg = importlib.import_module("radiolib.synth_lgg")
     assert old is cohort and old_lgg is lgg
     assert any("radiolib.data.cohort" in str(w.message) for w in caught if w.category is DeprecationWarning)
+
+
+# The only packages a function may import (each such line saying why, with a `# lazy:` comment): optional extras a user
+# may not have installed (pyradiomics, highdicom, idc-index), and packages that are slow and needed on one path only
+# (a notebook execution's papermill and nbclient; the widgets' ipywidgets and IPython).
+# The command line imports each command's modules in the command, so that `radiolib --help` answers at once.
+LAZY_HERE = {("radiolib", "cli.py")}
+LAZY_PACKAGES = {"radiomics", "highdicom", "idc_index", "idc_index_data", "papermill", "nbclient", "ipywidgets",
+                 "IPython"}
+
+
+def function_level_imports(source: str) -> list[tuple[int, str, str]]:
+    """(line, top-level package, source text) of each import inside a function of `source`, sorted by line; a
+    relative import's package is "radiolib"."""
+    lines = source.splitlines()
+    found = set()
+    for func in ast.walk(ast.parse(source)):
+        if not isinstance(func, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            continue
+        for node in ast.walk(func):
+            if isinstance(node, ast.Import):
+                packages = [a.name.split(".")[0] for a in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                packages = ["radiolib" if node.level else node.module.split(".")[0]]
+            else:
+                continue
+            text = " ".join(line.strip() for line in lines[node.lineno - 1:node.end_lineno])
+            found |= {(node.lineno, package, text) for package in packages}
+    return sorted(found)
+
+
+def test_imports_sit_at_the_top_of_each_module():
+    source = ("import os\n\n\ndef f():\n    import torch\n\n    def g():\n        from . import x\n"
+              "    import papermill as pm  # lazy: slow\n")
+    assert function_level_imports(source) == [(5, "torch", "import torch"), (8, "radiolib", "from . import x"),
+                                              (9, "papermill", "import papermill as pm  # lazy: slow")]
+    misplaced = [f"{path.relative_to(PACKAGE.parent)}:{line}: {text}"
+                 for path in module_names().values()
+                 for line, package, text in function_level_imports(path.read_text())
+                 if (package not in LAZY_PACKAGES and (package, path.name) not in LAZY_HERE) or "# lazy:" not in text]
+    assert not misplaced, f"{len(misplaced)} imports inside functions (move them to the top):\n" + "\n".join(misplaced)

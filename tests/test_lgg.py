@@ -9,12 +9,16 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import studies
 import tifffile
 
 from radiolib.data import dataset, lgg, patches
 from radiolib.data.synth.common import stream as _rng
 from radiolib.data.synth.lgg import COLUMNS, FAULTS, _plan, _render, synthesize_lgg
-from radiolib.run import protocol
+from radiolib.learn.weights import domain_meta
+from radiolib.run import params, protocol
+from radiolib.stats.evaluation import check_no_leakage
+from radiolib.steps import STEPS
 
 REAL_SAMPLE = Path(__file__).resolve().parents[2] / "shared" / "data" / "lgg-sample"
 FAULT_REASONS = {"missing_label": "missing label (COCCluster blank)", "empty_mask": "no tumour in the masks",
@@ -304,20 +308,85 @@ def test_patch_set_target_and_parent_folder(faulty, cohort, tmp_path):
 def test_the_radiogenomic_notebooks_skip_an_lgg_cohort_and_say_why(stem, patch_set, tmp_path):
     """07-09 need Duke's clinical table: on an LGG cohort each writes its results file with the reason and no rows,
     states no protocol of Liu & Hu or Smedley et al. (only the target), and every view shows the reason."""
-    from radiolib.run import context, params
-    from radiolib.steps import radiogenomic_runs
-    run_class = {"07_receptors": radiogenomic_runs.ReceptorRun, "08_associations": radiogenomic_runs.AssociationRun,
-                 "09_gene_masking": radiogenomic_runs.MaskingRun}[stem]
+    from radiolib.steps.associations import GeneAssociations
+    from radiolib.steps.gene_masking import GeneMasking
+    from radiolib.steps.receptors import ReceptorPrediction
+    step_class = {"07_receptors": ReceptorPrediction, "08_associations": GeneAssociations,
+                  "09_gene_masking": GeneMasking}[stem]
     P = types.SimpleNamespace(**{**params.defaults(stem), "cache_dir": str(tmp_path / "cache"),
                                  "run_dir": str(tmp_path / "run")})
     if hasattr(P, "n_folds"):
         P.n_folds = 2
-    ctx = context.RunContext(P, stem, progress=False, patch_set=patch_set).load()
-    run = run_class(ctx, progress=False).fit()
-    assert run.skipped and run.skipped.startswith("the radiogenomic analyses need the Duke layout"), run.skipped
-    assert run.features() == run.save_figures() == f"Skipped: {run.skipped}"
-    doc = run.write()
-    assert json.loads(ctx.results_path.read_text()) == json.loads(json.dumps(doc))
-    assert doc["skipped"] == run.skipped and doc["rows"] == []
+    step = step_class(P, progress=False, patch_set=patch_set).fit()
+    assert step.skipped_ and step.skipped_.startswith("the radiogenomic analyses need the Duke layout"), step.skipped_
+    assert step.features() == step.save_figures() == f"Skipped: {step.skipped_}"
+    doc = step.write()
+    assert json.loads(step.context_.results_path.read_text()) == json.loads(json.dumps(doc))
+    assert doc["skipped"] == step.skipped_ and doc["rows"] == []
     assert doc["deviations"] == [protocol.target_statement(patch_set)] and "COCCluster" in doc["deviations"][0]
     assert "luminal" not in json.dumps(doc).lower()
+
+
+# The lgg profile's study on a synthetic cohort: notebooks 01 to 05's steps, as the runner calls them, at the tiny
+# study's settings (tests/studies.py) without a kernel per notebook; the session's tiny study shows the runner.
+LGG_STUDY = {"synth_format": "lgg", "synth_patients": 12, "synth_faults": False, "test_patches": "tumour",
+             "n_folds": 2, "patches_per_epoch": 32, "domain_patients": 4, "domain_patches_per_epoch": 32,
+             "sources": ["domain", "imagenet"]}
+
+
+@pytest.fixture(scope="module")
+def lgg_study(tmp_path_factory):
+    """Each of notebooks 01 to 05's results document on a 12-patient synthetic LGG cohort (fault-free), in-domain
+    pretraining on a disjoint synthetic source cohort; no ImageNet weights (an empty TORCH_HOME); then notebook 06's
+    report of them. Returns the documents by notebook, the report's page and the cache folder."""
+    home = tmp_path_factory.mktemp("lgg-study")
+    docs, ps = {}, None
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("TORCH_HOME", str(home / "torch"))
+        for stem in studies.ZHU[:5]:
+            keys = params.defaults(stem)
+            shared = {k: v for k, v in studies.TINY.items() if not isinstance(v, dict)}
+            own = {k: v[stem] for k, v in studies.TINY.items() if isinstance(v, dict) and stem in v}
+            chosen = {**shared, **LGG_STUDY, **own, "cache_dir": str(home / "cache"), "run_dir": str(home)}
+            P = types.SimpleNamespace(**{**keys, **{k: v for k, v in chosen.items() if k in keys}})
+            step = STEPS[stem](P, progress=False, patch_set=ps).fit()
+            docs[stem] = step.write()
+            ps = ps or step.patch_set_
+    page = STEPS["06_report"](P, progress=False).fit().write().read_text()
+    return types.SimpleNamespace(docs=docs, page=page, cache=home / "cache")
+
+
+@pytest.mark.slow
+def test_a_synthetic_lgg_cohort_runs_the_whole_study(lgg_study):
+    """Buda et al.'s data layout (kaggle_3m) through notebooks 01 to 06, with in-domain pretraining on other
+    patients."""
+    docs = lgg_study.docs
+    assert len(docs["01_preprocessing"]["included"]) == LGG_STUDY["synth_patients"]  # fault-free: every patient
+    assert any("lgg-mri-segmentation" in d for d in docs["01_preprocessing"]["deviations"])
+    transfer = {r["source"]: r for r in docs["03_transfer_learning"]["rows"] if "sweep" not in r}
+    assert transfer["domain"]["skipped"] is None and transfer["imagenet"]["skipped"]
+    # no leakage through pretraining: the in-domain network saw other (synthetic) patients, never the study's
+    study_patients = {p["patient"] for p in docs["01_preprocessing"]["included"]}
+    networks = [domain_meta(d, "googlenet")["meta"] for d in (lgg_study.cache / "domain").iterdir()]
+    assert networks and all(m["patients"] and not set(m["patients"]) & study_patients for m in networks)
+    for doc in docs.values():
+        check_no_leakage(doc)
+    # scored from every tumour slice, said in each approach's deviations; the handcrafted baseline: FLAIR in the mask
+    for stem in ("02_training_from_scratch", "03_transfer_learning", "04_deep_features_svm", "05_layerwise_analysis"):
+        assert any("every tumour slice" in d for d in docs[stem]["deviations"]), stem
+        assert all(r["skipped"] or r["folds"] for r in docs[stem]["rows"]), stem
+    baseline = docs["01_preprocessing"]["baseline"]
+    assert baseline["skipped"] is None and baseline["channel"] == "FLAIR" and "tumour mask" in baseline["mask"]
+    assert set(baseline["oof"]) == study_patients
+    assert "COCCluster==2" in lgg_study.page and "Transfer learning (Buda et al. 2020" in lgg_study.page  # the report
+
+
+@pytest.mark.slow
+def test_an_lgg_run_never_says_luminal_and_names_buda(lgg_study):
+    doc = lgg_study.docs["01_preprocessing"]
+    assert doc["target"] == "COCCluster==2" and doc["descriptor"]["reference"] == "Buda et al. 2020"
+    assert doc["deviations"][0].startswith("target COCCluster==2 (COCCluster 2 in data.csv")
+    assert "Buda et al. 2020" in lgg_study.page and "COC 2 vs other clusters" in lgg_study.page
+    texts = [json.dumps(d) for d in lgg_study.docs.values()] + [lgg_study.page]
+    assert len(texts) == len(studies.ZHU)  # 5 results files and the report (07-09: above)
+    assert not [t for t in texts if "luminal" in t.lower()]

@@ -154,6 +154,7 @@ def test_the_many_sets_at_once_are_the_masked_model_one_set_at_a_time(cohort):
     assert (table.loc["no genes"] == 0.5).all() and table.loc["all genes"].min() > 0.75
 
 
+@pytest.mark.slow
 def test_on_null_cohorts_the_masking_test_keeps_its_level_and_todays_best_of_five_did_not():
     """Gene link broken (the generator's gene_link=False, and the gene table permuted among the patients again for each
     replicate): 5 cohorts x 40 permutations x 4 phenotypes = 800 tests of the cheap linear model through

@@ -21,6 +21,7 @@ def test_parameters_cell_matches_the_defaults(stem):
     exec(tagged[0].source, namespace)
     namespace.pop("__builtins__")
     assert namespace == params.defaults(stem)
+    assert params.cell_problems(tagged[0].source, stem) == []
 
 
 PROFILES = ["smoke", "demo", "paper", "lgg"]
@@ -353,3 +354,85 @@ def test_the_lgg_profile_scores_patients_from_their_tumour_slices_and_says_so():
     assert not [d for d in protocol.deviations(smoke, "04_deep_features_svm") if "tumour slice" in d]
     with pytest.raises(ValueError, match="test_patches"):
         params.validate("04_deep_features_svm", {**vars(smoke), "test_patches": "all"})
+
+
+# --- the one parameter table ----------------------------------------------------------------------------------
+
+
+def _applies(p):
+    """(stem, the entry as that notebook has it) for each notebook that takes `p`; the runner's: (None, p)."""
+    return [(None, p)] if p.notebooks == params.RUNNER_KEY else [(s, p.of(s)) for s in params.NOTEBOOKS if p.takes(s)]
+
+
+@pytest.mark.parametrize("p", params.PARAMETERS, ids=lambda p: p.name)
+def test_every_parameter_has_a_doc_a_check_a_notebook_and_a_paper_value_its_check_accepts(p):
+    assert [q.name for q in params.PARAMETERS].count(p.name) == 1
+    assert p.doc.strip() and "\n" not in p.doc, "one line of doc"
+    assert p.notebooks in (params.ALL, params.RUNNER_KEY) or (p.notebooks and set(p.notebooks) <= set(params.NOTEBOOKS))
+    assert set(p.per_notebook) <= {s for s, _ in _applies(p)}
+    assert all(set(fields) <= {"default", "check", "paper"} for fields in p.per_notebook.values())
+    for stem, entry in _applies(p):
+        assert callable(entry.check) and entry.check(entry.default) is None, (stem, entry.default)
+        if entry.paper is not params.NO_PAPER:
+            assert entry.check(entry.paper) is None, (stem, entry.paper)
+
+
+def test_the_papers_layerwise_setting_is_the_one_the_code_falls_back_to():
+    from radiolib.learn.features import LAYERWISE_SETTING
+    assert (params.paper_value("layer_patch_size"), params.paper_value("kernel")) == LAYERWISE_SETTING
+
+
+def test_the_run_keys_of_a_results_file_are_the_tables():
+    from radiolib.run import results
+    assert results.RUN_KEYS == ("data", *(p.name for p in params.PARAMETERS if p.run_key))
+    assert {"synth_seed", "n_folds", "seed"} <= set(results.RUN_KEYS) and "n_jobs" not in results.RUN_KEYS
+
+
+def test_adding_a_parameter_touches_the_table_and_the_notebook_that_uses_it_nothing_else(monkeypatch, tmp_path):
+    """One new entry in the table and its line in 02's parameters cell: every derived piece takes it; the cell
+    without the line, and a profile that misspells it, are refused naming the key."""
+    from radiolib.run import protocol
+    stem, other = "02_training_from_scratch", "01_preprocessing"
+    new = params.Parameter("tta", False, lambda v: None if isinstance(v, bool) else "must be true or false",
+                           "average the scores over flipped test patches", (stem,), paper=True)
+    old_cell = params.parameters_cell(stem)
+    monkeypatch.setattr(params, "PARAMETERS", (*params.PARAMETERS, new))
+
+    # the notebook: its parameters cell, with the line added, agrees with the table; without it, it is refused
+    nb = nbformat.read(ROOT / "notebooks" / f"{stem}.ipynb", as_version=4)
+    cell = next(c for c in nb.cells if "parameters" in c.metadata.get("tags", []))
+    assert params.cell_problems(cell.source, stem) and "'tta'" in params.cell_problems(cell.source, stem)[0]
+    cell.source += "\ntta = False  # average the scores over flipped test patches"
+    nbformat.write(nb, tmp_path / f"{stem}.ipynb")
+    source = next(c.source for c in nbformat.read(tmp_path / f"{stem}.ipynb", 4).cells
+                  if "parameters" in c.metadata.get("tags", []))
+    assert params.cell_problems(source, stem) == [] and source == params.parameters_cell(stem)
+    assert params.parameters_cell(stem) == old_cell + "\ntta = False  # average the scores over flipped test patches"
+
+    # defaults, known keys, validate, bind
+    assert params.defaults(stem)["tta"] is False and "tta" not in params.defaults(other)
+    assert "tta" in params.known_keys()
+    assert params.validate(stem, {"tta": True})["tta"] is True
+    with pytest.raises(TypeError, match="'tta'"):
+        params.validate(stem, {"tta": "yes"})
+    injected = "# Parameters\ntta = True\n"
+    P = params.bind({**params.defaults(stem), "tta": True, "_ih": ["", source, injected, "P"]}, stem)
+    assert P.tta is True
+    assert not hasattr(params.bind({**params.defaults(other), "tta": True, "_ih": ["", injected, "P"]}, other), "tta")
+    with pytest.raises(ValueError, match=r"'tta' \(a key of 02_training_from_scratch only\)"):
+        params.validate(other, {"tta": True})
+
+    # a profile sets it; one that misspells it, or gives it a wrong value, is refused naming the key
+    folder = tmp_path / "params" / "mine"
+    folder.mkdir(parents=True)
+    (folder / "study.yaml").write_text("tta: true\n")
+    assert params.check_study("mine", {}, folder.parent) == []
+    assert params.load_profile("mine", stem, folder.parent) == {"tta": True}
+    assert params.check_study("mine", {"tta": 1}, folder.parent) == [f"tta = 1 (-p): should be bool ({stem})"]
+    (folder / "study.yaml").write_text("ttta: true\n")
+    problems = params.check_study("mine", {}, folder.parent)
+    assert problems and all("unknown parameter 'ttta' (did you mean 'tta'?)" in p for p in problems)
+
+    # the deviations state it where the run departs from the paper's value
+    assert "tta = False (paper: True)" in protocol.deviations(SimpleNamespace(**params.defaults(stem)), stem)
+    assert not [d for d in protocol.deviations(P, stem) if "tta" in d]

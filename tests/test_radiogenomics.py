@@ -78,6 +78,7 @@ def _recording_fits(monkeypatch) -> list[dict]:
     return fits
 
 
+@pytest.mark.slow
 def test_gene_masking_puts_each_driver_on_top_and_the_model_table_has_every_model(monkeypatch):
     fits = _recording_fits(monkeypatch)
     feats, genes, labels = _features(180)
@@ -177,6 +178,7 @@ def test_a_crf_failure_is_the_image_s_reason_and_its_row_is_empty():
     assert one.firstorder_Mean.drop(index=[2, 5]).between(0.45, 0.55).all()
 
 
+@pytest.mark.slow
 def test_whole_slices_change_the_drfs_not_the_crfs_nor_does_the_number_of_processes(patch_set, faulty_cohort,
                                                                                     tmp_path):
     from types import SimpleNamespace

@@ -37,6 +37,7 @@ RESULT = ("import json, pathlib\n"
           "(out / f'{stem}.json').write_text(json.dumps({{'notebook': '{stem}'}}))")
 
 
+@pytest.mark.slow
 def test_a_cell_that_never_returns_ends_within_its_timeout_naming_notebook_and_cell(tmp_path):
     nb = _notebook(tmp_path / "hung.ipynb", "x = 1", HANG)
     start = time.perf_counter()
@@ -101,6 +102,7 @@ def _cli(home: Path, *extra: str) -> int:
                      "01_preprocessing", "02_training_from_scratch", "03_transfer_learning", *extra])
 
 
+@pytest.mark.slow
 def test_run_json_states_each_notebook_and_a_changed_parameter_is_refused(fixture_study, capsys):
     home, stems = fixture_study
     assert _cli(home) == 0
@@ -125,6 +127,7 @@ def test_run_json_states_each_notebook_and_a_changed_parameter_is_refused(fixtur
     assert doc["parameters"]["01_preprocessing"]["seed"] == 1 and doc["status"] == "done"
 
 
+@pytest.mark.slow
 def test_a_second_failure_ends_the_run_with_the_cell_and_the_command_to_resume(fixture_study, capsys):
     home, stems = fixture_study
     (home / "data" / "hang").write_text("x")

@@ -1,4 +1,6 @@
 """Approaches end to end on small synthetic cohorts: a planted signal is found, a null cohort gives chance."""
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
@@ -94,6 +96,7 @@ def _toy_features(width: int, shift: float):
     return feats, index, evaluation.patient_folds(patients, list(np.arange(20) % 2), 3, 1, 0)
 
 
+@pytest.mark.slow
 def test_svm_settings_in_parallel_give_the_same_results_as_in_sequence():
     feats, index, folds = _toy_features(16, 0.5)
     settings = {k: dict(feats=feats, index=index, folds=folds, kernel=k, max_train=None, train_roles=["train"])
@@ -226,6 +229,7 @@ def _assert_statistics_of(norm, first: torch.Tensor) -> None:
     np.testing.assert_allclose(norm.running_var.double(), first.var((0, 2, 3)), rtol=1e-4, atol=1e-8)
 
 
+@pytest.mark.slow
 def test_batch_norm_statistics_are_recomputed_with_the_final_weights_over_the_training_patches(strong):
     """By default a briefly trained GoogLeNet_R is scored with the batch-norm statistics of its final weights over the
     fold's training patches: its first layer's are the mean and variance of that layer's input over all of them
@@ -243,6 +247,7 @@ def test_batch_norm_statistics_are_recomputed_with_the_final_weights_over_the_tr
     assert np.std(out.test_scores) > 0.01, out.test_scores
 
 
+@pytest.mark.slow
 def test_the_batch_norm_modes_train_alike_and_only_running_statistics_give_a_constant_output(strong):
     """Training normalises by each batch's own statistics in every mode (identical losses); only the statistics the
     network is scored with differ. PyTorch's running ones still hold their start after a few steps (every patient
@@ -266,6 +271,7 @@ def test_the_batch_norm_modes_train_alike_and_only_running_statistics_give_a_con
         training.start_epoch_statistics(models.build("cifar"), "ema")
 
 
+@pytest.mark.slow
 def test_domain_pretraining_saves_the_batch_norm_statistics_of_its_final_weights(strong, tmp_path, monkeypatch):
     """The in-domain checkpoint (whose features 04-05 read and which 03 fine-tunes) holds the statistics of its final
     weights over its training patches (the held-out patients' left out), and its recipe names how they were made."""
@@ -283,3 +289,12 @@ def test_domain_pretraining_saves_the_batch_norm_statistics_of_its_final_weights
     x = np.asarray(strong.patches(80)[train], np.float32)
     _assert_statistics_of(saved["model"].conv1.bn, _first_norm_input(saved["model"], cfg, x))
     assert pretraining.recipe("googlenet_r", 80, cfg)["bn_stats"] == "recomputed"
+
+
+def test_a_bf16_domain_checkpoint_is_cached_apart_from_the_fp32_one():
+    """bf16 gives other weights: its checkpoint must not be read back by an fp32 run (the fp32 key is unchanged)."""
+    cfg = training.TrainConfig(input_size=32, epochs=1, patches_per_epoch=64, batch_size=32, lr=1e-3, seed=0,
+                               device="cpu")
+    fp32 = pretraining.recipe("googlenet_r", 80, cfg)
+    bf16 = pretraining.recipe("googlenet_r", 80, dataclasses.replace(cfg, bf16=True))
+    assert "bf16" not in fp32 and bf16 == {**fp32, "bf16": True}

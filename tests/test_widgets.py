@@ -215,6 +215,7 @@ def test_live_view_shows_a_short_text_instead_of_the_widget_repr(monkeypatch):
     box.close()
 
 
+@pytest.mark.slow
 def test_widget_cells_build_no_widget_under_papermill(tmp_path, faulty_cohort):
     """The three views run by papermill itself: each cell shows one static figure, no widget is ever built."""
     import nbformat

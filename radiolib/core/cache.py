@@ -21,6 +21,8 @@ import warnings
 from pathlib import Path
 from typing import Any, BinaryIO, Callable, Iterator
 
+import numpy as np
+
 MARKER = "COMPLETE"
 CHECKSUMS = "CHECKSUMS.json"
 _CHUNK = 1 << 22
@@ -250,7 +252,6 @@ def _file_problem(file: Path, want: dict) -> str | None:
 
 def _npy_problem(file: Path) -> str | None:
     """A size check of a .npy file against its own header (for entries without checksums)."""
-    import numpy as np
     try:
         with open(file, "rb") as fh:
             version = np.lib.format.read_magic(fh)

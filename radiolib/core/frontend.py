@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import os
 
+from tqdm.auto import tqdm as bar
+
 ENV = "RADIOLIB_FRONTEND"
 _ON = {"1", "true", "yes", "live"}
 _OFF = {"0", "false", "no", "batch"}
@@ -21,7 +23,7 @@ _OFF = {"0", "false", "no", "batch"}
 def kernel():
     """The running IPython kernel, or None outside one (plain Python, a terminal IPython)."""
     try:
-        from IPython import get_ipython
+        from IPython import get_ipython  # lazy: optional package; asked only whether a kernel runs
     except ImportError:
         return None
     return getattr(get_ipython(), "kernel", None)
@@ -47,7 +49,6 @@ def attached() -> bool:
 
 def tqdm(*args, **kwargs):
     """`tqdm.auto.tqdm`, switched off in a kernel without a front end: no frozen bar or `0%|` line in outputs."""
-    from tqdm.auto import tqdm as bar
     if kernel() is not None and not attached():
         kwargs["disable"] = True
     return bar(*args, **kwargs)

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 import SimpleITK as sitk
 
+from ..core.frontend import tqdm
 from .descriptor import (
     GRADE_COMPONENTS,
     Descriptor,
@@ -23,6 +24,7 @@ from .descriptor import (
     duke_labels,
     duke_target,
 )
+from .dicom_seg import MASK_SOURCES, TumourMask, patient_mask, seg_files
 from .imaging import Volume, prepare
 from .series import (
     PHASES,
@@ -52,6 +54,7 @@ class Cohort(SourceTables):
     series: dict[str, dict[str, PhaseSeries]] = field(repr=False, default_factory=dict)
     descriptor: Descriptor = field(default_factory=duke_descriptor)  # what `label` means (see descriptor.py)
     clinical_file: Path | None = None  # Clinical_and_Other_Features.xlsx, read again for another target's labels
+    masks: dict[str, list[Path]] = field(repr=False, default_factory=dict)  # patient -> its SEG files (AIMI_SEG)
 
     def labels(self, target: str | None = None) -> pd.Series:
         """Label per included patient for `target` (None: this cohort's; see descriptor.py for the targets)."""
@@ -63,8 +66,17 @@ class Cohort(SourceTables):
         return labels_of(duke_labels(clinical, target).label, self.patients)
 
     def volume(self, patient: str, target_spacing: float) -> Volume:
-        """The preprocessed patient (read, resampled, subtracted; `imaging.prepare`)."""
+        """The preprocessed patient (read, resampled, subtracted; `imaging.prepare`), with its tumour mask where it
+        has a SEG."""
         return prepare(self, patient, target_spacing)
+
+    def tumour_mask(self, patient: str) -> TumourMask | None:
+        """The patient's tumour mask on its DCE grid (slices in position order, rows, columns) from its SEG files
+        (`dicom_seg.patient_mask`), None without any (the box is its region then); UnreadableMask with the QC
+        reason when a SEG cannot be read."""
+        if not self.masks.get(patient):
+            return None
+        return patient_mask(self.root, patient, self.series[patient])
 
 
 def scanner_table(table: pd.DataFrame) -> pd.DataFrame:
@@ -236,7 +248,6 @@ def load_cohort(root: str | Path, progress: bool = True, target: str | None = No
     if not patients:
         raise FileNotFoundError(f"no Breast_MRI_NNN patient folders under the data folder {root.name!r}")
 
-    from ..core.frontend import tqdm
     rows, qc, series = [], [], {}
     labels = duke_labels(clinical, target).assign(mol_subtype=clinical.mol_subtype.values)
     for patient, pdir in tqdm(patients.items(), desc="scanning series", disable=not progress):
@@ -247,11 +258,13 @@ def load_cohort(root: str | Path, progress: bool = True, target: str | None = No
             rows.append(row)
     table = pd.DataFrame(rows, columns=["patient", "label", "mol_subtype", "manufacturer", "model", "field_strength",
                                         "rows", "columns", "slices", "pixel_spacing", "n_boxes"])
+    masks = {p: files for p in table.patient if (files := seg_files(root, p))}
+    table["mask"] = [MASK_SOURCES[0] if p in masks else MASK_SOURCES[1] for p in table.patient]
     qc_df = pd.DataFrame(qc, columns=["patient", "reason"])
     kept = boxes[boxes.patient.isin(table.patient)].reset_index(drop=True)
     return Cohort(root=root, table=table, qc=qc_df, boxes=kept,
                   series={p: s for p, s in series.items() if p in set(table.patient)},
-                  descriptor=duke_descriptor(target, clinical), clinical_file=clin_file)
+                  descriptor=duke_descriptor(target, clinical), clinical_file=clin_file, masks=masks)
 
 
 def _find_file(root: Path, name: str) -> Path:

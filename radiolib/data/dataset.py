@@ -15,8 +15,12 @@ import pandas as pd
 from joblib import Parallel, delayed
 
 from ..core import cache
+from ..core.frontend import tqdm
+from .cohort import load_cohort
 from .descriptor import Descriptor, label_revision
 from .imaging import UnreadableSeries, unreadable_reason
+from .lgg import is_lgg_layout
+from .lgg import load_cohort as load_lgg
 from .patches import extract, normal_layout, patch_pixels, test_layout, training_layout
 from .source import DataSource
 
@@ -103,11 +107,8 @@ def open_cohort(data_dir: Path, target: str | None = None, progress: bool = True
     """The data source of a folder, by its layout: lgg-mri-segmentation or Duke-Breast-Cancer-MRI; `target` as
     descriptor.py describes (None: luminal_like for Duke, COCCluster==2 for LGG). Its `descriptor` names the classes.
     The patch set is built from the `DataSource` members alone (source.py)."""
-    from .lgg import is_lgg_layout
     if is_lgg_layout(data_dir):
-        from .lgg import load_cohort as load_lgg
         return load_lgg(data_dir, **({"target": target} if target else {}), progress=progress)
-    from .cohort import load_cohort
     return load_cohort(data_dir, progress=progress, target=target)
 
 
@@ -146,7 +147,6 @@ def build_patch_set(data_dir: str | Path, patch_sizes=(80, 120), n_augment: int 
 
 
 def _build(final: Path, data_dir: Path, sizes, n_augment, seed, n_jobs, progress, target, data_key) -> None:
-    from ..core.frontend import tqdm
     cohort = open_cohort(data_dir, target=target, progress=progress)
     target = cohort.target_spacing
     jobs = (delayed(_patient_patches)(cohort, p, target, sizes, n_augment, seed) for p in cohort.table.patient)

@@ -20,12 +20,12 @@ from sklearn.model_selection import train_test_split
 
 from .cohort import read_boxes, read_clinical
 from .descriptor import duke_labels
+from .dicom_seg import MASK_DIR
 from .series import PHASES, REASONS, assign_phases, missing_phases
 
 COLLECTION = "duke_breast_cancer_mri"
 AIMI = "bamf_aimi_annotations"  # IDC's analysis result holding the AIMI breast-tumour SEG objects
 DIR_TEMPLATE = "%PatientID/%StudyInstanceUID/%SeriesInstanceUID"  # idc-index's dirTemplate: the loader's layout
-MASK_DIR = "AIMI_SEG"  # masks beside the patients, not inside them: the loader reads every series of a patient
 TABLES = ("Annotation_Boxes.csv", "Clinical_and_Other_Features.xlsx")
 TCIA_PAGE = "https://www.cancerimagingarchive.net/collection/duke-breast-cancer-mri/"
 INSTALL = "pip install -e '.[fetch]' (or make setup)"
@@ -36,7 +36,7 @@ _COLUMNS = ["collection_id", "analysis_result_id", "PatientID", "StudyInstanceUI
 def index_file() -> tuple[Path, str]:
     """The parquet series index of idc-index-data and its version (ImportError naming the install command)."""
     try:
-        import idc_index_data
+        import idc_index_data  # lazy: optional package (the fetch extra)
     except ImportError:
         raise ImportError(f"radiolib fetch needs the IDC index (idc-index, idc-index-data): {INSTALL}") from None
     return Path(idc_index_data.IDC_INDEX_PARQUET_FILEPATH), idc_index_data.__version__
@@ -241,7 +241,7 @@ def download(plan: Plan, out: str | Path, client=None, progress: bool = True) ->
 
 def _client():
     try:
-        from idc_index import IDCClient
+        from idc_index import IDCClient  # lazy: optional package (the fetch extra)
     except ImportError:
         raise ImportError(f"radiolib fetch needs idc-index to download: {INSTALL}") from None
     return IDCClient()

@@ -36,7 +36,7 @@ class Volume:
     spacing: tuple[float, float, float]
     regions: pd.DataFrame
     body: np.ndarray | None = None  # (Z, Y, X) bool: inside the body, where normal-tissue patches may be cut
-    mask: np.ndarray | None = None  # (Z, Y, X) bool tumour segmentation, where the data has one (LGG); Duke: boxes
+    mask: np.ndarray | None = None  # (Z, Y, X) bool tumour segmentation, where the data has one (LGG; Duke: a SEG)
 
     def central_region(self) -> pd.Series:
         """The region on the middle slice of the largest lesion (by summed area): what figures show."""
@@ -174,13 +174,27 @@ def prepare(cohort: SeriesCohort, patient: str, target_spacing: float) -> Volume
     phases, slice_of = read_phases(cohort, patient)
     spacing = phases["pre"].GetSpacing()
     factor = spacing[0] / target_spacing
+    mask = tumour_mask(cohort, patient, phases["pre"], target_spacing)
     if abs(factor - 1) > 1e-3:
         phases = {p: resample_inplane(img, target_spacing) for p, img in phases.items()}
     channels = subtraction_channels(phases)
     regions = box_regions(cohort.boxes[cohort.boxes.patient == patient], factor, slice_of)
     pre = sitk.GetArrayViewFromImage(phases["pre"])
     body = pre > BODY_THRESHOLD * np.percentile(pre, 99)
-    return Volume(patient, channels, (spacing[2], target_spacing, target_spacing), regions, body)
+    return Volume(patient, channels, (spacing[2], target_spacing, target_spacing), regions, body, mask)
+
+
+def tumour_mask(cohort: SeriesCohort, patient: str, grid: sitk.Image, target_spacing: float) -> np.ndarray | None:
+    """The patient's SEG mask (`cohort.tumour_mask`, on the DCE `grid`) resampled in-plane to `target_spacing` as
+    the phases are (bilinear, kept where at least 0.5); None without a SEG (or for a source without masks)."""
+    found = cohort.tumour_mask(patient) if hasattr(cohort, "tumour_mask") else None
+    if found is None:
+        return None
+    image = sitk.GetImageFromArray(found.mask.astype(np.float32))
+    image.CopyInformation(grid)
+    if abs(grid.GetSpacing()[0] / target_spacing - 1) > 1e-3:
+        image = resample_inplane(image, target_spacing)
+    return sitk.GetArrayFromImage(image) >= 0.5
 
 
 def unreadable_reason(err: Exception) -> str:

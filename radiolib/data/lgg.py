@@ -17,6 +17,7 @@ import pandas as pd
 import tifffile
 from scipy import ndimage
 
+from ..core.frontend import tqdm
 from . import descriptor
 from .descriptor import LGG_CHANNELS, LGG_DEFAULT, Descriptor, lgg_descriptor, target_labels
 from .imaging import UnreadableSeries, Volume
@@ -255,7 +256,6 @@ def read_volume(folder: Path, patient: str | None = None) -> Volume:
 def load_cohort(root: str | Path, target: str | None = DEFAULT_TARGET, progress: bool = True) -> LggCohort:
     """Scan a kaggle_3m folder: labels from `target` ("<data.csv column>==<value>", label 1 when equal), masks
     and slice headers; every patient folder that cannot be used is excluded with a reason."""
-    from ..core.frontend import tqdm
 
     data_root = find_data_root(root)
     clinical = read_table(data_root / "data.csv")

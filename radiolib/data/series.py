@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pydicom
 
 from .descriptor import NO_GRADE, NO_SUBTYPE
 
@@ -71,7 +72,6 @@ class PhaseSeries:
 def slice_headers(files: list[Path], name: str) -> pd.DataFrame:
     """One row per file (headers only): instance (InstanceNumber), position (mm along the slice normal, the order
     SimpleITK sorts by) and the phase keys of SPLIT_KEYS (NaN where absent)."""
-    import pydicom
     rows = []
     for f in files:
         try:

@@ -27,8 +27,10 @@ import numpy as np
 import pandas as pd
 import torch
 import torch.nn.functional as F
+from scipy.stats import rankdata
 from torch import nn
 
+from ..core.frontend import tqdm
 from .models import autocast
 from .training import INTENSITY_CAP
 
@@ -107,7 +109,6 @@ def whole_slices(source, meta: pd.DataFrame, channel: int = 0, progress: bool = 
     slice, as `lesion_slices` gives them), that slice of channel `channel` of the patient's volume from the data
     source (`radiolib.data.source`, on its target grid, in the units of the patches: `Volume.channels`, from which the
     patch set is cut), resized to 64 x 64 (area) and mapped to [0, 1] by `to_input`."""
-    from ..core.frontend import tqdm
     out = np.zeros((len(meta), SIDE, SIDE), np.float32)
     groups = meta.groupby(meta.patient.astype(str), sort=False)
     for patient, rows in tqdm(groups, desc="whole slices", disable=not progress, leave=False):
@@ -164,7 +165,6 @@ def check_images(images: np.ndarray) -> np.ndarray:
 
 def train(images: np.ndarray, config: DaeConfig = DaeConfig(), progress: bool = False) -> TrainedDae:
     """Train the DAE to reconstruct `images` (n, 64, 64) in [0, 1] from their noisy copies."""
-    from ..core.frontend import tqdm
     if config.loss not in LOSSES:
         raise ValueError(f"unknown DAE loss {config.loss!r}: choose one of {', '.join(LOSSES)}")
     x = torch.from_numpy(check_images(images)).unsqueeze(1)
@@ -211,7 +211,6 @@ def quantile_normalise(features: np.ndarray) -> np.ndarray:
     """Quantile normalisation with each image (row) as a sample: every row's values replaced, rank for rank, by the
     mean over rows of the sorted values, so all images share one distribution and keep their own order (a run of tied
     values gets the mean of the reference over the ranks it spans: ReLU and pooling give many zeros)."""
-    from scipy.stats import rankdata
     x = np.asarray(features, dtype=np.float64)
     if x.ndim != 2:
         raise ValueError(f"quantile normalisation takes (images, features); got shape {x.shape}")

@@ -15,13 +15,16 @@ import numpy as np
 import pandas as pd
 import torch
 import torch.nn.functional as F
+from joblib import Parallel, delayed
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC
+from torchvision.models.feature_extraction import create_feature_extractor
 
 from ..core import cache
+from ..core.frontend import tqdm
 from ..data.patches import scoring_role
-from ..stats.evaluation import FoldOutput, patient_scores
+from ..stats.evaluation import VERSION, FoldOutput, cross_validate, patient_scores
 from . import models, weights
 from .training import INTENSITY_CAP
 
@@ -45,13 +48,11 @@ def feature_layer(net: str, source: str) -> str:
 @torch.no_grad()
 def extract(model: torch.nn.Module, patches: np.ndarray, net: str, layers: tuple[str, ...], size: int,
             batch_size: int = 64, bf16: bool = False, channels_last: bool = True,
-            progress: bool = True, desc: str = "features") -> dict[str, np.ndarray]:
-    """{layer: (N, length) float32} for every patch, all layers from one forward pass per batch."""
-    from ..core.frontend import tqdm
-    device = models.default_device()
-    extractor = weights.layer_extractor(model, layers).to(device)
-    if channels_last:
-        extractor = extractor.to(memory_format=torch.channels_last)
+            progress: bool = True, desc: str = "features", device=None) -> dict[str, np.ndarray]:
+    """{layer: (N, length) float32} for every patch, all layers from one forward pass per batch, on `device` (None:
+    `models.default_device()`)."""
+    device = torch.device(device) if device is not None else models.default_device()
+    extractor = models.to_device(weights.layer_extractor(model, layers), device, channels_last)
     out: dict[str, list] = {name: [] for name in layers}
     for i in tqdm(range(0, len(patches), batch_size), desc=desc, disable=not progress, leave=False):
         x = to_network_input(patches[i:i + batch_size], size, net).to(device)
@@ -75,7 +76,7 @@ def weights_tag(net: str, source: str, domain_dir) -> str:
 
 def cached_features(patch_set, patch_size: int, net: str, source: str, layers: tuple[str, ...], size: int,
                     domain_dir=None, cache_dir=None, bf16: bool = False, progress: bool = True,
-                    roles=("train", "augmented", "test")) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
+                    roles=("train", "augmented", "test"), device=None) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
     """(index of the patches used, {layer: features}) for the patches of `roles`, computed once and reused.
 
     Only the roles an analysis needs are passed through the network (the SVM's training roles and the test
@@ -89,7 +90,7 @@ def cached_features(patch_set, patch_size: int, net: str, source: str, layers: t
     if not cache.usable(final, "feature cache"):  # absent, incomplete or damaged (named, removed)
         model = weights.load_pretrained(net, source, domain_dir=domain_dir)
         feats = extract(model, patch_set.patches(patch_size)[rows], net, layers, size, bf16=bf16, progress=progress,
-                        desc=f"{net}/{source} features, patch {patch_size}")
+                        desc=f"{net}/{source} features, patch {patch_size}", device=device)
         with cache.building(final, {"net": net, "source": source, "layers": list(layers), "size": size}) as tmp:
             for name, arr in feats.items():
                 np.save(tmp / f"{name}.npy", arr)
@@ -120,11 +121,11 @@ class PerFold(dict):
 
 def cached_fold_features(patch_set, patch_size: int, net: str, layers: tuple[str, ...], size: int,
                          fold_dirs: dict, cache_dir=None, bf16: bool = False, progress: bool = True,
-                         roles=("train", "augmented", "test")) -> tuple[pd.DataFrame, dict[str, PerFold]]:
+                         roles=("train", "augmented", "test"), device=None) -> tuple[pd.DataFrame, dict[str, PerFold]]:
     """`cached_features` of the in-cohort `domain` source: (index, {layer: PerFold}), each fold's features from its
     own checkpoint (`fold_dirs`: {(repeat, fold): checkpoint folder}), with the patients it was pretrained on."""
     per_fold = {key: cached_features(patch_set, patch_size, net, "domain", layers, size, d, cache_dir, bf16,
-                                     progress, roles) for key, d in fold_dirs.items()}
+                                     progress, roles, device) for key, d in fold_dirs.items()}
     records = {key: weights.pretraining_record(d, net) for key, d in fold_dirs.items()}
     index = next(iter(per_fold.values()))[0]
     return index, {name: PerFold({key: f[name] for key, (_, f) in per_fold.items()}, records) for name in layers}
@@ -184,7 +185,6 @@ def cross_validate_svm(feats: np.ndarray, index: pd.DataFrame, folds: list[dict]
                        n_boot: int = 1000, test_patches: str = "largest"):
     """The patient-level protocol for one SVM setting (CVResult); cached when `feature_id` names the features
     (`n_boot`, the CI's bootstrap resamples, is part of the key)."""
-    from ..stats.evaluation import VERSION, cross_validate
 
     def run():
         fit = svm_fit_predict(feats, index, kernel, max_train, seed=seed, train_roles=train_roles,
@@ -229,7 +229,6 @@ def layerwise_setting(patch_size: int | None = None, kernel: str | None = None,
 @torch.no_grad()
 def feature_maps(model: torch.nn.Module, patches: np.ndarray, net: str, layer: str, size: int) -> np.ndarray:
     """Un-pooled (B, C, H, W) activations of one layer for a few patches (the layer-wise viewer)."""
-    from torchvision.models.feature_extraction import create_feature_extractor
     body = create_feature_extractor(model.eval(), return_nodes={layer: "out"})
     return body(to_network_input(patches, size, net))["out"].float().numpy()
 
@@ -240,9 +239,6 @@ def cross_validate_svms(settings: dict, n_jobs: int = 1, progress: bool = True, 
     Each setting's folds run in sequence inside its worker, so a joblib backend (loky, Dask, Ray) spreads the
     settings; large feature arrays are passed as arguments, which joblib memory-maps instead of copying.
     """
-    from joblib import Parallel, delayed
-
-    from ..core.frontend import tqdm
     keys = list(settings)
     jobs = (delayed(cross_validate_svm)(**{**settings[k], "n_jobs": 1, "progress": False}) for k in keys)
     out = Parallel(n_jobs=n_jobs, return_as="generator")(jobs)

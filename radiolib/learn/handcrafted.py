@@ -14,8 +14,9 @@ What is measured (`SETTINGS`): the `firstorder` and 3D `shape` classes, intensit
 number of bins (`binCount`, IBSI's FBN: the images are already scaled per patient, so a fixed bin width in
 scanner units would mean nothing), on one channel inside the tumour mask:
 - LGG (kaggle_3m): the FLAIR channel inside the FLAIR tumour mask, as Buda et al. segmented it;
-- Duke: the first post-contrast subtraction inside the annotation box. Duke has boxes, not segmentations, so the
-  shape features describe the box (its size and elongation), not the tumour's outline: a stated deviation.
+- Duke: the first post-contrast subtraction inside the patient's tumour mask where it has a DICOM SEG (IDC's AIMI
+  segmentations, `fetch duke --masks aimi`; `Volume.mask`), else inside the annotation box, whose shape features
+  describe the box (its size and elongation), not the tumour's outline: a stated deviation, counted per patient.
 
 Classifier (`METHOD`): median imputation, standardisation and L2 logistic regression, its inverse penalty C taken
 from `C_GRID` by stratified inner cross-validation (AUC) on each outer training fold only; scored on that fold's
@@ -32,8 +33,17 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import SimpleITK as sitk
+from joblib import Parallel, delayed
+from sklearn.impute import SimpleImputer
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import GridSearchCV, StratifiedKFold
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
 
 from ..core import cache
+from ..core.frontend import tqdm
+from ..data.dataset import fingerprint, open_cohort
 
 VERSION = 1
 FEATURE_CLASSES = ("firstorder", "shape")
@@ -51,12 +61,13 @@ SOURCE_STEM = "01_preprocessing"
 CHANNEL = {"lgg": "FLAIR", "duke": "post1 - pre"}
 MASK = {"lgg": "the FLAIR tumour mask",
         "duke": "the annotation box (Duke has no segmentation: shape features describe the box)"}
+MASKED = "the patient's AIMI SEG tumour mask where it has one, else the annotation box (`mask_source`)"  # Duke
 
 
 def missing_extractor() -> str | None:
     """None when pyradiomics can be imported, else the reason the baseline is skipped (with the install command)."""
     try:
-        import radiomics  # noqa: F401
+        import radiomics  # lazy: optional package (built by make setup)  # noqa: F401
     except ImportError as err:
         return f"pyradiomics is not installed ({err}); install it with: {INSTALL}"
     return None
@@ -65,7 +76,7 @@ def missing_extractor() -> str | None:
 def extractor_version() -> str:
     """"pyradiomics 3.0.1" (recorded in the row and in each cached feature's key), or "pyradiomics absent"."""
     try:
-        import radiomics
+        import radiomics  # lazy: optional package (built by make setup)
     except ImportError:
         return "pyradiomics absent"
     return f"pyradiomics {radiomics.__version__.lstrip('v')}"
@@ -73,7 +84,7 @@ def extractor_version() -> str:
 
 def extractor(classes: Sequence[str] = FEATURE_CLASSES, settings: Mapping | None = None):
     """A pyradiomics extractor of these feature classes and settings (the baseline's by default), quiet."""
-    from radiomics import featureextractor
+    from radiomics import featureextractor  # lazy: optional package (built by make setup)
     logging.getLogger("radiomics").setLevel(logging.ERROR)
     ext = featureextractor.RadiomicsFeatureExtractor(**(SETTINGS if settings is None else settings))
     ext.disableAllFeatures()
@@ -111,7 +122,6 @@ def volume_features(image: np.ndarray, mask: np.ndarray, spacing: Sequence[float
 
     ValueError when the mask is empty; pyradiomics' own errors (e.g. a mask of one voxel) pass through.
     """
-    import SimpleITK as sitk
     if not mask.any():
         raise ValueError("empty tumour mask")
     img = sitk.GetImageFromArray(np.ascontiguousarray(image, dtype=np.float32))
@@ -141,10 +151,6 @@ def feature_table(data_dir: str | Path, patients: Sequence[str], cache_dir=None,
     With the data's `descriptor` (a patch set's), a table whose every patient is cached is read back without
     scanning the cohort again (the scan of a 270-patient DICOM cohort takes longer than reading the cache).
     """
-    from joblib import Parallel, delayed
-
-    from ..core.frontend import tqdm
-    from ..data.dataset import fingerprint, open_cohort
     data_dir = Path(data_dir)
     opened = []
 
@@ -184,11 +190,6 @@ def feature_table(data_dir: str | Path, patients: Sequence[str], cache_dir=None,
 
 
 def _pipeline(n_inner: int, seed: int):
-    from sklearn.impute import SimpleImputer
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.model_selection import GridSearchCV, StratifiedKFold
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
     model = make_pipeline(SimpleImputer(strategy="median"), StandardScaler(), LogisticRegression(max_iter=5000))
     inner = StratifiedKFold(n_splits=n_inner, shuffle=True, random_state=seed)
     return GridSearchCV(model, {"logisticregression__C": list(C_GRID)}, scoring="roc_auc", cv=inner)

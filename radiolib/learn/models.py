@@ -34,6 +34,33 @@ def default_device() -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
+DEVICES = "auto, cpu, cuda or cuda:N"  # the values of the `device` parameter
+
+
+def resolve_device(name: str = "auto") -> torch.device:
+    """The `device` parameter as a torch.device: "auto" is CUDA when a GPU is present, else CPU; "cpu", "cuda" or
+    "cuda:N" as named. ValueError naming the key for another value, or for a CUDA device this machine lacks."""
+    if name == "auto":
+        return default_device()
+    kind, _, number = str(name).partition(":")
+    if kind not in ("cpu", "cuda") or (number and (kind == "cpu" or not number.isdigit())):
+        raise ValueError(f"device = {name!r}: must be one of {DEVICES}")
+    if kind == "cuda" and (not torch.cuda.is_available() or int(number or 0) >= torch.cuda.device_count()):
+        raise ValueError(f"device = {name!r}: this machine has {torch.cuda.device_count()} CUDA device(s); "
+                         "use auto or cpu")
+    return torch.device(name)
+
+
+def to_device(model: nn.Module, device: torch.device | str, channels_last: bool = True) -> nn.Module:
+    """`model` on `device`, its 4-D weights NHWC when `channels_last`; on CUDA, cuDNN times its kernels for each new
+    input shape once and keeps the fastest (`cudnn.benchmark`: the study's inputs keep one shape)."""
+    device = torch.device(device)
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True
+    model = model.to(device)
+    return to_channels_last(model) if channels_last else model
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # The networks of Table 2
 
@@ -329,4 +356,11 @@ def autocast(device: torch.device | str, enabled: bool = True) -> contextlib.Abs
     if device.type == "cuda" and not torch.cuda.is_bf16_supported():
         dtype = torch.float16
     return torch.autocast(device_type=device.type, dtype=dtype, enabled=enabled)
+
+
+def grad_scaler(device: torch.device | str, enabled: bool = True) -> torch.amp.GradScaler:
+    """The loss scaling float16 autocast needs to train (on a GPU without bfloat16); a pass-through elsewhere."""
+    device = torch.device(device)
+    fp16 = enabled and device.type == "cuda" and not torch.cuda.is_bf16_supported()
+    return torch.amp.GradScaler(device.type, enabled=fp16)
 

@@ -20,11 +20,14 @@ import torch
 import torch.nn.functional as F
 
 from ..core import cache
+from ..core.frontend import tqdm
 from . import models, weights
 from .training import (
     PatchScorer,
     TrainConfig,
     epoch_indices,
+    patch_batches,
+    precision_key,
     refresh_statistics,
     start_epoch_statistics,
     statistics_rows,
@@ -69,7 +72,6 @@ def pretrain(net: str, source_set, patch_size: int, out_dir: Path, cfg: TrainCon
              source_name: str = "source cohort", patients=None) -> Path:
     """Train `net` (2-way) on lesion vs normal tissue of `source_set` (of its `patients` only, when given); save it
     with its provenance (`meta["patients"]`: the patients whose patches it saw); return dir."""
-    from ..core.frontend import tqdm
     if cfg.normalize != "imagenet":
         raise ValueError("domain pretraining feeds ImageNet-style input (cfg.normalize='imagenet'), as transfer does")
     rows, y, patients = auxiliary_task(source_set, patch_size, patients)
@@ -80,10 +82,9 @@ def pretrain(net: str, source_set, patch_size: int, out_dir: Path, cfg: TrainCon
     rng = np.random.default_rng([cfg.seed, 7])
     model = weights.architecture(net, num_classes=2, seed=cfg.seed)
     device = torch.device(cfg.device)
-    model = model.to(device)
-    if cfg.channels_last:
-        model = models.to_channels_last(model)
+    model = models.to_device(model, device, cfg.channels_last)
     scorer = PatchScorer(model, cfg, None, None)
+    scaler = models.grad_scaler(device, scorer.mixed)
     opt = torch.optim.Adam(models.l2_param_groups(model, cfg.weight_decay, cfg.lr))
     row_patients = source_set.index.patient.to_numpy().astype(str)[rows]
     held_patients = held_out_patients(row_patients, rng=rng)  # to report how well the auxiliary task was learned
@@ -93,14 +94,14 @@ def pretrain(net: str, source_set, patch_size: int, out_dir: Path, cfg: TrainCon
         model.train()
         start_epoch_statistics(model, cfg.bn_stats)
         order = train_idx[epoch_indices(y[train_idx], cfg.patches_per_epoch, rng)]
-        for i in range(0, len(order), cfg.batch_size):
-            b = order[i:i + cfg.batch_size]
+        for b, patches_b in patch_batches(x, order, cfg.batch_size, device):
             with scorer.autocast():
-                loss = F.cross_entropy(model(scorer.batch(x[b], train=True, rng=rng)).float(),
+                loss = F.cross_entropy(model(scorer.batch(patches_b, train=True, rng=rng)).float(),
                                        torch.from_numpy(y[b]).to(device))
             opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
+            scaler.scale(loss).backward()
+            scaler.step(opt)
+            scaler.update()
     # the held-out accuracy and the features use the final weights' statistics, over the training patches
     refresh_statistics(scorer, x, train_idx[statistics_rows(len(train_idx), cfg, np.random.default_rng([cfg.seed, 8]))])
     probs = scorer.probabilities(x[held])
@@ -114,10 +115,11 @@ def pretrain(net: str, source_set, patch_size: int, out_dir: Path, cfg: TrainCon
 
 
 def recipe(net: str, patch_size: int, cfg: TrainConfig) -> dict:
-    """What a domain checkpoint is made of besides its data: network, patch size and training recipe."""
+    """What a domain checkpoint is made of besides its data: network, patch size and training recipe (bf16 only
+    when set, so the fp32 checkpoints cached before keep their keys)."""
     return dict(net=net, patch_size=patch_size, input=cfg.input_size, epochs=cfg.epochs,
                 per_epoch=cfg.patches_per_epoch, lr=cfg.lr, seed=cfg.seed, held_out="patients", bn_stats=cfg.bn_stats,
-                bn_patches=cfg.bn_patches)
+                bn_patches=cfg.bn_patches, **({"bf16": True} if cfg.bf16 else {}), **precision_key(cfg))
 
 
 def domain_checkpoint(net: str, source_set, patch_size: int, cfg: TrainConfig, cache_dir=None,

@@ -8,7 +8,8 @@ Learning curves record train and test AUC after every epoch (Figure 2).
 from __future__ import annotations
 
 import contextlib
-from dataclasses import dataclass, field
+import os
+from dataclasses import asdict, dataclass, field
 from typing import Callable
 
 import numpy as np
@@ -16,9 +17,11 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.utils.data import DataLoader, Dataset
 
+from ..core.cache import memo
 from ..data.patches import scoring_role
-from ..stats.evaluation import FoldOutput, auc, patient_scores
+from ..stats.evaluation import VERSION, FoldOutput, auc, cross_validate, patient_scores
 from . import models
 from .weights import imagenet_normalize
 
@@ -55,7 +58,7 @@ class TrainConfig:
     curve_patients: int | None = 60  # training patients scored per epoch for the train-AUC curve and train AUC
     test_patches: str = "largest"  # the patches a patient is scored from (patches.SCORING_ROLES)
     seed: int = 0
-    device: str = field(default_factory=lambda: str(models.default_device()))
+    device: str = field(default_factory=lambda: str(models.default_device()))  # CUDA: mixed precision (autocast)
 
 
 # "recomputed": after every epoch, before the network is scored, each batch-norm layer's statistics are recomputed with
@@ -162,11 +165,16 @@ class PatchScorer:
     """Resizes patches to the network input, standardises with the fold's statistics, runs the network."""
 
     def __init__(self, model: nn.Module, cfg: TrainConfig, mean: torch.Tensor, std: torch.Tensor):
-        self.model, self.cfg, self.mean, self.std = model, cfg, mean, std
+        self.model, self.cfg = model, cfg
         self.device = torch.device(cfg.device)
+        self.mean, self.std = (None if v is None else v.to(self.device) for v in (mean, std))
 
-    def batch(self, x: np.ndarray, train: bool = False, rng: np.random.Generator | None = None) -> torch.Tensor:
-        t = torch.from_numpy(np.asarray(x, np.float32))
+    def batch(self, x: np.ndarray | torch.Tensor, train: bool = False,
+              rng: np.random.Generator | None = None) -> torch.Tensor:
+        """Patches (a float32 tensor, pinned on CUDA, or an array) as the network's input on its device: moved there
+        first, then standardised, resized (and cropped) there."""
+        t = x if isinstance(x, torch.Tensor) else torch.from_numpy(np.asarray(x, np.float32))
+        t = t.to(self.device, non_blocking=True)
         if self.cfg.normalize == "imagenet":
             t = t.clamp(0, INTENSITY_CAP) / INTENSITY_CAP
         else:
@@ -185,11 +193,15 @@ class PatchScorer:
             t = F.interpolate(t, size=(size, size), mode="bilinear", align_corners=False)
         if self.cfg.normalize == "imagenet":
             t = imagenet_normalize(t)
-        t = t.to(self.device)
         return t.contiguous(memory_format=torch.channels_last) if self.cfg.channels_last else t
 
+    @property
+    def mixed(self) -> bool:
+        """Autocast: on CPU when `cfg.bf16` is set; on CUDA always (bfloat16, or float16 where it is unsupported)."""
+        return self.cfg.bf16 or self.device.type == "cuda"
+
     def autocast(self):
-        return models.autocast(self.device, self.cfg.bf16) if self.cfg.bf16 else contextlib.nullcontext()
+        return models.autocast(self.device) if self.mixed else contextlib.nullcontext()
 
     @torch.no_grad()
     def logits(self, x: np.ndarray, batch_size: int = 256) -> np.ndarray:
@@ -229,6 +241,36 @@ def epoch_indices(labels: np.ndarray, n: int | None, rng: np.random.Generator) -
     return rng.permutation(np.concatenate(picks))
 
 
+class _Gather(Dataset):
+    """Item i: the patches of batch i (rows `chunks[i]` of `x`) as one float32 tensor."""
+
+    def __init__(self, x: np.ndarray, chunks: list[np.ndarray]):
+        self.x, self.chunks = x, chunks
+
+    def __len__(self) -> int:
+        return len(self.chunks)
+
+    def __getitem__(self, i: int) -> torch.Tensor:
+        return torch.from_numpy(np.asarray(self.x[self.chunks[i]], np.float32))
+
+
+def loader_workers(device: torch.device) -> int:
+    """DataLoader workers that gather the batches: none on CPU (the training threads use the cores), on CUDA half the
+    cores (at most 4) so the next batches are ready while the GPU works."""
+    return 0 if device.type != "cuda" else min(4, max(1, (os.cpu_count() or 2) // 2))
+
+
+def patch_batches(x: np.ndarray, order: np.ndarray, batch_size: int, device: torch.device):
+    """(rows, patches) of each batch of `x[order]` in turn: on CPU plain slices; on CUDA gathered by DataLoader workers
+    into pinned memory, so each copy to the GPU overlaps the work (same batches, same order)."""
+    chunks = [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
+    if device.type != "cuda":
+        return ((rows, x[rows]) for rows in chunks)
+    loader = DataLoader(_Gather(x, chunks), batch_size=None, shuffle=False, num_workers=loader_workers(device),
+                        pin_memory=True)
+    return zip(chunks, loader)
+
+
 def score_patients(scorer: PatchScorer, patches: np.ndarray, index: pd.DataFrame, patients,
                    test_patches: str = "largest") -> pd.Series:
     """Patient score = mean over its scoring patches (`test_patches`: patches.SCORING_ROLES) of the class-1 log-odds
@@ -256,10 +298,9 @@ def train_fold(model: nn.Module, patches: np.ndarray, index: pd.DataFrame, fold:
     stats_rows = statistics_rows(len(x_train), cfg, np.random.default_rng([cfg.seed, fold["repeat"], fold["fold"], 1]))
     mean, std = _standardiser(x_train)
     device = torch.device(cfg.device)
-    model = model.to(device)
-    if cfg.channels_last:
-        model = models.to_channels_last(model)
+    model = models.to_device(model, device, cfg.channels_last)
     scorer = PatchScorer(model, cfg, mean, std)
+    scaler = models.grad_scaler(device, scorer.mixed)
     opt = torch.optim.Adam(models.l2_param_groups(model, cfg.weight_decay, cfg.lr, cfg.head_lr))
     sched = torch.optim.lr_scheduler.StepLR(opt, cfg.lr_step, cfg.lr_gamma)
     curve_pats = list(fold["train_patients"])
@@ -272,15 +313,15 @@ def train_fold(model: nn.Module, patches: np.ndarray, index: pd.DataFrame, fold:
         start_epoch_statistics(model, cfg.bn_stats)
         order = epoch_indices(y_train, cfg.patches_per_epoch, rng)
         losses = []
-        for i in range(0, len(order), cfg.batch_size):
-            idx = order[i:i + cfg.batch_size]
-            xb = scorer.batch(x_train[idx], train=True, rng=rng)
+        for idx, patches_b in patch_batches(x_train, order, cfg.batch_size, device):
+            xb = scorer.batch(patches_b, train=True, rng=rng)
             yb = torch.from_numpy(y_train[idx]).long().to(device)
             with scorer.autocast():
                 loss = F.cross_entropy(model(xb).float(), yb)
             opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
+            scaler.scale(loss).backward()
+            scaler.step(opt)
+            scaler.update()
             losses.append(loss.item())
         curves["lr"].append(opt.param_groups[0]["lr"])
         sched.step()
@@ -308,8 +349,6 @@ def cross_validate_net(patch_set, patch_size: int, folds: list[dict], make_model
     `make_model`, builds a fold's own model (in-cohort pretraining) and the keys its fold record gains.
     """
 
-    from ..core.cache import memo
-    from ..stats.evaluation import VERSION, cross_validate
     patches, index = patch_set.patches(patch_size), patch_set.index
 
     def fit_predict(fold: dict) -> FoldOutput:
@@ -335,10 +374,18 @@ def cross_validate_net(patch_set, patch_size: int, folds: list[dict], make_model
 
 def _cfg_key(cfg: TrainConfig) -> dict:
     """The configuration as it enters a cache key: not the device, and a setting added later only when it differs
-    from its default (so the results cached before it existed are still read back)."""
-    from dataclasses import asdict
+    from its default (so the results cached before it existed are still read back); CUDA's mixed precision."""
     later = {"test_patches": "largest"}
-    return {k: v for k, v in asdict(cfg).items() if k != "device" and not (k in later and v == later[k])}
+    return {**{k: v for k, v in asdict(cfg).items() if k != "device" and not (k in later and v == later[k])},
+            **precision_key(cfg)}
+
+
+def precision_key(cfg: TrainConfig) -> dict:
+    """What a cache key adds for a training on CUDA, whose mixed precision gives other numbers: nothing on CPU (the
+    keys stay those cached before the device was a parameter)."""
+    if torch.device(cfg.device).type != "cuda":
+        return {}
+    return {"precision": "cuda " + ("bfloat16" if torch.cuda.is_bf16_supported() else "float16")}
 
 
 def scaled_input(net: str, scale: float, minimum: int = 32) -> int:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from ..data.dicom_seg import mask_source
 from ..learn import handcrafted
 from ..stats import ceiling
 from ..stats.evaluation import cross_validate
@@ -48,7 +49,14 @@ def baseline_of_patch_set(data_dir: str | Path, patch_set, P, progress: bool = T
     patients = patch_set.table.patient.astype(str).tolist()
     table, reasons, measured = handcrafted.feature_table(data_dir, patients, P.cache_dir, max(1, P.n_jobs), progress,
                                                          P.target, descriptor=patch_set.descriptor)
-    return baseline_row(table, reasons, folds, P.n_boot, P.seed, measured)
+    return baseline_row(table, reasons, folds, P.n_boot, P.seed, {**measured, **masked(patch_set.table)})
+
+
+def masked(table: pd.DataFrame) -> dict:
+    """The row's `mask` and `mask_source` (counts and patients per region, `dicom_seg.mask_source`) when some
+    patient has a SEG mask; nothing otherwise (the row stays as it was before masks)."""
+    source = mask_source(table)
+    return {} if source is None else {"mask": handcrafted.MASKED, "mask_source": source}
 
 
 def baseline_of_run(results_dir: str | Path, P, patch_set=None) -> dict | None:

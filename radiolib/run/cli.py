@@ -5,6 +5,9 @@ from __future__ import annotations
 import argparse
 import signal
 import sys
+from pathlib import Path
+
+from .params import check_study, parse_overrides
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -20,6 +23,9 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--jobs", type=int, default=2, help="worker processes")
     s.add_argument("--no-gene-link", action="store_true",
                    help="deal the gene table's profiles to the patients at random: a null cohort for notebooks 08-09")
+    s.add_argument("--masks", action="store_true",
+                   help="also each patient's tumour mask as a DICOM SEG (highdicom), where `fetch duke --masks aimi` "
+                        "puts the real AIMI segmentations (OUT/AIMI_SEG)")
 
     r = sub.add_parser("study", help="run the notebooks in order with papermill")
     r.add_argument("--profile", default="demo", help="a folder of params/ (smoke, demo, paper, ...)")
@@ -58,9 +64,9 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         if args.command == "synth":
-            from ..data.synth import FAULTS, synthesize
+            from ..data.synth import FAULTS, synthesize  # lazy: keeps `radiolib --help` fast (torch, pandas)
             out = synthesize(args.out, patients=args.patients, seed=args.seed, effect=args.effect,
-                             gene_link=not args.no_gene_link,
+                             gene_link=not args.no_gene_link, masks=args.masks,
                              faults=list(FAULTS) if args.faults else [], n_jobs=args.jobs)
             print(f"synthetic cohort written to {out}")
         elif args.command == "fetch":
@@ -83,16 +89,13 @@ def main(argv: list[str] | None = None) -> int:
 def _checked_overrides(args) -> dict | None:
     """The parsed -p overrides if every parameter of every notebook to run is valid; else None, after printing
     one line per problem (bad -p value, unreadable or wrong profile file, out-of-range value) to stderr."""
-    from pathlib import Path
-
-    from .params import check_study, parse_overrides
-    from .study import repo_notebooks
+    from . import study  # lazy: keeps `radiolib --help` fast (torch, pandas)
     try:
         overrides = parse_overrides(args.overrides)
     except ValueError as err:
         problems = str(err).splitlines()
     else:
-        params_dir = Path(args.params) if args.params else repo_notebooks().parent / "params"
+        params_dir = Path(args.params) if args.params else study.repo_notebooks().parent / "params"
         problems = check_study(args.profile, overrides, params_dir, args.notebooks, args.data)
     for problem in problems:
         print(f"radiolib study: error: {problem}", file=sys.stderr)
@@ -101,15 +104,15 @@ def _checked_overrides(args) -> dict | None:
 
 def _study(args) -> int:
     """Run the study; 1 when a notebook failed (the message names it, its cell and the command to resume)."""
-    from .study import NotebookFailed, run_study
+    from . import study  # lazy: keeps `radiolib --help` fast (torch, pandas)
     overrides = _checked_overrides(args)
     if overrides is None:
         return 2
     before = signal.signal(signal.SIGTERM, _terminated)  # a scheduler's stop: run.json records it, kernel shut down
     try:
-        run_study(args.profile, data=args.data, out=args.out, overrides=overrides,
-                  notebooks=args.notebooks, params_dir=args.params, fresh=args.fresh)
-    except NotebookFailed as err:
+        study.run_study(args.profile, data=args.data, out=args.out, overrides=overrides,
+                        notebooks=args.notebooks, params_dir=args.params, fresh=args.fresh)
+    except study.NotebookFailed as err:
         print(f"radiolib study: error: {err}", file=sys.stderr)
         return 1
     finally:
@@ -120,11 +123,9 @@ def _study(args) -> int:
 def _fetch(args) -> int:
     """Plan from the offline IDC index, print it (and write --plan), then download unless --dry-run; 1 when series
     are still short of files after the transfer."""
-    from pathlib import Path
-
-    from ..data import fetch
     if args.out is None and not args.dry_run:
         raise ValueError("--out DIR is needed to download (or --dry-run to plan only)")
+    from ..data import fetch  # lazy: keeps `radiolib --help` fast (torch, pandas)
     _, version = fetch.index_file()
     index = fetch.read_index()
     tables = fetch.check_tables(Path(args.tables) if args.tables else None)

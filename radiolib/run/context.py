@@ -11,8 +11,11 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pandas as pd
+import torch
 
-from . import inputs, params
+from ..learn import handcrafted
+from ..stats import ceiling, evaluation
+from . import inputs, params, protocol, results
 
 RUN_DIR_ENV = "RADIOLIB_RUN_DIR"
 
@@ -57,12 +60,6 @@ class RunContext:
     def load(self) -> "RunContext":
         """Resolve the patch set (built on first use), the folds, the run folders, the deviations and the ceiling;
         return self."""
-        import torch
-
-        from ..learn import handcrafted
-        from ..learn.models import default_device
-        from ..stats import ceiling, evaluation
-        from . import protocol, results
         self.paths_ = run_paths(self.P)
         self.patch_set_ = self.patch_set if self.patch_set is not None else inputs.patch_set(self.P, self.progress)
         # a notebook without a cross-validation (08) has no folds
@@ -75,7 +72,7 @@ class RunContext:
                                                       self.patch_set_)
         self.ceiling_ = ceiling.of_preprocessing(preprocessing, why)
         self.baseline_ = handcrafted.of_doc(preprocessing) if preprocessing is not None else None
-        self.device_, self.threads_ = str(default_device()), torch.get_num_threads()
+        self.device_, self.threads_ = inputs.device(self.P), torch.get_num_threads()
         return self
 
     @property
@@ -113,8 +110,6 @@ class RunContext:
 
     def write_results(self, rows: list[dict], **top) -> dict:
         """Write results/<stem>.json (rows, parameters, deviations, provenance), check it for leakage; the doc."""
-        from ..stats import evaluation
-        from . import results
         doc = results.write_summary(self.results_path, self.P, deviations=self.deviations_, rows=rows,
                                     patch_set=self.patch_set_, **top)
         evaluation.check_no_leakage(doc)

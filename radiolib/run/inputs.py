@@ -10,22 +10,34 @@ from __future__ import annotations
 from pathlib import Path
 from types import SimpleNamespace
 
+import pandas as pd
+import torch
+
 from ..core import cache
+from ..data.dataset import build_patch_set
+from ..data.synth import FAULTS, synthesize
+from ..data.synth import VERSION as SYNTH_VERSION
+from ..data.synth.lgg import VERSION as LGG_VERSION
+from ..data.synth.lgg import synthesize_lgg
+from ..learn import weights
+from ..learn.features import weights_tag
+from ..learn.models import resolve_device
+from ..learn.pretraining import domain_checkpoint, recipe
+from ..learn.training import TrainConfig, fold_seed
+from ..learn.weights import domain_meta
+from ..stats.evaluation import patient_folds
 
 
 def synthetic_cohort(P: SimpleNamespace, progress: bool = True) -> Path:
     """The synthetic cohort of these parameters, generated once under the cache and reused."""
     if P.synth_format == "lgg":
-        from ..synth_lgg import VERSION, synthesize_lgg
         key = cache.key_of(patients=P.synth_patients, seed=P.synth_seed, effect=P.synth_effect,
-                           faults=bool(P.synth_faults), version=VERSION)
+                           faults=bool(P.synth_faults), version=LGG_VERSION)
         out = cache.cache_root(P.cache_dir) / "cohorts" / f"synthetic-lgg-{key}"
         return synthesize_lgg(out, patients=P.synth_patients, seed=P.synth_seed, effect=P.synth_effect,
                               faults=P.synth_faults, progress=progress)
     if P.synth_format != "duke":
         raise ValueError(f"synth_format {P.synth_format!r}: expected 'duke' or 'lgg'")
-    from ..data.synth import FAULTS, synthesize
-    from ..data.synth import VERSION as SYNTH_VERSION
     faults = list(FAULTS) if P.synth_faults is True else list(P.synth_faults or [])
     key = cache.key_of(patients=P.synth_patients, seed=P.synth_seed, effect=P.synth_effect, faults=faults,
                        version=SYNTH_VERSION)
@@ -46,7 +58,6 @@ def data_folder(P: SimpleNamespace, progress: bool = True) -> Path:
 
 def patch_set(P: SimpleNamespace, progress: bool = True):
     """The cached patch set for these parameters (built on first use): what every notebook starts from."""
-    from ..data.dataset import build_patch_set
     return build_patch_set(data_folder(P, progress), P.patch_sizes, P.n_augment, P.seed, P.cache_dir,
                            n_jobs=max(1, P.n_jobs), progress=progress, target=P.target)
 
@@ -54,7 +65,6 @@ def patch_set(P: SimpleNamespace, progress: bool = True):
 
 def folds(ps, P: SimpleNamespace) -> list[dict]:
     """The paper's patient-level stratified folds (a function of the seed): every notebook uses the same ones."""
-    from ..stats.evaluation import patient_folds
     return patient_folds(ps.table.patient.tolist(), ps.table.label.tolist(), P.n_folds, getattr(P, "repeats", 1),
                          P.seed)
 
@@ -96,7 +106,6 @@ def domain_check_disjoint(study_set, source_set) -> None:
 
 def source_status(net: str, P: SimpleNamespace) -> dict[str, str | None]:
     """For each requested pretraining source: None if it can run, else the reason its rows are skipped."""
-    from ..learn import weights
     status = {}
     for source in P.sources:
         if source == "imagenet":
@@ -121,12 +130,16 @@ def domain_mode(P: SimpleNamespace) -> str:
     return "in_cohort" if P.data_dir else getattr(P, "domain_source", "external")
 
 
+def device(P: SimpleNamespace) -> str:
+    """The device a notebook trains and extracts features on: its `device` parameter (models.resolve_device)."""
+    return str(resolve_device(getattr(P, "device", "auto")))
+
+
 def domain_config(P: SimpleNamespace):
     """The training recipe of the lesion-vs-normal pretraining (ImageNet-style input of the pretrained side)."""
-    from ..learn.training import TrainConfig
     return TrainConfig(input_size=pretrained_input(P), epochs=P.domain_epochs,
                        patches_per_epoch=P.domain_patches_per_epoch, normalize="imagenet", bf16=P.bf16,
-                       channels_last=P.channels_last, seed=P.seed)
+                       channels_last=P.channels_last, seed=P.seed, device=device(P))
 
 
 IN_COHORT_SOURCE = "the study cohort: one outer fold's training patients"
@@ -139,10 +152,6 @@ def fold_domain_dir(net: str, P: SimpleNamespace, patch_set, fold: dict, progres
     fold's training patients only, so no test patient of the fold reaches it; its torch RNG is seeded from the
     fold (and the caller's left untouched), so the checkpoint does not depend on what ran before.
     """
-    import torch
-
-    from ..learn.pretraining import domain_checkpoint
-    from ..learn.training import fold_seed
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(fold_seed(P.seed, fold))
         return domain_checkpoint(net, patch_set, min(P.patch_sizes), domain_config(P), P.cache_dir, progress,
@@ -175,7 +184,6 @@ def domain_dir(net: str, P: SimpleNamespace, progress: bool = True) -> Path:
 
 
 def _resolve_domain_dir(net: str, P: SimpleNamespace, progress: bool) -> Path:
-    from ..learn.pretraining import domain_checkpoint
     cfg = domain_config(P)
     name = ("a user folder of other patients" if P.domain_data_dir else
             f"synthetic source cohort ({P.domain_patients} patients, seed {P.synth_seed + 1000})")
@@ -189,7 +197,6 @@ def pretrained_model(net: str, source: str, P: SimpleNamespace, num_classes: int
 
     In-cohort (`domain_mode`), the in-domain checkpoint is that of `fold`, pretrained on `patch_set`'s patients.
     """
-    from ..learn import weights
     ddir = None
     if source == "domain" and domain_mode(P) == "in_cohort" and (fold is None or patch_set is None):
         raise ValueError(f"the in-domain {net} is pretrained per fold here (in-cohort): give the fold and the patch "
@@ -204,7 +211,6 @@ def pretrained_model(net: str, source: str, P: SimpleNamespace, num_classes: int
 def fold_pretrained_model(net: str, P: SimpleNamespace, patch_set, fold: dict, num_classes: int | None = None):
     """(`net` with the in-cohort weights of `fold`, the fold's `pretraining_record`): a fold's model and what its
     results record says it was pretrained on."""
-    from ..learn import weights
     ddir = fold_domain_dir(net, P, patch_set, fold)  # resolved once: the model and its record read the same folder
     model = weights.load_pretrained(net, "domain", allow_download=P.allow_download, domain_dir=ddir,
                                     num_classes=num_classes, seed=P.seed)
@@ -217,9 +223,7 @@ def weights_id(net: str, source: str, P: SimpleNamespace) -> str:
     In-cohort, the identity is the pretraining recipe (each fold's checkpoint follows from it and the fold, which
     the result caches key on already), so a cached result is read back without pretraining again.
     """
-    from ..learn.features import weights_tag
     if source == "domain" and domain_mode(P) == "in_cohort":
-        from ..learn.pretraining import recipe
         return f"{net}/{source}/in-cohort-{cache.key_of(**recipe(net, min(P.patch_sizes), domain_config(P)))}"
     ddir = domain_dir(net, P, progress=False) if source == "domain" else None
     return f"{net}/{source}/{weights_tag(net, source, ddir)}"
@@ -229,9 +233,6 @@ def domain_meta_table(domain_dirs: dict):
     """Network x what its in-domain checkpoint was trained on (the source cohort's patient list left out); for the
     in-cohort networks (`domain_dirs` values {(repeat, fold): folder}) one row per (network, repeat, fold), with the
     number of training patients it was pretrained on instead of their lists."""
-    import pandas as pd
-
-    from ..learn.weights import domain_meta
 
     def fold_row(d, net):
         meta = domain_meta(d, net)["meta"]

@@ -1,6 +1,12 @@
-"""Notebook parameters: the valid keys, their smoke-sized defaults, and validation.
+"""Notebook parameters: one table (PARAMETERS) of every key, and what is derived from it.
 
-Each notebook's `parameters` cell holds exactly the defaults listed here (a test checks it). A profile is a folder
+Each parameter is declared once, as a `Parameter`: its smoke-sized default, its check, one line of doc, the notebooks
+that take it, the paper's value, and whether it identifies a run. From the table come each notebook's defaults
+(`defaults`), its `parameters` cell (`parameters_cell`; each notebook's cell holds exactly this, a test checks it),
+the checks (`check_values`, `validate`, `bind`, `check_study`), the paper's values that protocol.py compares a run
+with, and results.RUN_KEYS. Adding a parameter is one entry here and its line in the notebooks' parameters cells.
+
+A profile is a folder
 `params/<profile>/` that states only what differs from these defaults: `study.yaml` the settings shared by the whole
 study (each notebook takes the keys it has; the runner's `cell_timeout` too), and `<notebook>.yaml`, only where one
 notebook differs from the others, its own overrides. `bind()` (the cell after the parameters) refuses a key that no
@@ -13,8 +19,10 @@ from __future__ import annotations
 import ast
 import difflib
 import math
+import re
 import types
 import warnings
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
@@ -22,202 +30,7 @@ import yaml
 
 from ..data.patches import SCORING_ROLES
 
-# Keys every notebook shares: where the data is, how the synthetic cohort is made, how patches are cut.
-COMMON: dict[str, Any] = {
-    "profile": "smoke",
-    "data_dir": None,
-    "target": None,
-    "synth_format": "duke",
-    "synth_patients": 24,
-    "synth_seed": 0,
-    "synth_effect": 1.5,
-    "synth_faults": True,
-    "patch_sizes": [80, 120],
-    "n_augment": 4,
-    "seed": 0,
-    "n_jobs": 1,
-    "run_dir": "../runs/interactive",
-    "cache_dir": None,
-}
-
-DOC: dict[str, str] = {
-    "profile": "name of the params/ profile this run comes from",
-    "data_dir": "a Duke or LGG download; None: the synthetic cohort below",
-    "target": "None: luminal_like (Duke), COCCluster 2 (LGG); other targets: README",
-    "synth_format": "synthetic cohort layout: duke (breast DCE-MRI) or lgg (glioma, kaggle_3m)",
-    "synth_patients": "synthetic cohort: number of patients",
-    "synth_seed": "synthetic cohort: seed (same seed, same bytes)",
-    "synth_effect": "synthetic cohort: subtype-image signal (0: a null cohort)",
-    "synth_faults": "synthetic cohort: inject the faults the paper excluded patients for",
-    "patch_sizes": "patch sides in the paper's pixels (0.97 mm), scaled to the data's spacing",
-    "n_augment": "augmented patches per lesion region (translation + rotation)",
-    "seed": "seed of augmentation, folds and training",
-    "n_jobs": "parallel workers (joblib)",
-    "run_dir": "where results/ and figures/ go",
-    "cache_dir": "None: $RADIOLIB_CACHE, else ~/.cache/radiolib",
-    "n_folds": "patient-level stratified folds (paper: 10)",
-    "repeats": "repeats of the cross-validation, median reported (paper: 5)",
-    "n_boot": "bootstrap resamples of patients for the 95% CI",
-    "test_patches": "scored on: largest (paper: 5 slices x 5 patches), tumour (every slice)",
-    "bf16": "bfloat16 autocast: faster, but features differ from fp32 (see benchmarks/)",
-    "channels_last": "NHWC memory format (faster convolutions)",
-    "domain_source": "external: a disjoint cohort; in_cohort: each fold's training patients",
-    "domain_data_dir": "other patients to pretrain on (same layout); None: see domain_source",
-    "domain_patients": "size of the disjoint synthetic source cohort of the domain pretraining",
-    "domain_epochs": "epochs of the lesion-vs-normal pretraining",
-    "domain_patches_per_epoch": "class-balanced patches per pretraining epoch",
-    "pretrained_input_scale": "input side / 224 for GoogLeNet and VGG16 (paper: 1.0)",
-    "allow_download": "fetch ImageNet weights when missing (needs a network)",
-    "networks": "02: all four; 03/04: googlenet, vgg16",
-    "sources": "pretraining: imagenet, domain, random (a control)",
-    "train_patch_size": "patch size (paper px) the networks are trained on",
-    "input_scale": "input side / the paper's input side (Table 2); paper: 1.0",
-    "epochs": "training epochs (paper: 40)",
-    "patches_per_epoch": "class-balanced training patches per epoch; None: all (paper)",
-    "batch_size": "patches per step",
-    "lr": "learning rate (paper: 1e-4, halved every 5 epochs)",
-    "lr_sweep": "learning rates of the Figure 2 sweep",
-    "sweep_network": "network of the learning-rate sweep (paper: vgg_r)",
-    "fc_lr": "learning rate of the re-initialised last layer (paper: 1e-3, 10x the rest)",
-    "fc_lr_sweep": "last-layer learning rates of the Figure 2 sweep",
-    "kernels": "SVM kernels",
-    "svm_train_roles": "patches the SVM trains on: train (originals), augmented",
-    "svm_max_train": "class-balanced cap on SVM training patches per fold; None: all",
-    "layer_patch_size": "patch size of the layer-wise SVMs; None: the paper's pre-specified 120",
-    "kernel": "SVM kernel of the layer-wise analysis; None: the paper's pre-specified poly",
-    "maps_channels": "feature maps shown per layer in the viewer",
-    "dae_input": "DAE input: lesion (lesion-centred slices, paper) or slice (whole slices)",
-    "dae_patch_size": "patch size (paper px) of the lesion slices the DAE reads (resized to 64 x 64)",
-    "dae_loss": "DAE loss: mse, cosine (image), keras_cosine (published; trains nothing)",
-    "dae_epochs": "DAE training epochs",
-    "dae_bf16": "bf16 autocast for the DAE's training steps (its features stay fp32)",
-    "clinical_targets": "clinical targets: T, N, ER, PR, HER2",
-    "gene_table": "CSV, patients x genes (first column: patient id); None: the synthetic one",
-    "fdr_alpha": "Benjamini-Hochberg false discovery rate of an association",
-    "mixed_pairs": "random FDR-significant pairs, and as many of all, refitted as mixed models",
-    "gene_permutations": "gene table permutations among patients: the null of the counts",
-    "gene_epochs": "epochs of the gene-to-phenotype network",
-    "gene_pretrain": "start the network from a gene autoencoder trained on the training patients",
-    "random_sets": "replicates of the masking null: one random gene set per programme, of its size",
-}
-
-# The cross-validation protocol, shared by the approach notebooks (paper: 10 folds x 5 repeats).
-PROTOCOL: dict[str, Any] = {
-    "n_folds": 3,
-    "repeats": 1,
-    "n_boot": 1000,
-    "test_patches": "largest",
-    "bf16": False,
-    "channels_last": True,
-}
-
-# The label-free in-domain pretraining (lesion vs normal tissue): one recipe shared by every notebook that uses the
-# `domain` source, so they all reuse the same cached checkpoints. `domain_source`: "external" pretrains once on a
-# disjoint cohort (`domain_data_dir`, else a synthetic cohort of another seed); "in_cohort" pretrains inside each
-# outer fold on that fold's training patients only (what real data without `domain_data_dir` always does).
-DOMAIN: dict[str, Any] = {
-    "domain_source": "external",
-    "domain_data_dir": None,
-    "domain_patients": 12,
-    "domain_epochs": 2,
-    "domain_patches_per_epoch": 512,
-    "pretrained_input_scale": 0.25,
-    "allow_download": False,
-}
-
-NOTEBOOKS: dict[str, dict[str, Any]] = {
-    "01_preprocessing": {k: PROTOCOL[k] for k in ("n_folds", "repeats", "n_boot")},  # the folds of the ceiling
-    "02_training_from_scratch": {
-        **PROTOCOL,
-        "networks": ["cifar", "vgg_r", "googlenet_r", "googlenet"],
-        "train_patch_size": 80,
-        "input_scale": 0.25,
-        "epochs": 2,
-        "patches_per_epoch": 256,
-        "batch_size": 64,
-        "lr": 1e-4,
-        "lr_sweep": [1e-4, 5e-4],
-        "sweep_network": "cifar",
-    },
-    "03_transfer_learning": {
-        **PROTOCOL,
-        **DOMAIN,
-        "networks": ["googlenet"],
-        "sources": ["imagenet", "domain", "random"],
-        "train_patch_size": 80,
-        "epochs": 2,
-        "patches_per_epoch": 256,
-        "batch_size": 32,
-        "lr": 1e-4,
-        "fc_lr": 1e-3,
-        "fc_lr_sweep": [1e-3, 5e-3],
-        "sweep_network": "googlenet",
-    },
-    "04_deep_features_svm": {
-        **PROTOCOL,
-        **DOMAIN,
-        "networks": ["googlenet"],
-        "sources": ["imagenet", "domain"],
-        "kernels": ["poly", "rbf", "linear"],
-        "svm_train_roles": ["train"],
-        "svm_max_train": 600,
-    },
-    "05_layerwise_analysis": {
-        **PROTOCOL,
-        **DOMAIN,
-        "sources": ["imagenet", "domain", "random"],
-        "layer_patch_size": None,
-        "kernel": None,
-        "svm_train_roles": ["train"],
-        "svm_max_train": 600,
-        "maps_channels": 16,
-    },
-    "07_receptors": {k: PROTOCOL[k] for k in ("n_folds", "repeats", "n_boot")} | {
-        "dae_input": "lesion",
-        "dae_patch_size": 80,
-        "dae_loss": "mse",
-        "dae_epochs": 15,
-        "dae_bf16": False,
-        "clinical_targets": ["T", "N", "ER", "PR", "HER2"],
-    },
-    "08_associations": {
-        "dae_input": "lesion",
-        "dae_patch_size": 80,
-        "dae_loss": "mse",
-        "dae_epochs": 15,
-        "dae_bf16": False,
-        "gene_table": None,
-        "fdr_alpha": 0.05,
-        "mixed_pairs": 10,
-        "gene_permutations": 20,
-    },
-    "09_gene_masking": {k: PROTOCOL[k] for k in ("n_folds", "n_boot")} | {
-        "dae_input": "lesion",
-        "dae_patch_size": 80,
-        "dae_loss": "mse",
-        "dae_epochs": 15,
-        "dae_bf16": False,
-        "clinical_targets": ["ER", "PR", "HER2"],
-        "gene_table": None,
-        "gene_epochs": 60,
-        "gene_pretrain": False,
-        "random_sets": 100,
-    },
-    "06_report": {},
-}
-
-# Settings of the study runner (radiolib.run.study), not of a notebook: they change how a run is watched, never what it
-# computes, so they are neither in a parameters cell nor in a results file. Profiles set them in
-# `params/<profile>/study.yaml` beside the shared parameters; `-p key=value` overrides them like any parameter.
-RUNNER: dict[str, Any] = {
-    "cell_timeout": 1800,
-}
-RUNNER_DOC: dict[str, str] = {
-    "cell_timeout": "seconds one notebook cell may run before the runner stops the notebook and retries it once",
-}
-
-
-# --- Value checks, one per key (beside the defaults): each returns None or what the value must be. -------------
+# --- Value checks: each returns None or what the value must be. -----------------------------------------------
 
 
 def _int(lo: int | None = None, hi: int | None = None) -> Callable[[Any], str | None]:
@@ -239,8 +52,17 @@ def _number_at_least_0(v) -> str | None:
     return None if ok else "must be a number >= 0"
 
 
+def _fraction(v) -> str | None:
+    ok = isinstance(v, (int, float)) and not isinstance(v, bool) and 0 < v < 1
+    return None if ok else "must be a number between 0 and 1"
+
+
 def _bool(v) -> str | None:
     return None if isinstance(v, bool) else "must be true or false"
+
+
+def _text(what: str) -> Callable[[Any], str | None]:
+    return lambda v: None if isinstance(v, str) and v.strip() else f"must be {what}"
 
 
 def _choice(*allowed: str) -> Callable[[Any], str | None]:
@@ -265,6 +87,11 @@ def _optional(check: Callable[[Any], str | None]) -> Callable[[Any], str | None]
     return lambda v: None if v is None else (f"{check(v)} (or null)" if check(v) else None)
 
 
+def _device(v) -> str | None:
+    ok = isinstance(v, str) and re.fullmatch(r"auto|cpu|cuda(:[0-9]+)?", v)
+    return None if ok else "must be auto, cpu, cuda or cuda:N"
+
+
 def _optional_folder(v) -> str | None:
     return None if v is None or (isinstance(v, str) and v.strip()) else "must be a folder path (or null)"
 
@@ -275,78 +102,212 @@ PRETRAINED_NETWORKS = ("googlenet", "vgg16")
 SOURCES = ("imagenet", "domain", "random")
 KERNELS = ("poly", "rbf", "linear", "sigmoid")
 
-CHECKS: dict[str, Callable[[Any], str | None]] = {
-    "profile": lambda v: None if isinstance(v, str) and v.strip() else "must be a profile name",
-    "data_dir": _optional_folder,
-    "target": _optional(lambda v: None if isinstance(v, str) and v.strip() else "must be a label name"),
-    "synth_format": _choice("duke", "lgg"),
-    "synth_patients": _int(4, 5000),
-    "synth_seed": _int(0),
-    "synth_effect": _number_at_least_0,
-    "synth_faults": _bool,
-    "patch_sizes": _list(_int(8, 512)),
-    "n_augment": _int(0, 100),
-    "seed": _int(0),
-    "n_jobs": _int(1),
-    "run_dir": lambda v: None if isinstance(v, str) and v.strip() else "must be a folder path",
-    "cache_dir": _optional_folder,
-    "n_folds": _int(2),
-    "repeats": _int(1),
-    "n_boot": _int(0),
-    "test_patches": _choice(*SCORING_ROLES),
-    "bf16": _bool,
-    "channels_last": _bool,
-    "domain_source": _choice("external", "in_cohort"),
-    "domain_data_dir": _optional_folder,
-    "domain_patients": _int(4),
-    "domain_epochs": _int(1),
-    "domain_patches_per_epoch": _optional(_int(2)),
-    "pretrained_input_scale": _positive_number,
-    "allow_download": _bool,
-    "networks": _list(_choice(*PRETRAINED_NETWORKS)),
-    "sources": _list(_choice(*SOURCES)),
-    "train_patch_size": _int(8, 512),
-    "input_scale": _positive_number,
-    "epochs": _int(1),
-    "patches_per_epoch": _optional(_int(2)),
-    "batch_size": _int(2),
-    "lr": _positive_number,
-    "lr_sweep": _list(_positive_number),
-    "sweep_network": _choice(*PRETRAINED_NETWORKS),
-    "fc_lr": _positive_number,
-    "fc_lr_sweep": _list(_positive_number),
-    "kernels": _list(_choice(*KERNELS)),
-    "svm_train_roles": _list(_choice("train", "augmented")),
-    "svm_max_train": _optional(_int(2)),
-    "layer_patch_size": _optional(_int(8, 512)),
-    "kernel": _optional(_choice(*KERNELS)),
-    "maps_channels": _int(1),
-    "dae_input": _choice("lesion", "slice"),
-    "dae_patch_size": _int(8, 512),
-    "dae_loss": _choice("mse", "cosine", "keras_cosine"),
-    "dae_epochs": _int(1),
-    "dae_bf16": _bool,
-    "clinical_targets": _list(_choice("T", "N", "ER", "PR", "HER2")),
-    "gene_table": lambda v: None if v is None or (isinstance(v, str) and v.strip())
-    else "must be a file path (or null)",
-    "fdr_alpha": lambda v: None if isinstance(v, (int, float)) and not isinstance(v, bool) and 0 < v < 1
-    else "must be a number between 0 and 1",
-    "mixed_pairs": _int(0),
-    "gene_permutations": _int(20),  # fewer: the permutation p cannot fall below 0.05, nor a 95th percentile be read
-    "gene_epochs": _int(1),
-    "gene_pretrain": _bool,
-    "random_sets": _int(1),
-    "cell_timeout": _int(1),
-}
-CHECKS_BY_NOTEBOOK: dict[str, dict[str, Callable[[Any], str | None]]] = {
-    "02_training_from_scratch": {"networks": _list(_choice(*SCRATCH_NETWORKS)),
-                                 "sweep_network": _choice(*SCRATCH_NETWORKS)},
-}
+# --- The notebooks, in the order the study runs them. ---------------------------------------------------------
+PREPROCESSING, SCRATCH, TRANSFER, FEATURES, LAYERWISE = ("01_preprocessing", "02_training_from_scratch",
+                                                        "03_transfer_learning", "04_deep_features_svm",
+                                                        "05_layerwise_analysis")
+RECEPTORS, ASSOCIATIONS, MASKING, REPORT = "07_receptors", "08_associations", "09_gene_masking", "06_report"
+NOTEBOOKS: tuple[str, ...] = (PREPROCESSING, SCRATCH, TRANSFER, FEATURES, LAYERWISE, RECEPTORS, ASSOCIATIONS, MASKING,
+                              REPORT)
+
+ALL = "every notebook"  # Parameter.notebooks: every notebook takes it
+RUNNER_KEY = "the runner"  # Parameter.notebooks: a setting of the study runner (radiolib.run.study), no notebook's
+
+
+class _NoPaperValue:
+    def __repr__(self) -> str:
+        return "NO_PAPER"
+
+
+NO_PAPER = _NoPaperValue()  # Parameter.paper: the paper gives no value
+
+
+@dataclass(frozen=True)
+class Parameter:
+    """One parameter, declared once: its default, check, one line of doc, the notebooks that take it, the paper's
+    value (NO_PAPER: none given), and whether it makes two results files parts of one run (`run_key`).
+
+    `notebooks` is a tuple of stems, ALL, or RUNNER_KEY (the runner's settings: they change how a run is watched,
+    never what it computes, so they are in no parameters cell nor results file; profiles set them in study.yaml).
+    `per_notebook` {stem: {field: value}} holds the default, check or paper value one notebook has differently.
+    """
+
+    name: str
+    default: Any
+    check: Callable[[Any], str | None]
+    doc: str
+    notebooks: tuple[str, ...] | str = ALL
+    paper: Any = NO_PAPER
+    run_key: bool = False
+    per_notebook: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+
+    def takes(self, stem: str) -> bool:
+        """Whether notebook `stem` has this parameter."""
+        return stem in NOTEBOOKS and (self.notebooks == ALL or stem in self.notebooks)
+
+    def of(self, stem: str) -> Parameter:
+        """This parameter as notebook `stem` has it (its `per_notebook` fields applied)."""
+        return replace(self, **self.per_notebook[stem]) if stem in self.per_notebook else self
+
+
+ZHU_NOTEBOOKS = (PREPROCESSING, SCRATCH, TRANSFER, FEATURES, LAYERWISE)
+APPROACHES = (SCRATCH, TRANSFER, FEATURES, LAYERWISE)  # the cross-validated approach notebooks of Zhu et al.
+PRETRAINING = (TRANSFER, FEATURES, LAYERWISE)  # the notebooks that use pretrained networks (and the domain source)
+DAE = (RECEPTORS, ASSOCIATIONS, MASKING)
+_P = Parameter
+
+# The table: every parameter of the notebooks and the runner, in the order of the parameters cells.
+PARAMETERS: tuple[Parameter, ...] = (
+    # Every notebook: where the data is, how the synthetic cohort is made, how patches are cut.
+    _P("profile", "smoke", _text("a profile name"), "name of the params/ profile this run comes from"),
+    _P("data_dir", None, _optional_folder, "a Duke or LGG download; None: the synthetic cohort below"),
+    _P("target", None, _optional(_text("a label name")),
+       "None: luminal_like (Duke), COCCluster 2 (LGG); other targets: README", run_key=True),
+    _P("synth_format", "duke", _choice("duke", "lgg"),
+       "synthetic cohort layout: duke (breast DCE-MRI) or lgg (glioma, kaggle_3m)", run_key=True),
+    _P("synth_patients", 24, _int(4, 5000), "synthetic cohort: number of patients", run_key=True),
+    _P("synth_seed", 0, _int(0), "synthetic cohort: seed (same seed, same bytes)", run_key=True),
+    _P("synth_effect", 1.5, _number_at_least_0, "synthetic cohort: subtype-image signal (0: a null cohort)",
+       run_key=True),
+    _P("synth_faults", True, _bool, "synthetic cohort: inject the faults the paper excluded patients for",
+       run_key=True),
+    _P("patch_sizes", [80, 120], _list(_int(8, 512)),
+       "patch sides in the paper's pixels (0.97 mm), scaled to the data's spacing", run_key=True),
+    _P("n_augment", 4, _int(0, 100), "augmented patches per lesion region (translation + rotation)", run_key=True),
+    _P("seed", 0, _int(0), "seed of augmentation, folds and training", run_key=True),
+    _P("n_jobs", 1, _int(1), "parallel workers (joblib)"),
+    _P("run_dir", "../runs/interactive", _text("a folder path"), "where results/ and figures/ go"),
+    _P("cache_dir", None, _optional_folder, "None: $RADIOLIB_CACHE, else ~/.cache/radiolib"),
+    # The cross-validation protocol (01: the folds of the ceiling).
+    _P("n_folds", 3, _int(2), "patient-level stratified folds (paper: 10)", (*ZHU_NOTEBOOKS, RECEPTORS, MASKING),
+       paper=10, run_key=True),
+    _P("repeats", 1, _int(1), "repeats of the cross-validation, median reported (paper: 5)",
+       (*ZHU_NOTEBOOKS, RECEPTORS), paper=5, run_key=True),
+    _P("n_boot", 1000, _int(0), "bootstrap resamples of patients for the 95% CI", (*ZHU_NOTEBOOKS, RECEPTORS, MASKING)),
+    _P("test_patches", "largest", _choice(*SCORING_ROLES),
+       "scored on: largest (paper: 5 slices x 5 patches), tumour (every slice)", APPROACHES, paper="largest"),
+    _P("bf16", False, _bool, "bfloat16 autocast: faster, but features differ from fp32 (see benchmarks/)", APPROACHES),
+    _P("channels_last", True, _bool, "NHWC memory format (faster convolutions)", APPROACHES),
+    _P("device", "auto", _device, "auto: CUDA when present, else CPU; cpu, cuda, cuda:N (CUDA: mixed precision)",
+       APPROACHES),
+    # The label-free in-domain pretraining (lesion vs normal tissue): one recipe shared by every notebook that uses
+    # the `domain` source, so they all reuse the same cached checkpoints. "external" pretrains once on a disjoint
+    # cohort (`domain_data_dir`, else a synthetic cohort of another seed); "in_cohort" inside each outer fold on that
+    # fold's training patients only (what real data without `domain_data_dir` always does).
+    _P("domain_source", "external", _choice("external", "in_cohort"),
+       "external: a disjoint cohort; in_cohort: each fold's training patients", PRETRAINING),
+    _P("domain_data_dir", None, _optional_folder,
+       "other patients to pretrain on (same layout); None: see domain_source", PRETRAINING),
+    _P("domain_patients", 12, _int(4), "size of the disjoint synthetic source cohort of the domain pretraining",
+       PRETRAINING),
+    _P("domain_epochs", 2, _int(1), "epochs of the lesion-vs-normal pretraining", PRETRAINING),
+    _P("domain_patches_per_epoch", 512, _optional(_int(2)), "class-balanced patches per pretraining epoch",
+       PRETRAINING),
+    _P("pretrained_input_scale", 0.25, _positive_number, "input side / 224 for GoogLeNet and VGG16 (paper: 1.0)",
+       PRETRAINING, paper=1.0),
+    _P("allow_download", False, _bool, "fetch ImageNet weights when missing (needs a network)", PRETRAINING),
+    # The networks and their training.
+    _P("networks", ["googlenet"], _list(_choice(*PRETRAINED_NETWORKS)), "02: all four; 03/04: googlenet, vgg16",
+       (SCRATCH, TRANSFER, FEATURES), paper=["googlenet", "vgg16"],
+       per_notebook={SCRATCH: {"default": list(SCRATCH_NETWORKS), "check": _list(_choice(*SCRATCH_NETWORKS)),
+                               "paper": list(SCRATCH_NETWORKS)}}),
+    _P("sources", ["imagenet", "domain", "random"], _list(_choice(*SOURCES)),
+       "pretraining: imagenet, domain, random (a control)", PRETRAINING, paper=["imagenet"],
+       per_notebook={FEATURES: {"default": ["imagenet", "domain"]}}),
+    _P("train_patch_size", 80, _int(8, 512), "patch size (paper px) the networks are trained on", (SCRATCH, TRANSFER)),
+    _P("input_scale", 0.25, _positive_number, "input side / the paper's input side (Table 2); paper: 1.0", (SCRATCH,),
+       paper=1.0),
+    _P("epochs", 2, _int(1), "training epochs (paper: 40)", (SCRATCH, TRANSFER), paper=40),
+    _P("patches_per_epoch", 256, _optional(_int(2)), "class-balanced training patches per epoch; None: all (paper)",
+       (SCRATCH, TRANSFER), paper=None),
+    _P("batch_size", 64, _int(2), "patches per step", (SCRATCH, TRANSFER), per_notebook={TRANSFER: {"default": 32}}),
+    _P("lr", 1e-4, _positive_number, "learning rate (paper: 1e-4, halved every 5 epochs)", (SCRATCH, TRANSFER),
+       paper=1e-4),
+    _P("lr_sweep", [1e-4, 5e-4], _list(_positive_number), "learning rates of the Figure 2 sweep", (SCRATCH,)),
+    _P("fc_lr", 1e-3, _positive_number, "learning rate of the re-initialised last layer (paper: 1e-3, 10x the rest)",
+       (TRANSFER,), paper=1e-3),
+    _P("fc_lr_sweep", [1e-3, 5e-3], _list(_positive_number), "last-layer learning rates of the Figure 2 sweep",
+       (TRANSFER,)),
+    _P("sweep_network", "googlenet", _choice(*PRETRAINED_NETWORKS), "network of the learning-rate sweep (paper: vgg_r)",
+       (SCRATCH, TRANSFER),
+       per_notebook={SCRATCH: {"default": "cifar", "check": _choice(*SCRATCH_NETWORKS), "paper": "vgg_r"}}),
+    # The SVMs on deep features, and the layer-wise analysis (Table 6's setting: 120 px, poly).
+    _P("kernels", ["poly", "rbf", "linear"], _list(_choice(*KERNELS)), "SVM kernels", (FEATURES,)),
+    _P("layer_patch_size", None, _optional(_int(8, 512)),
+       "patch size of the layer-wise SVMs; None: the paper's pre-specified 120", (LAYERWISE,), paper=120),
+    _P("kernel", None, _optional(_choice(*KERNELS)),
+       "SVM kernel of the layer-wise analysis; None: the paper's pre-specified poly", (LAYERWISE,), paper="poly"),
+    _P("svm_train_roles", ["train"], _list(_choice("train", "augmented")),
+       "patches the SVM trains on: train (originals), augmented", (FEATURES, LAYERWISE)),
+    _P("svm_max_train", 600, _optional(_int(2)), "class-balanced cap on SVM training patches per fold; None: all",
+       (FEATURES, LAYERWISE), paper=None),
+    _P("maps_channels", 16, _int(1), "feature maps shown per layer in the viewer", (LAYERWISE,)),
+    # The denoising autoencoder (DAE) and the radiogenomic analyses of 07-09.
+    _P("dae_input", "lesion", _choice("lesion", "slice"),
+       "DAE input: lesion (lesion-centred slices, paper) or slice (whole slices)", DAE, paper="lesion"),
+    _P("dae_patch_size", 80, _int(8, 512),
+       "patch size (paper px) of the lesion slices the DAE reads (resized to 64 x 64)", DAE),
+    _P("dae_loss", "mse", _choice("mse", "cosine", "keras_cosine"),
+       "DAE loss: mse, cosine (image), keras_cosine (published; trains nothing)", DAE),
+    _P("dae_epochs", 15, _int(1), "DAE training epochs", DAE),
+    _P("dae_bf16", False, _bool, "bf16 autocast for the DAE's training steps (its features stay fp32)", DAE,
+       paper=False),
+    _P("clinical_targets", ["T", "N", "ER", "PR", "HER2"], _list(_choice("T", "N", "ER", "PR", "HER2")),
+       "clinical targets: T, N, ER, PR, HER2", (RECEPTORS, MASKING),
+       per_notebook={MASKING: {"default": ["ER", "PR", "HER2"]}}),
+    _P("gene_table", None, _optional(_text("a file path")),
+       "CSV, patients x genes (first column: patient id); None: the synthetic one", (ASSOCIATIONS, MASKING)),
+    _P("fdr_alpha", 0.05, _fraction, "Benjamini-Hochberg false discovery rate of an association", (ASSOCIATIONS,)),
+    _P("mixed_pairs", 10, _int(0), "random FDR-significant pairs, and as many of all, refitted as mixed models",
+       (ASSOCIATIONS,)),
+    # fewer than 20 permutations: the permutation p cannot fall below 0.05, nor a 95th percentile be read
+    _P("gene_permutations", 20, _int(20), "gene table permutations among patients: the null of the counts",
+       (ASSOCIATIONS,)),
+    _P("gene_epochs", 60, _int(1), "epochs of the gene-to-phenotype network", (MASKING,)),
+    _P("gene_pretrain", False, _bool, "start the network from a gene autoencoder trained on the training patients",
+       (MASKING,)),
+    _P("random_sets", 100, _int(1), "replicates of the masking null: one random gene set per programme, of its size",
+       (MASKING,)),
+    # The study runner's settings (`-p key=value` overrides them like any parameter).
+    _P("cell_timeout", 1800, _int(1),
+       "seconds one notebook cell may run before the runner stops the notebook and retries it once", RUNNER_KEY),
+)
+
+
+def parameter(name: str, stem: str | None = None) -> Parameter:
+    """The table's entry `name` (as notebook `stem` has it, when given); KeyError naming the key."""
+    for p in PARAMETERS:
+        if p.name == name:
+            return p.of(stem) if stem else p
+    raise KeyError(f"no parameter {name!r} in radiolib.run.params.PARAMETERS")
+
+
+def paper_value(name: str, stem: str | None = None) -> Any:
+    """The paper's value of parameter `name` (in notebook `stem`), NO_PAPER where the paper gives none."""
+    return parameter(name, stem).paper
+
+
+def runner_defaults() -> dict[str, Any]:
+    """The runner's settings and their defaults."""
+    return {p.name: p.default for p in PARAMETERS if p.notebooks == RUNNER_KEY}
+
+
+def run_keys() -> tuple[str, ...]:
+    """The parameters that make two results files parts of one run, in the table's order."""
+    return tuple(p.name for p in PARAMETERS if p.run_key)
+
+
+# Views of the table, for the modules that read them (computed once, at import).
+COMMON: dict[str, Any] = {p.name: p.default for p in PARAMETERS if p.notebooks == ALL}
+RUNNER: dict[str, Any] = runner_defaults()
 
 
 def check_values(stem: str, values: Mapping[str, Any]) -> list[str]:
-    """What is wrong with a notebook's parameter values, one "key = value: must be ..." per problem."""
-    checks = {**CHECKS, **CHECKS_BY_NOTEBOOK.get(stem, {})}
+    """What is wrong with a notebook's parameter values, one "key = value: must be ..." per problem.
+
+    `stem` selects a notebook's own checks (`Parameter.per_notebook`); another name (STUDY_FILE) the table's.
+    """
+    checks = {p.name: (p.of(stem) if stem in NOTEBOOKS else p).check for p in PARAMETERS}
     problems = [f"{k} = {v!r}: {msg}" for k, v in values.items() if k in checks and (msg := checks[k](v))]
     bad = {p.split(" = ")[0] for p in problems}
     return problems + [p for p in _cross_checks(values) if p.split(" = ")[0] not in bad]
@@ -367,25 +328,44 @@ def _cross_checks(v: Mapping[str, Any]) -> list[str]:
 
 def parameters_cell(stem: str) -> str:
     """The source of a notebook's `parameters` cell: every key with its default and what it means."""
-    lines = []
-    for key, value in defaults(stem).items():
-        note = DOC.get(key)
-        lines.append(f"{key} = {value!r}" + (f"  # {note}" if note else ""))
-    return "\n".join(lines)
+    return "\n".join(f"{p.name} = {p.default!r}  # {p.doc}" for p in _parameters_of(stem))
+
+
+def cell_problems(source: str, stem: str) -> list[str]:
+    """How a notebook's `parameters` cell departs from the table, one line naming each key ([] when it agrees)."""
+    spec, names = defaults(stem), _assigned_names(source)
+    out = [f"{stem}: parameter {k!r} is in the table but not in the parameters cell (add: "
+           f"`{k} = {spec[k]!r}`)" for k in spec if k not in names]
+    out += [f"{stem}: {k!r} is in the parameters cell but is not a parameter of this notebook in "
+            f"radiolib.run.params.PARAMETERS" for k in names if k not in spec]
+    missing = object()
+    for key in [k for k in names if k in spec]:
+        value = _literal(source, key, missing)
+        if value is missing or type(value) is not type(spec[key]) or value != spec[key]:
+            shown = "not a literal" if value is missing else repr(value)
+            out.append(f"{stem}: parameter {key!r} is {shown} in the parameters cell, {spec[key]!r} in the table")
+    return out
+
+
+def _parameters_of(stem: str) -> list[Parameter]:
+    """The table's entries notebook `stem` takes, as it has them, in the table's order; KeyError for another stem."""
+    if stem not in NOTEBOOKS:
+        raise KeyError(f"unknown notebook {stem!r}; known: {', '.join(NOTEBOOKS)}")
+    return [p.of(stem) for p in PARAMETERS if p.takes(stem)]
 
 
 def defaults(stem: str) -> dict[str, Any]:
     """The full default parameters of one notebook (common keys first)."""
-    if stem not in NOTEBOOKS:
-        raise KeyError(f"unknown notebook {stem!r}; known: {', '.join(NOTEBOOKS)}")
-    return {**COMMON, **NOTEBOOKS[stem]}
+    return {p.name: p.default for p in _parameters_of(stem)}
 
 
 def _unknown_key_message(stem: str, bad: list[str], valid: list[str] | None = None, where: str = "") -> str:
     valid = valid or list(defaults(stem))
     hints = []
     for key in bad:
-        owners = [s for s in NOTEBOOKS if key in NOTEBOOKS[s]] or (["the runner"] if key in RUNNER else [])
+        entry = next((p for p in PARAMETERS if p.name == key), None)
+        owners = [] if entry is None or entry.notebooks == ALL else \
+            [RUNNER_KEY] if entry.notebooks == RUNNER_KEY else [s for s in NOTEBOOKS if entry.takes(s)]
         close = difflib.get_close_matches(key, valid, n=1)
         hint = f" (a key of {', '.join(owners)} only)" if owners else f" (did you mean {close[0]!r}?)" if close else ""
         hints.append(f"{key!r}{hint}")
@@ -448,10 +428,10 @@ def bind(namespace: Mapping[str, Any], stem: str) -> types.SimpleNamespace:
 
 def known_keys() -> list[str]:
     """Every key some notebook or the runner has, in the order of the defaults (common keys first)."""
-    keys = list(COMMON)
-    for spec in NOTEBOOKS.values():
-        keys += [k for k in spec if k not in keys]
-    return keys + [k for k in RUNNER if k not in keys]
+    keys: list[str] = []
+    for stem in NOTEBOOKS:
+        keys += [k for k in defaults(stem) if k not in keys]
+    return keys + [k for k in runner_defaults() if k not in keys]
 
 
 STUDY_FILE = "study"  # params/<profile>/study.yaml: the keys shared by the study's notebooks, and the runner's
@@ -645,11 +625,12 @@ def check_study(profile: str, overrides: Mapping[str, Any], params_dir: Path, no
     for s in unknown_stems:
         found.setdefault(f"unknown notebook {s!r}; known: {', '.join(NOTEBOOKS)}", [])
     stems = [s for s in stems if s in NOTEBOOKS]
-    unknown = [k for k in overrides if k not in RUNNER and not any(k in defaults(s) for s in stems)]
-    for problem in check_values("study", {k: v for k, v in overrides.items() if k in RUNNER}):
+    runner = runner_defaults()
+    unknown = [k for k in overrides if k not in runner and not any(k in defaults(s) for s in stems)]
+    for problem in check_values("study", {k: v for k, v in overrides.items() if k in runner}):
         found.setdefault(f"{problem} (the runner)", [])
     if unknown:
-        valid = sorted({k for s in stems for k in defaults(s)} | set(RUNNER))
+        valid = sorted({k for s in stems for k in defaults(s)} | set(runner))
         found.setdefault(_unknown_key_message(stems[0], unknown, valid, where="(-p) in any notebook run"), [])
     if data and not Path(data).is_dir():
         found.setdefault(f"data folder not found (--data): {data}", [])
@@ -672,8 +653,8 @@ def _notebook_problems(profile, stem, params_dir, overrides, data) -> list[str]:
         return [str(err)]
     problems = _key_problems(profile, stem, params_dir, shared, own)
     study_path = profile_file(profile, STUDY_FILE, params_dir)
-    problems += [f"{study_path}: {p} (the runner)" for p in check_values(STUDY_FILE, {k: v for k, v in shared.items()
-                                                                                      if k in RUNNER})]
+    runner = {k: v for k, v in shared.items() if k in runner_defaults()}
+    problems += [f"{study_path}: {p} (the runner)" for p in check_values(STUDY_FILE, runner)]
     spec = defaults(stem)
     layers = [(str(study_path), shared), (str(profile_file(profile, stem, params_dir)), own), ("-p", overrides)]
     merged, origin = dict(spec), dict.fromkeys(spec, "default")

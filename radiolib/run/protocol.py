@@ -1,9 +1,10 @@
 """How a run departs from the paper's protocol: listed in every notebook and in every results file.
 
-The paper's protocol (Zhu et al. 2019) is described once, as data: PROTOCOL holds, in the order they are stated,
-each setting the paper fixes (`Setting`: its value there and the sentence a run with another value states) and each
-departure that is not a parameter (`Note`: an architecture read from Table 2, a detail the paper does not give),
-attached to the notebooks, or the networks, it concerns. `deviations()` compares a run's parameters with it.
+The paper's values are the `paper` fields of the parameter table (params.PARAMETERS). PROTOCOL holds, in the order
+they are stated, the sentence a run with another value states (`Setting`) and each departure that is not a
+parameter (`Note`: an architecture read from Table 2, a detail the paper does not give), attached to the notebooks,
+or the networks, it concerns. `deviations()` compares a run's parameters with them; a parameter with a paper value
+and no Setting gets a plain "key = value (paper: value)".
 """
 from __future__ import annotations
 
@@ -11,43 +12,48 @@ from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Any, Callable, Mapping
 
+from ..data.dicom_seg import mask_sentence, mask_source
 from ..learn.features import LAYERWISE_SETTING
 from ..learn.models import INPUT_SIZE, NAMES, inception_sides
 from ..learn.training import BN_PATCHES, CRF_BIN_WIDTH, INTENSITY_CAP, scaled_input
+from . import params
+from .inputs import domain_mode
+from .params import ASSOCIATIONS, FEATURES, LAYERWISE, MASKING, NO_PAPER, RECEPTORS, SCRATCH, TRANSFER
 
-SCRATCH, TRANSFER, FEATURES, LAYERWISE = ("02_training_from_scratch", "03_transfer_learning",
-                                          "04_deep_features_svm", "05_layerwise_analysis")
-ZHU = ("01_preprocessing", SCRATCH, TRANSFER, FEATURES, LAYERWISE)  # Zhu et al. 2019's notebooks
-RECEPTORS, ASSOCIATIONS, MASKING = "07_receptors", "08_associations", "09_gene_masking"  # Liu & Hu; Smedley et al.
-RADIOGENOMIC = (RECEPTORS, ASSOCIATIONS, MASKING)
+ZHU = params.ZHU_NOTEBOOKS  # Zhu et al. 2019's notebooks
+RADIOGENOMIC = (RECEPTORS, ASSOCIATIONS, MASKING)  # Liu & Hu; Smedley et al.
+FROM_TABLE = "the table's"  # Setting.paper: the parameter's `paper` in params.PARAMETERS
 
 
 @dataclass(frozen=True)
 class Setting:
-    """A setting the paper fixes: its value there (`paper`), and the sentence a run with another value states.
+    """A setting the paper fixes, and the sentence a run with another value states.
 
-    It concerns every notebook whose parameters have `key` (only `notebooks`, when given). The run's value is the
-    parameter `key`, or `of(P)` when the paper's value is of something the parameters imply. `sentence` is a format
-    string over the run's parameters, `value`, `paper` and `extra(P)`; a mapping gives one per run value.
+    It concerns every notebook whose parameters have `key` (only `notebooks`, when given). The paper's value is the
+    parameter's in the table (FROM_TABLE); when it is of something the parameters imply, `paper` is that, computed
+    from the table, and the run's value `of(P)`. `sentence` is a format string over the run's parameters, `value`,
+    `paper` and `extra(P)`; a mapping gives one per run value. `also`: other parameters the sentence speaks for.
     """
 
     key: str
-    paper: Any
     sentence: str | Mapping[Any, str]
+    paper: Any = FROM_TABLE
     of: Callable[[SimpleNamespace], Any] | None = None
     extra: Callable[[SimpleNamespace], dict] | None = None
     notebooks: tuple[str, ...] = ()
+    also: tuple[str, ...] = ()
 
     def departure(self, P: SimpleNamespace, stem: str) -> str | None:
         """The sentence when notebook `stem`'s parameters `P` differ from the paper here, else None."""
         if not hasattr(P, self.key) or (self.notebooks and stem not in self.notebooks):
             return None
         value = self.of(P) if self.of else getattr(P, self.key)
-        if value == self.paper:
+        paper = params.paper_value(self.key, stem) if self.paper is FROM_TABLE else self.paper
+        if value == paper:
             return None
         text = self.sentence[value] if isinstance(self.sentence, Mapping) else self.sentence
         facts = self.extra(P) if self.extra else {}
-        return text.format_map({**vars(P), "value": value, "paper": self.paper, **facts})
+        return text.format_map({**vars(P), "value": value, "paper": paper, **facts})
 
 
 @dataclass(frozen=True)
@@ -110,7 +116,6 @@ def _scratch_sides(P: SimpleNamespace) -> dict:
 
 def _domain_cohort(P: SimpleNamespace) -> dict:
     """Where the in-domain network was pretrained (`inputs.domain_mode`), in words."""
-    from .inputs import domain_mode
     return {"pretrained_on": "inside each outer fold, on its training patients only"
             if domain_mode(P) == "in_cohort" else "on a disjoint cohort"}
 
@@ -127,13 +132,14 @@ def _trains_a_googlenet(P: SimpleNamespace) -> bool:
 
 
 PROTOCOL: tuple[Setting | Note, ...] = (
-    Setting("data_dir", "the real images", of=lambda P: "the real images" if P.data_dir else P.synth_format, sentence={
+    Setting("data_dir", paper="the real images", of=lambda P: "the real images" if P.data_dir else P.synth_format,
+            sentence={
         "lgg": "synthetic cohort in the lgg-mri-segmentation layout instead of the TCGA-LGG images",
         "duke": "synthetic cohort instead of the Duke images: matrices 1/4 of the scanners' at the real field of "
                 "view, patch sizes scaled to the same millimetres"}),
     Note("augmentation translation up to 10% of the patch side (the paper gives no figure)", ("01_preprocessing",)),
-    Setting("n_folds", 10, "{n_folds}-fold cross-validation (paper: {paper})", notebooks=ZHU),
-    Setting("repeats", 5, "cross-validation run {repeats} time(s) (paper: {paper}, median taken)", notebooks=ZHU),
+    Setting("n_folds", "{n_folds}-fold cross-validation (paper: {paper})", notebooks=ZHU),
+    Setting("repeats", "cross-validation run {repeats} time(s) (paper: {paper}, median taken)", notebooks=ZHU),
     Note("the reference paper is Liu & Hu 2023: they split the slices 70/30 at random (one patient's slices on "
          "both sides) and reported the penalty best on the test part; our rows use patient-level stratified folds "
          "with the penalty chosen inside each training fold; their protocol is run too and kept apart "
@@ -143,7 +149,7 @@ PROTOCOL: tuple[Setting | Note, ...] = (
          f"percentile), clamped to [0, {INTENSITY_CAP:g}] and divided by {INTENSITY_CAP:g}: one map for the cohort, "
          "not per slice, so that the DAE sees how strongly a lesion enhances", (RECEPTORS, ASSOCIATIONS, MASKING),
          when=lambda P: P.dae_input == "lesion"),
-    Setting("dae_input", "lesion", {"slice": "DAE input: the whole axial slice of the first subtraction (post1 - pre) "
+    Setting("dae_input", {"slice": "DAE input: the whole axial slice of the first subtraction (post1 - pre) "
                                              "through each lesion slice, resized to 64 x 64 and mapped to [0, 1] as "
                                              "the patches are, one map for the cohort (paper: the lesion-centred "
                                              "slices); the CRFs stay on the lesion slices"}),
@@ -152,7 +158,7 @@ PROTOCOL: tuple[Setting | Note, ...] = (
     Note("DAE loss: the parameter dae_loss (mse by default); the published code's Keras cosine_proximity "
          "normalises over the size-1 channel axis, so it is constant and trains nothing (radiolib.learn.dae)",
          (RECEPTORS, ASSOCIATIONS, MASKING)),
-    Setting("dae_bf16", False, "DAE trained under bfloat16 autocast (a CPU budget; its features are computed in "
+    Setting("dae_bf16", "DAE trained under bfloat16 autocast (a CPU budget; its features are computed in "
                                "fp32)"),
     Note("CRFs: pyradiomics first-order and texture classes on the same 64 x 64 slices (the slice inside a 1-pixel "
          "border as the region: Duke has boxes, not outlines), measured on the subtraction's intensities themselves "
@@ -166,19 +172,19 @@ PROTOCOL: tuple[Setting | Note, ...] = (
          "the slices (a random intercept per patient); the mixed model is only a check, refitted on a random sample "
          "of `mixed_pairs` FDR-significant pairs and one of all pairs; the counts are read against "
          "`gene_permutations` permutations of the gene table among the patients (not in the paper)", (ASSOCIATIONS,)),
-    Setting("epochs", 40, "{epochs} epochs (paper: {paper})"),
-    Setting("patches_per_epoch", None,  # the paper's epochs see every training patch
+    Setting("epochs", "{epochs} epochs (paper: {paper})"),
+    Setting("patches_per_epoch",  # the paper's epochs see every training patch
             "{patches_per_epoch} class-balanced training patches per epoch (paper: all, ~40k)"),
-    Setting("input_scale", 1.0, "network inputs at {input_scale:g} of Table 2's sides: {sides}", extra=_scratch_sides),
+    Setting("input_scale", "network inputs at {input_scale:g} of Table 2's sides: {sides}", extra=_scratch_sides),
     Note("GoogLeNet_R conv1 stride 2: the paper's text says stride 1, but Table 2's 388.77M MACC is only reached "
          "with stride 2 (stride 1 gives 1.66G); we follow Table 2", (SCRATCH,), network="googlenet_r"),
     Note("VGG_R read from Table 2's counts, not the text's '2 conv + all FC layers': VGG16's first 3 convs and fully "
          "connected layers of width 4 (fc6, fc7), since 2 convs give 247M MACC and VGG16's 4096-wide FCs >200M "
          "params (Table 2: 365.16M MACC, 317.38K params)", (SCRATCH,), network="vgg_r"),
-    Setting("layer_patch_size", LAYERWISE_SETTING, of=lambda P: (P.layer_patch_size or LAYERWISE_SETTING[0],
-                                                                  P.kernel or LAYERWISE_SETTING[1]),
+    Setting("layer_patch_size", paper=(params.paper_value("layer_patch_size"), params.paper_value("kernel")),
+            of=lambda P: (P.layer_patch_size or LAYERWISE_SETTING[0], P.kernel or LAYERWISE_SETTING[1]),
             sentence="layer-wise SVMs at patch {value[0]}, {value[1]} kernel (paper's Table 6 setting: "
-                     "{paper[0]} px, {paper[1]})"),
+                     "{paper[0]} px, {paper[1]})", also=("kernel",)),
     Note("optimiser Adam with the paper's learning rates (the paper's Caffe solver is not stated); L2 weight decay "
          "5e-4 on conv weights", (SCRATCH, TRANSFER)),
     Note(_BATCH_NORM.format(when="after every epoch"), (SCRATCH,), when=_trains_a_googlenet),
@@ -188,25 +194,27 @@ PROTOCOL: tuple[Setting | Note, ...] = (
          "patients)", (SCRATCH, TRANSFER)),
     Note("patients scored by the mean class-1 log-odds (logit difference) of their test patches; the paper does not "
          "say how patch outputs were combined (softmax probabilities saturate and tie)", (SCRATCH, TRANSFER)),
-    Setting("test_patches", "largest", sentence={
+    Setting("test_patches", sentence={
         "tumour": "patients scored from every tumour slice (the mean over one centred patch per lesion region and "
                   "slice: Buda et al. 2020 scored a patient from its tumour slices, the mean is our choice), not Zhu "
                   "et al.'s 25 patches on the 5 consecutive slices with the largest lesion area"}),
-    Setting("networks", True, of=lambda P: "vgg16" in P.networks, notebooks=(TRANSFER,),  # the paper ran VGG16
+    Setting("networks", paper="vgg16" in params.paper_value("networks", TRANSFER), of=lambda P: "vgg16" in P.networks,
+            notebooks=(TRANSFER,),
             sentence="VGG16 not fine-tuned in this profile: its 138M-parameter classifier trains at about 17 "
                      "patches/s on 2 CPU cores (see the paper profile)"),
-    Setting("networks", True, of=lambda P: "vgg16" in P.networks, notebooks=(FEATURES,),
+    Setting("networks", paper="vgg16" in params.paper_value("networks", FEATURES), of=lambda P: "vgg16" in P.networks,
+            notebooks=(FEATURES,),
             sentence="VGG16 features not in this profile: its 4096-long in-domain features make each SVM fit "
                      "minutes long on 2 CPU cores (see the paper profile)"),
     Note("GoogLeNet 'fc' of the in-domain network is its own 2-way head (length 2, not 1000)", (LAYERWISE,)),
-    Setting("sweep_network", "vgg_r", "learning-rate sweep on {sweep_network} (paper: reduced VGGNet)",
+    Setting("sweep_network", "learning-rate sweep on {sweep_network} (paper: reduced VGGNet)",
             notebooks=(SCRATCH,)),
-    Setting("pretrained_input_scale", 1.0, "pretrained networks fed {side} px inputs (paper: {paper_side}; "
+    Setting("pretrained_input_scale", "pretrained networks fed {side} px inputs (paper: {paper_side}; "
             "transfer: resize to {resize} and random {side} crops){maps}", extra=_pretrained_sides),
-    Setting("sources", False, of=lambda P: "domain" in P.sources,  # the paper pretrained on ImageNet only
+    Setting("sources", paper="domain" in params.paper_value("sources"), of=lambda P: "domain" in P.sources,
             sentence="extra pretraining source 'domain' (lesion vs normal tissue {pretrained_on}), not in the "
                      "paper; its SVM features come from the layer below its 2-way head", extra=_domain_cohort),
-    Setting("svm_max_train", None, "SVM trained on at most {svm_max_train} class-balanced patches per fold "
+    Setting("svm_max_train", "SVM trained on at most {svm_max_train} class-balanced patches per fold "
             "(roles: {roles}; paper: all)", extra=lambda P: {"roles": ", ".join(P.svm_train_roles)}),
 )
 
@@ -220,7 +228,30 @@ def deviations(P: SimpleNamespace, stem: str, patch_set=None) -> list[str]:
     out = [target_statement(patch_set)] if patch_set is not None else []
     if stem in RADIOGENOMIC and patch_set is not None and patch_set.descriptor.dataset != "duke":
         return out  # 07-09 do not run on this cohort (radiogenomics.not_duke): none of their protocol applies
-    return out + [s for entry in PROTOCOL if (s := entry.departure(P, stem)) is not None]
+    return (out + [s for entry in PROTOCOL if (s := entry.departure(P, stem)) is not None] + _plain_departures(P, stem)
+            + mask_statement(stem, patch_set))
+
+
+MASKED_STEMS = ("01_preprocessing", *RADIOGENOMIC)  # the handcrafted baseline (01) and the CRFs (07-09)
+
+
+def mask_statement(stem: str, patch_set=None) -> list[str]:
+    """How many included patients' handcrafted features and CRFs are measured in a SEG tumour mask and how many in
+    the box (`dicom_seg.mask_source`); nothing when no patient has a SEG."""
+    sentence = mask_sentence(mask_source(patch_set.table)) if stem in MASKED_STEMS and patch_set is not None else None
+    return [sentence] if sentence else []
+
+
+def _plain_departures(P: SimpleNamespace, stem: str) -> list[str]:
+    """"key = value (paper: value)" for each parameter of `stem` with a paper value but no Setting that differs."""
+    worded = {k for e in PROTOCOL if isinstance(e, Setting) for k in (e.key, *e.also)}
+    out = []
+    for p in params.PARAMETERS:
+        if p.takes(stem) and p.name not in worded and hasattr(P, p.name):
+            paper = p.of(stem).paper
+            if paper is not NO_PAPER and getattr(P, p.name) != paper:
+                out.append(f"{p.name} = {getattr(P, p.name)!r} (paper: {paper!r})")
+    return out
 
 
 def target_statement(patch_set) -> str:

@@ -17,6 +17,7 @@ import pandas as pd
 
 from ..core.cache import atomic_write_text
 from ..stats.evaluation import CVResult, check_no_leakage
+from . import params
 
 ROW_KEYS = ("approach", "network", "source", "patch_size", "kernel", "layer", "train_auc", "test_auc",
             "ci95", "repeat_aucs", "folds", "skipped")
@@ -198,9 +199,9 @@ def public_parameters(P) -> dict:
     return values
 
 
-# What makes two results files parts of one run: the data and these parameters (where a notebook has them).
-RUN_KEYS = ("data", "target", "synth_format", "synth_patients", "synth_seed", "synth_effect", "synth_faults",
-            "patch_sizes", "n_augment", "seed", "n_folds", "repeats")
+# What makes two results files parts of one run: the data and the parameters marked `run_key` in params.PARAMETERS
+# (where a notebook has them).
+RUN_KEYS = ("data", *params.run_keys())
 SYNTH_KEYS = ("synth_format", "synth_patients", "synth_seed", "synth_effect", "synth_faults")
 
 

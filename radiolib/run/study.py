@@ -8,6 +8,7 @@ import datetime
 import json
 import logging
 import os
+import platform
 import shlex
 import shutil
 import sys
@@ -16,7 +17,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
 
+import nbformat
+import torch
+
 from ..core import cache
+from ..learn.models import default_device
 from . import params
 from .inputs import data_folder
 
@@ -105,7 +110,6 @@ def mark_unrun_cells(path: Path, stopped_at: int | None = None) -> int:
     that ran has an end time; one without stays `pending`, and the cell that was running (`stopped_at`, the index
     the runner saw start last) is marked `failed`.
     """
-    import nbformat
     path = Path(path)
     if not path.is_file():
         return 0
@@ -132,8 +136,8 @@ def mark_unrun_cells(path: Path, stopped_at: int | None = None) -> int:
 
 def _attempt(path_in: Path, path_out: Path, parameters: dict, timeout: float, cwd, progress: bool) -> Failure | None:
     """One papermill execution; None when every cell finished, else what stopped it."""
-    import papermill as pm
-    from nbclient.exceptions import CellTimeoutError, DeadKernelError
+    import papermill as pm  # lazy: slow; only a notebook execution needs it
+    from nbclient.exceptions import CellTimeoutError, DeadKernelError  # lazy: slow; only a notebook execution needs it
 
     current: dict = {}
 
@@ -264,11 +268,6 @@ def _now() -> str:
 
 def machine() -> dict:
     """What the run ran on (device, threads, cores, versions): recorded in run.json, never in notebook outputs."""
-    import platform
-
-    import torch
-
-    from ..learn.models import default_device
     return {"device": str(default_device()), "torch_threads": torch.get_num_threads(), "cpus": os.cpu_count(),
             "python": platform.python_version(), "torch": torch.__version__}
 

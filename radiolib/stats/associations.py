@@ -18,7 +18,10 @@ import warnings
 
 import numpy as np
 import pandas as pd
+import statsmodels.api as sm
 from scipy import stats
+from statsmodels.stats.multitest import multipletests
+from statsmodels.tools.sm_exceptions import ConvergenceWarning
 
 COLUMNS = ("feature", "factor", "slope", "t", "p", "q", "n")
 
@@ -30,7 +33,6 @@ def _standardise(table: pd.DataFrame) -> pd.DataFrame:
 
 def fdr(p) -> np.ndarray:
     """Benjamini-Hochberg adjusted p-values (statsmodels' multipletests, fdr_bh); NaN stays NaN."""
-    from statsmodels.stats.multitest import multipletests
     p = np.asarray(p, float)
     q = np.full_like(p, np.nan)
     ok = np.isfinite(p)
@@ -124,8 +126,6 @@ def null_summary(table: pd.DataFrame, null: pd.DataFrame, alpha: float = 0.05) -
 def mixed(features: pd.DataFrame, patients, factors: pd.DataFrame) -> pd.DataFrame:
     """Several rows (slices) per patient: feature ~ factor + (1 | patient) for each pair (statsmodels MixedLM, REML),
     the factor taken from the patient's row of `factors`; Wald t and p of the slope, q over all pairs."""
-    import statsmodels.api as sm
-    from statsmodels.tools.sm_exceptions import ConvergenceWarning
     patients = pd.Index(np.asarray(patients).astype(str))
     factors = factors.copy()
     factors.index = factors.index.map(str)

@@ -33,11 +33,17 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from ..data.synth.common import read_manifest
+from .evaluation import cross_validate
 
 RESULTS_KEYS = ("ceiling", "ceiling_reason")  # the top-level entries of notebook 01's results file
 METHOD = "logistic regression on the true phenotype, cross-validated on the study's folds"
 # Per generator (cohort.json "generator"): the truth columns that carry the subtype into the images.
-PHENOTYPE = {"radiolib.data.synth": ("proliferation", "immune", "index_lesion_log_size"),
+PHENOTYPE = {"radiolib.synth": ("proliferation", "immune", "index_lesion_log_size"),
              "radiolib.synth_lgg": ("rim", "patchy", "diffuse")}
 NO_TRUTH = ("real data: no ground-truth sidecar (synthetic_truth.csv) beside the images, so no ceiling can be "
             "computed; the rows' AUCs stand without one")
@@ -110,7 +116,6 @@ class Ceiling:
 
 def phenotype(data_dir: str | Path) -> tuple[pd.DataFrame | None, str | None]:
     """(patient -> PHENOTYPE columns of the cohort's generator, None), or (None, why there is none)."""
-    from ..data.synth.common import read_manifest
     root = Path(data_dir)
     generator = read_manifest(root).get("generator")
     if not (root / "synthetic_truth.csv").is_file():
@@ -119,7 +124,7 @@ def phenotype(data_dir: str | Path) -> tuple[pd.DataFrame | None, str | None]:
         return None, f"synthetic_truth.csv of an unknown generator {generator!r}: no ceiling"
     truth = pd.read_csv(root / "synthetic_truth.csv", keep_default_na=False, dtype={"patient": str})
     truth = truth.set_index("patient")
-    if generator == "radiolib.data.synth":
+    if generator == "radiolib.synth":
         lesions = pd.read_csv(root / "synthetic_lesions.csv", dtype={"patient": str})
         index = lesions[lesions.lesion == 1].set_index("patient")
         # in-plane radii only: the through-plane one is capped to fit small test volumes
@@ -134,9 +139,6 @@ def phenotype(data_dir: str | Path) -> tuple[pd.DataFrame | None, str | None]:
 def _fit_predict(x: pd.DataFrame):
     """A fold function for `evaluation.cross_validate`: standardised logistic regression on `x` (patients x
     phenotype), fitted on the fold's training patients; log-odds of its training and test patients."""
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
 
     def fit(fold: Mapping):
         train, test = x.loc[list(map(str, fold["train_patients"]))], x.loc[list(map(str, fold["test_patients"]))]
@@ -158,7 +160,6 @@ def compute(data_dir: str | Path, labels: pd.Series, folds: Sequence[dict], n_bo
 
 def cross_validated(x: pd.DataFrame, labels: pd.Series, folds: Sequence[dict], n_boot: int, name: str) -> Ceiling:
     """The ceiling from the phenotype `x` of cohort `name`, the run's `labels` and `folds`."""
-    from .evaluation import cross_validate
     patients = pd.Index(labels.index.map(str))
     absent = patients.difference(x.index)
     if len(absent):

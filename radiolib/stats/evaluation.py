@@ -19,6 +19,8 @@ from scipy import stats
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import StratifiedKFold
 
+from ..core.frontend import tqdm
+
 log = logging.getLogger(__name__)
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -594,12 +596,8 @@ class _NoBar:
 
 
 def _progress_bar(total: int, desc: str | None, enabled: bool):
-    """A tqdm bar (notebook-aware) when enabled and tqdm is installed, else a no-op."""
+    """A tqdm bar (notebook-aware) when enabled, else a no-op."""
     if enabled:
-        try:
-            from ..core.frontend import tqdm
-        except ImportError:
-            return _NoBar()
         return tqdm(total=total, desc=desc)
     return _NoBar()
 

@@ -17,6 +17,14 @@ from collections.abc import Mapping
 
 import numpy as np
 import pandas as pd
+import sklearn
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import roc_auc_score
+from sklearn.model_selection import GridSearchCV, StratifiedKFold, train_test_split
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from .evaluation import cross_validate, patient_folds
 
 C_GRID = tuple(float(c) for c in np.logspace(-2, 1, 7))  # inverse L1 penalty, fixed in advance
 INNER_FOLDS = 3
@@ -28,17 +36,18 @@ PROTOCOLS = {"nested": "patient-level folds, penalty chosen inside each training
 
 def lasso(C: float, seed: int = 0):
     """Standardised features, L1 logistic regression at inverse penalty C."""
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
-    return make_pipeline(StandardScaler(), LogisticRegression(**_l1(), C=C, solver="liblinear", max_iter=2000,
-                                                              random_state=seed))
+    return make_pipeline(StandardScaler(), _l1_logistic(C, seed))
+
+
+def _l1_logistic(C: float, seed: int = 0) -> LogisticRegression:
+    """The L1 logistic regression of `lasso`, without its scaler. liblinear: it solves the problem from scratch (no
+    warm start); scikit-learn's only other L1 solver, saga, is slower at this shape (benchmarks/bench_receptors.py)."""
+    return LogisticRegression(**_l1(), C=C, solver="liblinear", max_iter=2000, random_state=seed)
 
 
 def _l1() -> dict:
     """The L1 penalty in this scikit-learn's terms: `l1_ratio=1` from 1.8 (where `penalty` is deprecated; there an
     `l1_ratio` alone would be ignored with a warning, leaving L2), `penalty="l1"` before."""
-    import sklearn
     version = tuple(int(v) for v in sklearn.__version__.split(".")[:2])
     return {"l1_ratio": 1.0} if version >= (1, 8) else {"penalty": "l1"}
 
@@ -49,7 +58,6 @@ def nonzero(model) -> int:
 
 
 def _inner_search(n_inner: int, seed: int, grid=C_GRID):
-    from sklearn.model_selection import GridSearchCV, StratifiedKFold
     inner = StratifiedKFold(n_splits=n_inner, shuffle=True, random_state=seed)
     return GridSearchCV(lasso(grid[0], seed), {"logisticregression__C": list(grid)}, scoring="roc_auc", cv=inner)
 
@@ -95,7 +103,6 @@ def check_patient_table(x: pd.DataFrame, labels: pd.Series) -> tuple[pd.DataFram
 def nested_cv(x: pd.DataFrame, labels: pd.Series, n_folds: int = 5, repeats: int = 1, seed: int = 0,
               n_boot: int = 1000, progress: bool = False):
     """Our protocol's cross-validation: (CVResult, fold -> (C, non-zero features)) on patient-level folds."""
-    from .evaluation import cross_validate, patient_folds
     x, y = check_patient_table(x, labels)
     folds = patient_folds(list(x.index), y.to_numpy(), n_folds, repeats, seed)
     chosen: dict = {}
@@ -119,17 +126,11 @@ def nested(x: pd.DataFrame, labels: pd.Series, n_folds: int = 5, repeats: int = 
 def paper(x_images: np.ndarray, y_images, image_patients, seed: int = 0, grid=C_GRID) -> dict:
     """Liu & Hu's protocol on image rows: a random stratified 70/30 split of the images, every C fitted on the 70%
     and scored on the 30%, the best test AUC reported. Also: how many test images have a patient in training."""
-    from sklearn.metrics import roc_auc_score
-    from sklearn.model_selection import train_test_split
     x = np.asarray(x_images, float)
     y = np.asarray(y_images, int)
     patients = np.asarray(image_patients).astype(str)
     train, test = train_test_split(np.arange(len(y)), test_size=PAPER_TEST_SIZE, stratify=y, random_state=seed)
-    per_c = []
-    for C in grid:
-        model = lasso(C, seed).fit(x[train], y[train])
-        per_c.append({"C": C, "nonzero": nonzero(model), "auc": float(roc_auc_score(y[test],
-                                                                                   model.decision_function(x[test])))})
+    per_c = grid_fits(x[train], y[train], x[test], y[test], seed, grid)
     best = max(per_c, key=lambda r: r["auc"])
     shared = np.isin(patients[test], patients[train])
     return {"protocol": "paper", "images": len(y), "test_auc": best["auc"], "C": best["C"],
@@ -137,10 +138,23 @@ def paper(x_images: np.ndarray, y_images, image_patients, seed: int = 0, grid=C_
             "test_images": len(test)}
 
 
+def grid_fits(x_train: np.ndarray, y_train, x_test: np.ndarray, y_test, seed: int = 0, grid=C_GRID) -> list[dict]:
+    """`lasso(C)` fitted on the training rows and scored on the test rows at each C of `grid`: C, non-zero features,
+    test AUC. The same numbers as one `lasso` pipeline per C, with the standardisation (which depends on the
+    training rows, not on C) fitted once and shared by the penalties."""
+    scaler = StandardScaler().fit(x_train)
+    train, test = scaler.transform(x_train), scaler.transform(x_test)
+    out = []
+    for C in grid:
+        model = _l1_logistic(C, seed).fit(train, y_train)
+        out.append({"C": C, "nonzero": int(np.count_nonzero(model.coef_)),
+                    "auc": float(roc_auc_score(y_test, model.decision_function(test)))})
+    return out
+
+
 def path(x: pd.DataFrame, labels: pd.Series, n_folds: int = 5, seed: int = 0, grid=C_GRID) -> pd.DataFrame:
     """Figure 5, ours: for each C of the grid (fixed, not chosen) the patient-level fold-mean test AUC and the mean
     number of non-zero features over the folds."""
-    from .evaluation import cross_validate, patient_folds
     x, y = check_patient_table(x, labels)
     folds = patient_folds(list(x.index), y.to_numpy(), n_folds, 1, seed)
     rows = []

@@ -19,6 +19,9 @@ from ..data.patches import scoring_role
 from ..learn import features, handcrafted, models, training, weights
 from ..run import inputs, paper, results
 from ..views import plots
+from ..views.report import pairwise_table
+from ..views.widgets import feature_map_viewer
+from .base import Step
 
 
 def scratch_config(net: str, P: SimpleNamespace, lr: float | None = None) -> training.TrainConfig:
@@ -26,7 +29,7 @@ def scratch_config(net: str, P: SimpleNamespace, lr: float | None = None) -> tra
     return training.TrainConfig(input_size=training.scaled_input(net, P.input_scale), epochs=P.epochs,
                                 lr=P.lr if lr is None else lr, patches_per_epoch=P.patches_per_epoch,
                                 batch_size=P.batch_size, bf16=P.bf16, channels_last=P.channels_last, seed=P.seed,
-                                test_patches=P.test_patches)
+                                test_patches=P.test_patches, device=inputs.device(P))
 
 
 def cross_validate_scratch(net: str, patch_set, folds: list[dict], P: SimpleNamespace, lr: float | None = None):
@@ -44,7 +47,8 @@ def transfer_config(P: SimpleNamespace, fc_lr: float | None = None) -> training.
     return training.TrainConfig(input_size=inputs.pretrained_input(P), epochs=P.epochs, lr=P.lr,
                                 head_lr=P.fc_lr if fc_lr is None else fc_lr, crop=True, normalize="imagenet",
                                 patches_per_epoch=P.patches_per_epoch, batch_size=P.batch_size, bf16=P.bf16,
-                                channels_last=P.channels_last, seed=P.seed, test_patches=P.test_patches)
+                                channels_last=P.channels_last, seed=P.seed, test_patches=P.test_patches,
+                                device=inputs.device(P))
 
 
 def cross_validate_transfer(net: str, source: str, patch_set, folds: list[dict], P: SimpleNamespace,
@@ -192,7 +196,6 @@ class TransferResult(ApproachResult):
 
     def pairwise(self) -> pd.DataFrame:
         """Every pair of run rows compared on the same folds and patients (paired bootstrap, Holm-adjusted p)."""
-        from ..views.report import pairwise_table
         return pairwise_table(self.rows, self.labels, _network_from_source, n_boot=self.n_boot, seed=self.seed)
 
 
@@ -270,12 +273,12 @@ def _source_features(ctx, patch_size: int, net: str, source: str, layers: tuple[
     if isinstance(domain, dict):
         if source == "domain":
             index, f = features.cached_fold_features(ps, patch_size, net, layers, size, domain, P.cache_dir,
-                                                     P.bf16, roles=roles)
+                                                     P.bf16, roles=roles, device=inputs.device(P))
             return index, f, {layer: features.fold_feature_id(ps, patch_size, net, layer, size, domain, roles)
                               for layer in layers}
         domain = None  # the other sources' weights do not depend on the folds
     index, f = features.cached_features(ps, patch_size, net, source, layers, size, domain, P.cache_dir, P.bf16,
-                                        roles=roles)
+                                        roles=roles, device=inputs.device(P))
     return index, f, {layer: features.feature_id(ps, patch_size, net, source, layer, size, domain, roles)
                       for layer in layers}
 
@@ -360,7 +363,6 @@ class LayerwiseResult(ApproachResult):
 
     def show_viewer(self) -> None:
         """The interactive feature-map viewer (JupyterLab): pick a layer and the patches."""
-        from ..views.widgets import feature_map_viewer
         ctx = self.ctx
         feature_map_viewer(self.viewer_model, ctx.patch_set_, self.setting["patch_size"], "googlenet",
                            ctx.pretrained_input, weights.GOOGLENET_LAYERS, ctx.P.maps_channels)
@@ -397,3 +399,52 @@ def layerwise(ctx, feats: DeepFeatures | None = None) -> LayerwiseResult:
                           viewer_source=sources[0] if sources else None)
     out.figures.update({f"05_maps_{layer}": partial(out.feature_maps_figure, layer) for layer in MAPS_LAYERS})
     return out
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The steps of notebooks 02-05 (radiolib.steps.scratch, transfer, deep_features, layerwise) share their views
+
+
+class ApproachStep(Step):
+    """A step of 02-05: `fit()` runs its approach on `context_` into `result_` (an `ApproachResult`); its tables,
+    figures and results file are those of `result_`, the figures saved in the run's figures/."""
+
+    def describe(self) -> str:
+        """Patients, folds and the deviations from the paper's protocol, one per line."""
+        self._check_fitted()
+        return self.context_.describe()
+
+    def source_table(self) -> pd.DataFrame:
+        """Networks x pretraining sources: `available`, or why that source's rows are skipped."""
+        self._check_fitted()
+        return self.context_.source_table(self.P.networks)
+
+    def table(self) -> pd.DataFrame:
+        """The results table beside the paper's numbers, after the ceiling and baseline lines."""
+        self._check_fitted()
+        return self.result_.table()
+
+    def sweep_table(self) -> pd.DataFrame:
+        """The learning-rate sweep's rows beside the paper's sweep."""
+        self._check_fitted()
+        return self.result_.sweep_table()
+
+    def structure(self) -> str:
+        """What the results table must be on every machine (`results.structure` of its rows)."""
+        self._check_fitted()
+        return results.structure(self.result_.rows)
+
+    def sweep_structure(self) -> str:
+        """`results.structure` of the sweep's rows."""
+        self._check_fitted()
+        return results.structure(self.result_.sweep_rows)
+
+    def save_figures(self, *names: str) -> None:
+        """Draw the named figures (all when none is named) into the run's figures/<name>.png."""
+        self._check_fitted()
+        self.result_.save_figures(self.context_.paths_.figures, *names)
+
+    def write(self) -> dict:
+        """results/<stem>.json: the rows, then the sweep's rows; the document."""
+        self._check_fitted()
+        return self.context_.write_results(self.result_.all_rows)

@@ -16,41 +16,66 @@ Liu & Hu trained it on all their images too).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from itertools import chain
 from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
+import SimpleITK as sitk
+import torch
+from joblib import Parallel, delayed
+from sklearn.ensemble import RandomForestClassifier
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+from sklearn.svm import SVC
 
 from ..core import cache
+from ..core.frontend import tqdm
+from ..data import targets
+from ..data.cohort import _find_file, read_clinical
+from ..data.dataset import open_cohort
+from ..data.dicom_seg import MASK_SOURCES, mask_source
+from ..data.patches import extract
+from ..data.synth import GENE_SETS
 from ..learn import dae
+from ..learn.handcrafted import extractor, extractor_version, missing_extractor, usable_columns
 from ..learn.training import CRF_BIN_WIDTH
+from ..run import inputs
+from ..run.inputs import data_folder
+from ..run.results import make_row
+from ..stats import associations, evaluation, masking, receptors
+from ..stats.receptors import _l1
+from ..views import plots
+from .base import Step
 
 VERSION = 3  # 3: DAE inputs on one fixed intensity map for the cohort, CRFs on the intensities with a fixed bin width
 CRF_CLASSES = ("firstorder", "glcm", "glrlm", "glszm", "gldm", "ngtdm")
 CRF_SETTINGS = {"binWidth": CRF_BIN_WIDTH, "force2D": True, "label": 1}
 CRF_ROI = ("the 64 x 64 lesion-centred slice the DAE reads, inside a 1-pixel border (Duke has boxes, not "
            "outlines, so both feature sets describe the same pixels)")
+CRF_ROI_MASKED = ("the patient's AIMI SEG tumour mask cut as the 64 x 64 lesion-centred slice the DAE reads (inside a "
+                  "1-pixel border), else that slice inside the border (`mask_source`)")
 GENE_FILE = "gene_expression.csv"  # the synthetic cohort's, beside its clinical table
 
 
-def slice_crfs(images: np.ndarray, progress: bool = False, n_jobs: int = 1) -> tuple[pd.DataFrame, dict[int, str]]:
+def slice_crfs(images: np.ndarray, progress: bool = False, n_jobs: int = 1, rois: np.ndarray | None = None
+               ) -> tuple[pd.DataFrame, dict[int, str]]:
     """pyradiomics features (CRF_CLASSES, CRF_SETTINGS: a fixed bin width) of each (64, 64) image in the cohort's
     units (`dae.lesion_intensities`: not rescaled per image, so first-order features measure enhancement), the image
     inside a 1-pixel border as the region: (images x features, image -> reason for the images pyradiomics could not
     measure, whose row is NaN). `n_jobs` processes share the images in chunks (pyradiomics is single-threaded; the
-    result does not depend on it)."""
-    from joblib import Parallel, delayed
-
-    from ..core.frontend import tqdm
-    from ..learn.handcrafted import missing_extractor
+    result does not depend on it). `rois`, (images, 64, 64) bool, is each image's tumour mask where it has one
+    (an empty one: the border region)."""
     reason = missing_extractor()
     if reason:
         raise RuntimeError(reason)
     images = np.asarray(images, np.float32)
     step = max(1, min(64, -(-len(images) // max(1, 4 * n_jobs))))
     starts = range(0, len(images), step)
-    chunks = Parallel(n_jobs=n_jobs, return_as="generator")(delayed(_crf_chunk)(images[i:i + step]) for i in starts)
+    chunks = Parallel(n_jobs=n_jobs, return_as="generator")(
+        delayed(_crf_chunk)(images[i:i + step], None if rois is None else rois[i:i + step]) for i in starts)
     rows, failed = [], {}
     with tqdm(total=len(images), desc="conventional radiomic features", disable=not progress) as bar:
         for start, (chunk_rows, chunk_failed) in zip(starts, chunks):
@@ -60,16 +85,15 @@ def slice_crfs(images: np.ndarray, progress: bool = False, n_jobs: int = 1) -> t
     return pd.DataFrame(rows), failed
 
 
-def _crf_chunk(images: np.ndarray) -> tuple[list[dict], dict[int, str]]:
+def _crf_chunk(images: np.ndarray, rois: np.ndarray | None = None) -> tuple[list[dict], dict[int, str]]:
     """slice_crfs of a few images in one process: (rows, image within the chunk -> reason)."""
-    import SimpleITK as sitk
-
-    from ..learn.handcrafted import extractor
     ext, rows, failed = extractor(CRF_CLASSES, CRF_SETTINGS), [], {}
     inside = np.zeros((1, *images.shape[1:]), np.uint8)
     inside[:, 1:-1, 1:-1] = 1  # pyradiomics finds no region in a mask that fills the whole image
-    roi = sitk.GetImageFromArray(inside)
+    border = sitk.GetImageFromArray(inside)
     for i, image in enumerate(images):
+        masked = rois is not None and bool((rois[i] & inside[0].astype(bool)).any())
+        roi = sitk.GetImageFromArray((rois[i][None] & inside.astype(bool)).astype(np.uint8)) if masked else border
         try:
             if not np.isfinite(image).all():  # (with a bin width pyradiomics would measure the finite pixels alone)
                 raise ValueError(f"{int((~np.isfinite(image)).sum())} pixel(s) not finite")
@@ -93,6 +117,7 @@ class ImageFeatures:
     config: dae.DaeConfig
     crf_failed: dict[int, str]
     mean_image_mse: float | None = None  # the mse of predicting every input by the mean input: what a DAE must beat
+    mask_source: dict | None = None  # the CRFs' region per patient (`crf_rois`); None: every image's border
 
     def model(self) -> dae.DenoisingAutoencoder:
         net = dae.DenoisingAutoencoder()
@@ -124,7 +149,6 @@ def image_features(P: SimpleNamespace, patch_set, progress: bool = True) -> Imag
     """DRFs and CRFs of the patch set's lesion slices (`dae.lesion_intensities`, patch size `dae_patch_size`): the DAE
     reads them through the cohort's fixed intensity map (`dae.to_input`), pyradiomics measures their intensities
     themselves. Computed once per data, DAE settings and versions, and cached."""
-    from ..learn.handcrafted import extractor_version, usable_columns
     units, meta = dae.lesion_intensities(patch_set, P.dae_patch_size)
     lesions = dae.to_input(units)
     cfg = dae_config(P)
@@ -133,16 +157,40 @@ def image_features(P: SimpleNamespace, patch_set, progress: bool = True) -> Imag
                  crf=[CRF_CLASSES, CRF_SETTINGS], extractor=extractor_version(), version=VERSION)
     if P.dae_input != "lesion":  # (the lesion key stays as it was, so that features cached before it are read back)
         parts["dae_input"] = P.dae_input
+    source = mask_source(patch_set.table)
+    if source is not None:  # (without masks the key stays as it was)
+        parts["crf_roi"] = "mask"
 
     def compute():
         images = lesions if P.dae_input == "lesion" else _whole_slices(P, patch_set, meta, progress)
         trained = dae.train(images, cfg, progress=progress)
         drf = dae.deep_radiomic_features(trained.model, images).astype(np.float32)
-        crf, failed = slice_crfs(units, progress, getattr(P, "n_jobs", 1))  # CRFs: always the lesion
+        rois = None if source is None else crf_rois(P, patch_set, source)
+        crf, failed = slice_crfs(units, progress, getattr(P, "n_jobs", 1), rois)  # CRFs: always the lesion
         return ImageFeatures(meta, drf, usable_columns(crf), trained.losses,
                              {k: v.clone() for k, v in trained.model.state_dict().items()}, cfg, failed,
-                             float(((images - images.mean(axis=0)) ** 2).mean()))
+                             float(((images - images.mean(axis=0)) ** 2).mean()),
+                             None if source is None else {**source, "images_in_mask": int(rois.any((1, 2)).sum()),
+                                                          "images_in_box": int((~rois.any((1, 2))).sum())})
     return cache.memo(P.cache_dir, "radiogenomic_features", parts, compute)
+
+
+def crf_rois(P: SimpleNamespace, patch_set, source: dict) -> np.ndarray:
+    """(images, 64, 64) bool, the rows of `dae.lesion_intensities`: the patient's SEG tumour mask (`Volume.mask`)
+    cut as its lesion patch and area-resized as the image is (kept where at least half covered), for the patients
+    of `source` with a mask; empty (the border region) for the others and on slices the mask does not reach."""
+    idx = patch_set.index
+    rows = idx[idx.role == "train"].reset_index(drop=True)
+    px = int(patch_set.meta["patch_pixels"][str(P.dae_patch_size)])
+    out = np.zeros((len(rows), dae.SIDE, dae.SIDE), bool)
+    with_mask = set(source["patients"][MASK_SOURCES[0]])
+    cohort = open_cohort(data_folder(P, False), target=P.target, progress=False)
+    for patient, group in rows.groupby(rows.patient.astype(str)):
+        if patient in with_mask:
+            mask = cohort.volume(patient, cohort.target_spacing).mask.astype(np.float32)[None]
+            cut = extract(mask, group.assign(angle=0.0), px).astype(np.float32)
+            out[group.index.to_numpy()] = dae._resized(torch.from_numpy(cut)) >= 0.5
+    return out
 
 
 def images_of(P: SimpleNamespace, patch_set, n: int | None = None) -> np.ndarray:
@@ -155,8 +203,6 @@ def images_of(P: SimpleNamespace, patch_set, n: int | None = None) -> np.ndarray
 
 def _whole_slices(P: SimpleNamespace, patch_set, meta: pd.DataFrame, progress: bool) -> np.ndarray:
     """`dae.whole_slices` of the patch set's own data (the cohort it was built from, with its target)."""
-    from ..data.dataset import open_cohort
-    from ..run.inputs import data_folder
     source = open_cohort(data_folder(P, False), target=P.target, progress=False)
     return dae.whole_slices(source, meta, progress=progress)
 
@@ -175,14 +221,11 @@ def not_duke(patch_set) -> str | None:
 
 
 def clinical_file(data_dir: Path) -> Path:
-    from ..data.cohort import _find_file
     return _find_file(Path(data_dir), "Clinical_and_Other_Features.xlsx")
 
 
 def clinical_labels(data_dir: Path, patients, names) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(labels, reasons) of `names` for the included `patients`, from the data folder's clinical table."""
-    from ..data import targets
-    from ..data.cohort import read_clinical
     labels, reasons = targets.clinical_targets(read_clinical(clinical_file(data_dir), targets.COLUMNS), names)
     keep = [str(p) for p in patients]
     missing = [p for p in keep if p not in labels.index]
@@ -226,7 +269,6 @@ def read_genes(path: Path, patients) -> tuple[pd.DataFrame, list[str]]:
 def gene_sets(genes) -> dict[str, list[str]]:
     """The generator's programmes (radiolib.data.synth.GENE_SETS), each restricted to the genes the table has; a
     programme with fewer than 3 of its genes is left out."""
-    from ..data.synth import GENE_SETS
     have = set(genes)
     return {name: [g for g in members if g in have] for name, members in GENE_SETS.items()
             if sum(g in have for g in members) >= 3}
@@ -236,6 +278,90 @@ def programme_scores(genes: pd.DataFrame, sets: dict[str, list[str]]) -> pd.Data
     """Patients x programmes: the mean z-score (over the patients) of each programme's genes."""
     z = (genes - genes.mean()) / genes.std(ddof=0).replace(0, np.nan)
     return pd.DataFrame({name: z[members].mean(axis=1) for name, members in sets.items()}, index=genes.index)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# What the steps of 07-09 share (radiolib.steps.receptors, associations, gene_masking)
+
+
+class RadiogenomicStep(Step):
+    """A step of notebooks 07-09. `fit()` loads the run's context, checks that the notebook applies (a Duke-layout
+    cohort, pyradiomics, the step's own `_reason()`), then computes the image features (`features_`, cached) and the
+    step's study (`_compute()`). `skipped_` is why it did not apply (no clinical targets, no gene table, too few
+    patients of a class), else None: every view then returns that reason, and `write()` records it with no rows,
+    so that the study goes on."""
+
+    def _fit(self) -> None:
+        patch_set = self.context_.patch_set_
+        self.skipped_ = not_duke(patch_set) or missing_extractor() or self._reason()
+        if not self.skipped_:
+            try:
+                self.features_ = image_features(self.P, patch_set, self.progress)
+                self._compute()
+            except ValueError as err:  # e.g. too few patients of a class: the study goes on without this notebook
+                self.skipped_ = f"{type(err).__name__}: {err}"
+
+    def _reason(self) -> str | None:
+        return None
+
+    def _compute(self) -> None:
+        raise NotImplementedError
+
+    def _results(self) -> tuple[list[dict], dict]:
+        """(results rows, top-level entries) of the results file."""
+        raise NotImplementedError
+
+    def _show(self, view):
+        """view() unless the notebook was skipped, else the reason (a notebook cell shows either)."""
+        self._check_fitted()
+        return f"Skipped: {self.skipped_}" if self.skipped_ else view()
+
+    def _labels(self, names) -> tuple[pd.DataFrame, pd.DataFrame]:
+        return clinical_labels(inputs.data_folder(self.P, False), self.context_.patch_set_.table.patient, names)
+
+    def describe(self) -> str:
+        """The patients, folds and deviations from the paper's protocol (`RunContext.describe`)."""
+        self._check_fitted()
+        return self.context_.describe()
+
+    def features(self) -> pd.Series | str:
+        """How many images, patients, DRFs and CRFs (and images pyradiomics could not measure)."""
+        return self._show(lambda: pd.Series(self.features_.counts()))
+
+    def save_figures(self):
+        """The study's figures into the run's figures/ (shown by the inline backend)."""
+        return self._show(lambda: self.study_.save_figures(self.context_.paths_.figures, self.stem))
+
+    def write(self) -> dict:
+        """results/<stem>.json: the study's rows and entries, or the reason it skipped; the document."""
+        self._check_fitted()
+        rows, top = ([], {}) if self.skipped_ else self._results()
+        return self.context_.write_results(rows, skipped=self.skipped_, **top)
+
+
+class GeneStep(RadiogenomicStep):
+    """A step that reads the gene table (08, 09): `genes_` (patients x genes), `lacking_` (the included patients it
+    lacks), `gene_source_` (whose table)."""
+
+    def _reason(self) -> str | None:
+        path, why = gene_path(self.P, inputs.data_folder(self.P, False))
+        if why:
+            return why
+        self.gene_source_ = "the user's gene_table" if self.P.gene_table else f"the synthetic cohort's {path.name}"
+        try:
+            self.genes_, self.lacking_ = read_genes(path, self.context_.patch_set_.table.patient)
+        except (ValueError, OSError) as err:  # a malformed table: named, and the study goes on
+            return f"gene_table: {err}"
+        return f"only {len(self.genes_)} included patients are in the gene table" if len(self.genes_) < 8 else None
+
+    def genes(self) -> pd.Series | str:
+        """The gene table: its source, patients with and without genes, genes, and each programme's size."""
+        def view():
+            sets = gene_sets(self.genes_.columns)
+            return pd.Series({"gene table": self.gene_source_, "patients with genes": len(self.genes_),
+                              "included patients without genes": len(self.lacking_), "genes": self.genes_.shape[1],
+                              **{f"programme {k}": f"{len(v)} genes" for k, v in sets.items()}})
+        return self._show(view)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -290,14 +416,12 @@ class ReceptorStudy:
                          f"{len(r['folds'])} folds" for r in self.rows)
 
     def save_figures(self, folder, stem: str) -> None:
-        from ..views import plots
         if len(self.paths):
             plots.save(plots.auc_by_nonzero(self.paths), Path(folder), f"{stem}_figure5")
 
 
 def _skipped_row(y: pd.Series, target: str, kind: str, P) -> dict | None:
     """The skipped row of a target with fewer patients of a class than folds, else None."""
-    from ..run.results import make_row
     counts = np.bincount(y.to_numpy(), minlength=2)
     if counts.min() >= P.n_folds:
         return None
@@ -308,8 +432,6 @@ def _skipped_row(y: pd.Series, target: str, kind: str, P) -> dict | None:
 
 def _receptor_cv(x: pd.DataFrame, y: pd.Series, target: str, kind: str, P) -> tuple:
     """Our protocol for one target and feature kind: (row, AUC-sparsity path rows, CVResult)."""
-    from ..run.results import make_row
-    from ..stats import receptors
     cv, chosen = receptors.nested_cv(x, y, P.n_folds, P.repeats, P.seed, P.n_boot)
     row = make_row("receptors", EXTRACTOR[kind], cv=cv, target=target, features=kind, protocol="nested",
                    patients=int(len(cv.oof_labels)), positive=int(cv.oof_labels.sum()),
@@ -321,7 +443,6 @@ def _receptor_cv(x: pd.DataFrame, y: pd.Series, target: str, kind: str, P) -> tu
 
 def _paper_protocol(images: tuple, target: str, kind: str, P) -> tuple[dict, list[dict]]:
     """Liu & Hu's protocol for one target and feature kind: (its entry, its AUC-sparsity path rows)."""
-    from ..stats import receptors
     p = receptors.paper(*images, P.seed)
     return {"target": target, "features": kind, **p}, [{"target": target, "features": kind, "protocol": "paper", **r}
                                                        for r in p["per_C"]]
@@ -334,7 +455,6 @@ def _permuted(y: pd.Series, seed: int) -> pd.Series:
 
 def _null_jobs(feats: ImageFeatures, y: pd.Series, P, kind: str, n: int, protocol: str):
     """The label-permuted null's jobs of one protocol ("ours" or "paper"): ((protocol, permutation), call) each."""
-    from joblib import delayed
     x = feats.per_patient(kind) if protocol == "ours" else None
     for i in range(n):
         perm = _permuted(y, P.seed + i)
@@ -345,12 +465,10 @@ def _null_jobs(feats: ImageFeatures, y: pd.Series, P, kind: str, n: int, protoco
 
 
 def _nested_auc(x: pd.DataFrame, y: pd.Series, P) -> float:
-    from ..stats import receptors
     return receptors.nested(x, y, P.n_folds, 1, P.seed, n_boot=0)["test_auc"]
 
 
 def _paper_auc(images: tuple, seed: int) -> float:
-    from ..stats import receptors
     return receptors.paper(*images, seed)["test_auc"]
 
 
@@ -363,9 +481,6 @@ def _null_table(target: str, kind: str, done: dict, n: int) -> pd.DataFrame:
 def _run(keyed_jobs, n_jobs: int, desc: str, total: int, progress: bool) -> dict:
     """Runs ((key, delayed call), ...) in `n_jobs` processes, in the order given (put the longest first: the pool
     then ends with the short ones); returns key -> result."""
-    from joblib import Parallel
-
-    from ..core.frontend import tqdm
     keys: list = []
 
     def calls():
@@ -384,9 +499,6 @@ def receptor_study(feats: ImageFeatures, labels: pd.DataFrame, P: SimpleNamespac
     the paired DRF-CRF comparison, the AUC-sparsity paths of both protocols and a label-permuted null (the first
     target whose DRF row runs, `NULL_PERMUTATIONS` times). All of it runs as one pool of `n_jobs` processes, the
     image-level fits on the 4096 DRFs first (they take most of the time)."""
-    from joblib import delayed
-
-    from ..stats import evaluation
     settings = [(t, k) for t in labels.columns for k in KINDS]
     ys = {t: labels[t].dropna().astype(int) for t in labels.columns}
     skipped = {(t, k): _skipped_row(ys[t], t, k, P) for t, k in settings}
@@ -440,21 +552,21 @@ def null_inflation(feats: ImageFeatures, labels: pd.DataFrame, P: SimpleNamespac
     (`receptor_study` runs the same jobs in its own pool.)"""
     target = labels.columns[0]
     y = labels[target].dropna().astype(int)
-    from itertools import chain
     jobs = chain(_null_jobs(feats, y, P, kind, n, "paper"), _null_jobs(feats, y, P, kind, n, "ours"))
     return _null_table(target, kind, _run(jobs, P.n_jobs, "null", 2 * n, False), n)
 
 
 def receptor_entries(study: ReceptorStudy, feats: ImageFeatures, reasons: pd.DataFrame) -> dict:
     """The top-level entries of 07's results file beside its rows."""
-    from ..stats import receptors
     return {"paper_protocol": [{k: v for k, v in p.items() if k != "per_C"} | {"per_C": p["per_C"]}
                                for p in study.paper],
             "paper_protocol_note": receptors.PROTOCOLS["paper"],
             "comparisons": study.comparisons.to_dict("records"),
             "figure5": study.paths.to_dict("records"),
             "null_permutations": study.null.to_dict("records"),
-            "features": {**feats.counts(), "crf_classes": list(CRF_CLASSES), "crf_roi": CRF_ROI,
+            "features": {**feats.counts(), "crf_classes": list(CRF_CLASSES),
+                         "crf_roi": CRF_ROI if feats.mask_source is None else CRF_ROI_MASKED,
+                         **({} if feats.mask_source is None else {"mask_source": feats.mask_source}),
                          "dae": vars(feats.config), "dae_losses": [round(v, 6) for v in feats.losses],
                          "dae_mean_image_mse": feats.mean_image_mse},
             "unlabelled": {t: int((reasons[t] != "").sum()) for t in reasons.columns}}
@@ -525,7 +637,6 @@ class AssociationStudy:
         return slopes, q
 
     def save_figures(self, folder, stem: str) -> None:
-        from ..views import plots
         for kind in self.tables:
             slopes, q = self.heatmap_matrix(kind)
             plots.save(plots.association_heatmap(slopes, q, self.alpha, f"{kind}: slope against each programme "
@@ -553,7 +664,6 @@ def _mixed_sample(table: pd.DataFrame, alpha: float, n: int, rng: np.random.Gene
 
 def _mixed_rows(feats: ImageFeatures, kind: str, pairs: pd.DataFrame, factors: pd.DataFrame) -> list[dict]:
     """Each pair refitted as a mixed model over the slices (a random intercept per patient) beside its OLS."""
-    from ..stats import associations
     image = feats.table(kind)
     keep = feats.meta.patient.astype(str).isin(factors.index).to_numpy()
     rows = []
@@ -570,7 +680,6 @@ def association_study(feats: ImageFeatures, genes: pd.DataFrame, P: SimpleNamesp
     all pairs of each kind); `mixed_pairs` pairs drawn at random from the FDR-significant ones and as many from all
     pairs refitted as mixed models over the slices; and the counts with the gene table permuted among the patients
     `gene_permutations` times (the null)."""
-    from ..stats import associations
     sets = gene_sets(genes.columns)
     factors = pd.concat([programme_scores(genes, sets), genes], axis=1)  # (a programme score permutes with its genes)
     rng = np.random.default_rng(P.seed)
@@ -632,13 +741,6 @@ def phenotypes(feats: ImageFeatures, labels: pd.DataFrame, data_dir: Path | None
 def _baseline(name: str, seed: int):
     """The scikit-learn models beside the network, at settings fixed in advance (scikit-learn's default penalty C=1,
     100 trees): none is tuned, as the network is not."""
-    from sklearn.ensemble import RandomForestClassifier
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
-    from sklearn.svm import SVC
-
-    from ..stats.receptors import _l1
     model = {"L1 logistic": LogisticRegression(**_l1(), C=1.0, solver="liblinear", max_iter=2000),
              "L2 logistic": LogisticRegression(C=1.0, max_iter=2000),
              "random forest": RandomForestClassifier(n_estimators=100, random_state=seed, n_jobs=1),
@@ -664,14 +766,12 @@ class MaskingStudy:
             list(dict.fromkeys(self.aucs.phenotype)), list(MODELS)]
 
     def save_figures(self, folder, stem: str) -> None:
-        from ..views import plots
         plots.save(plots.masking(self.masking), Path(folder), f"{stem}_masking")
 
 
 def _masked_rows(fitted, x_test: pd.DataFrame, y_test: pd.DataFrame, mean: pd.Series, sets: dict, matched: str,
                  fold: int, kind) -> list[dict]:
     """The masking table's rows of one fold: every phenotype's test AUC with each of `sets` kept."""
-    from ..stats import masking
     table = masking.mask_aucs(fitted.predict, x_test, y_test, mean, sets)
     return [{"fold": fold, "phenotype": ph, "gene set": k, "AUC": v, "kind": kind(k), "matched to": matched}
             for ph in table.columns for k, v in table[ph].items()]
@@ -682,8 +782,6 @@ def masking_study(genes: pd.DataFrame, pheno: pd.DataFrame, P: SimpleNamespace, 
     (stratified by the first phenotype); then, on each fold's held-out patients, the network scored with one gene set
     kept and the others set to their training mean: each programme, and `random_sets` random sets of its size (the
     same sets in every fold), tested by `masking.masking_summary`."""
-    from ..core.frontend import tqdm
-    from ..stats import evaluation, masking
     keep = pheno.dropna().index.intersection(genes.index)
     x, y = genes.loc[keep], pheno.loc[keep].astype(int)
     folds = evaluation.patient_folds(list(keep), y.iloc[:, 0].to_numpy(), P.n_folds, 1, P.seed)

@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.patches import Rectangle
 from matplotlib.ticker import MaxNLocator
+from sklearn.metrics import roc_auc_score, roc_curve
 
 from ..data.descriptor import DUKE_CHANNELS
 
@@ -163,7 +164,6 @@ def curve_grid(named_curves: dict[str, list[dict]], title: str = ""):
 
 def roc_curves(named_scores: dict[str, tuple], title: str = ""):
     """ROC curves of patient-level out-of-fold scores: {name: (labels, scores)}."""
-    from sklearn.metrics import roc_auc_score, roc_curve
     fig, ax = plt.subplots(figsize=(4.6, 4.4))
     for name, (y, s) in named_scores.items():
         fpr, tpr, _ = roc_curve(y, s)

@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import base64
 import html
+import io
 import json
 import platform
 from itertools import combinations
 from pathlib import Path
 
+import matplotlib.pyplot as plt
 import pandas as pd
+import torch
 
 from .. import __version__
 from ..core.cache import atomic_write_text
@@ -23,6 +26,7 @@ from ..run.results import structure as results_structure
 from ..stats.ceiling import SOURCE_STEM as CEILING_STEM
 from ..stats.ceiling import Ceiling
 from ..stats.evaluation import holm, paired_fold_mean_bootstrap
+from . import plots
 
 APPROACH_NOTEBOOKS = {"scratch": "02_training_from_scratch", "transfer": "03_transfer_learning",
                       "features": "04_deep_features_svm", "layerwise": "05_layerwise_analysis"}
@@ -307,7 +311,6 @@ def glance_table(docs: dict) -> pd.DataFrame:
 def glance_figure(docs: dict):
     """The report's first figure (`plots.at_a_glance`): the pre-specified rows beside the paper, the ceiling and the
     handcrafted baseline."""
-    from . import plots
     d, ceil, base = descriptor(docs), ceiling(docs), baseline(docs)
     return plots.at_a_glance(glance_table(docs), ceil.test_auc if ceil.known else None,
                              None if not base or base.get("test_auc") is None else float(base["test_auc"]),
@@ -408,7 +411,6 @@ def shared_deviations(docs: dict) -> tuple[list[str], dict[str, list[str]]]:
 
 def provenance(run_dir, docs: dict) -> dict:
     """Parameters, seed, versions and wall time per notebook of the run."""
-    import torch
     run = Path(run_dir) / "run.json"
     seconds = json.loads(run.read_text()).get("seconds", {}) if run.is_file() else {}
     params = {stem: doc.get("parameters", {}) for stem, doc in docs.items()}
@@ -477,9 +479,6 @@ def _ci(ci) -> str:
 
 def _figure_html(fig, caption: str) -> str:
     """A matplotlib figure as an inline PNG (base64), closed after."""
-    import io
-
-    import matplotlib.pyplot as plt
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=110, bbox_inches="tight", metadata={"Software": None})
     plt.close(fig)

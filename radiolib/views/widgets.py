@@ -13,13 +13,17 @@ import numpy as np
 from matplotlib.patches import Rectangle
 
 from ..core import frontend
-from .plots import CHANNEL_NAMES
+from ..data.dataset import open_cohort
+from ..data.patches import sample_patch
+from ..learn.features import feature_maps
+from .plots import CHANNEL_NAMES, learning_curves
+from .plots import feature_maps as draw_maps
 
 LIVE_TEXT = "interactive view: run this notebook in JupyterLab to use it"
 
 
 def _display(obj, raw: bool = False) -> None:
-    from IPython.display import display
+    from IPython.display import display  # lazy: only the live widgets need it
     display(obj, raw=raw)
 
 
@@ -45,9 +49,9 @@ def _redraw(out, make_figure) -> None:
 
 
 def slice_with_patch(channels: np.ndarray, regions, z: int, channel: int, px: int, label: int, patient: str,
-                     channel_names=CHANNEL_NAMES):
-    """A slice of one subtraction channel with every lesion region's patch square, and the first patch beside it."""
-    from ..data.patches import sample_patch
+                     channel_names=CHANNEL_NAMES, mask: np.ndarray | None = None):
+    """A slice of one subtraction channel with every lesion region's patch square, and the first patch beside it;
+    with the patient's tumour `mask` ((Z, Y, X) bool, `Volume.mask`), its outline on the slice."""
     fig, (ax, axp) = plt.subplots(1, 2, figsize=(9, 4.2), gridspec_kw={"width_ratios": [2, 1]})
     vmax = float(np.percentile(channels[channel], 99.5)) or 1.0
     ax.imshow(channels[channel, z], cmap="magma", vmin=0, vmax=vmax)
@@ -55,6 +59,8 @@ def slice_with_patch(channels: np.ndarray, regions, z: int, channel: int, px: in
     for r in here.itertuples():
         ax.add_patch(Rectangle((r.cx - px / 2, r.cy - px / 2), px, px, fill=False, ec="cyan", lw=1))
         ax.add_patch(Rectangle((r.cx - r.w / 2, r.cy - r.h / 2), r.w, r.h, fill=False, ec="yellow", lw=0.8))
+    if mask is not None and mask[z].any():
+        ax.contour(mask[z].astype(float), levels=[0.5], colors="lime", linewidths=0.8)
     ax.set_title(f"{patient} (label {label}), slice {z + 1}, {channel_names[channel]}")
     ax.axis("off")
     if len(here):
@@ -71,7 +77,6 @@ def slice_with_patch(channels: np.ndarray, regions, z: int, channel: int, px: in
 
 def patch_explorer(patch_set, data_dir, target_label: str | None = None) -> None:
     """Pick a patient, slice, channel and patch size; see the patch cut from the preprocessed volume."""
-    from ..data.dataset import open_cohort
 
     cohort = open_cohort(data_dir, target_label, progress=False)
     target = patch_set.meta["target_spacing_mm"]
@@ -90,13 +95,13 @@ def patch_explorer(patch_set, data_dir, target_label: str | None = None) -> None
     def figure(patient, slice_number, channel, px):
         v = volume(patient)
         return slice_with_patch(v.channels, v.regions, slice_number - 1, channel, px, int(table.loc[patient, "label"]),
-                                patient, cohort.channel_names)
+                                patient, cohort.channel_names, v.mask)
 
     first = table.index[0]
     if not frontend.attached():
         return _show_static(figure(first, first_slice(first), 0, sizes[0][1]))
 
-    import ipywidgets as w
+    import ipywidgets as w  # lazy: optional package (the notebooks extra)
     patient = w.Dropdown(options=list(table.index), description="patient")
     z = w.IntSlider(description="slice", min=1, max=volume(first).channels.shape[1], value=first_slice(first))
     channel = w.Dropdown(options=[(n, i) for i, n in enumerate(cohort.channel_names)], description="channel")
@@ -119,7 +124,6 @@ def patch_explorer(patch_set, data_dir, target_label: str | None = None) -> None
 
 def curve_browser(named_curves: dict[str, list[dict]]) -> None:
     """Pick a run (network or learning rate) and a fold; see its train and test AUC per epoch."""
-    from .plots import learning_curves
 
     def figure(name, fold_number=None):
         curves = named_curves[name]
@@ -131,7 +135,7 @@ def curve_browser(named_curves: dict[str, list[dict]]) -> None:
     if not frontend.attached():
         return _show_static(figure(first))
 
-    import ipywidgets as w
+    import ipywidgets as w  # lazy: optional package (the notebooks extra)
     run = w.Dropdown(options=list(named_curves), description="run")
     fold = w.IntSlider(description="fold", min=1, max=len(named_curves[first]), disabled=True)
     all_folds = w.Checkbox(value=True, description="all folds")
@@ -158,8 +162,6 @@ def feature_map_viewer(model, patch_set, patch_size: int, net: str, size: int, l
                        n_channels: int = 16) -> None:
     """Pick a layer and a test patch of each class (named by the patch set's descriptor); see that layer's feature
     maps (un-pooled activations)."""
-    from ..learn.features import feature_maps
-    from .plots import feature_maps as draw_maps
 
     idx = patch_set.index
     rows = {c: idx.index[(idx.role == "test") & (idx.label == c)].to_numpy() for c in (1, 0)}
@@ -175,7 +177,7 @@ def feature_map_viewer(model, patch_set, patch_size: int, net: str, size: int, l
     if not frontend.attached():
         return _show_static(figure(list(layers)[0], {c: 1 for c in rows}))
 
-    import ipywidgets as w
+    import ipywidgets as w  # lazy: optional package (the notebooks extra)
     layer = w.Dropdown(options=list(layers), description="layer")
     pick = {c: w.IntSlider(description=names[c], min=1, max=max(len(r), 1))
             for c, r in rows.items()}

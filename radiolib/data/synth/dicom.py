@@ -4,9 +4,16 @@ files as pydicom would, about ten times faster."""
 from __future__ import annotations
 
 import re
+from bisect import bisect
 from pathlib import Path
 
 import numpy as np
+import pydicom
+from pydicom.dataelem import DataElement
+from pydicom.dataset import Dataset, FileMetaDataset, validate_file_meta
+from pydicom.filebase import DicomBytesIO
+from pydicom.filewriter import write_dataset
+from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
 from .plan import STUDY_DATE, PatientSpec, index_of, slice_z
 from .scanners import MULTIPHASE_VARIANTS, PHASES, SERIES_DESCRIPTIONS
@@ -25,7 +32,6 @@ def write_patient(spec: PatientSpec, volumes: np.ndarray, root: Path, entropy: l
     """Write one patient's rendered phases (`phantom.render`) as DICOM series, with its fault; returns the number
     of .dcm files. UIDs are hashes of `entropy` (generator, cohort parameters), the patient and the object: unique
     and reproducible."""
-    from pydicom.uid import generate_uid
 
     def uid(*parts) -> str:
         return generate_uid(entropy_srcs=[*entropy, spec.patient, *map(str, parts)])
@@ -83,8 +89,6 @@ def _write_series(series_dir: Path, volume: np.ndarray, zs: np.ndarray, spec: Pa
     """One DICOM file per slice (Explicit VR Little Endian, uint16 MONOCHROME2) of phase p; `volume` and its
     slice positions `zs` in increasing z. Files and InstanceNumbers count from `first_number` in the patient's
     numbering (`index_of`); `series_key` names the series (its UID), shared by the phases of one series."""
-    from pydicom.dataset import Dataset, FileMetaDataset
-    from pydicom.uid import ExplicitVRLittleEndian
 
     series_dir.mkdir(parents=True, exist_ok=True)
     proto = spec.protocol
@@ -167,7 +171,6 @@ class _FileEncoder:
                  (0x7FE00010, "OW"))
 
     def __init__(self, meta, ds) -> None:
-        from pydicom.dataset import validate_file_meta
         meta.MediaStorageSOPInstanceUID = "1.2"  # placeholder; replaced per file
         validate_file_meta(meta, enforce_standard=True)
         self.meta_runs = self._runs(meta, [0x00020003])
@@ -175,9 +178,6 @@ class _FileEncoder:
 
     @staticmethod
     def _encode(elements) -> bytes:
-        from pydicom.dataset import Dataset
-        from pydicom.filebase import DicomBytesIO
-        from pydicom.filewriter import write_dataset
         if not isinstance(elements, Dataset):
             dataset = Dataset()
             for elem in elements:
@@ -190,7 +190,6 @@ class _FileEncoder:
 
     def _runs(self, ds, variable: list[int]) -> list[bytes]:
         """The encoded constant elements between consecutive variable tags (len(variable) + 1 byte runs)."""
-        from bisect import bisect
         runs: list[list] = [[] for _ in range(len(variable) + 1)]
         for elem in ds:
             if elem.tag not in variable and elem.tag != 0x00020000:
@@ -199,7 +198,6 @@ class _FileEncoder:
 
     def __call__(self, path: Path, sop_uid: str, number: int, position: list[str], location: str,
                  pixels: bytes) -> None:
-        from pydicom.dataelem import DataElement
         meta_tail = self.meta_runs[0] + self._encode([DataElement(0x00020003, "UI", sop_uid)]) + self.meta_runs[1]
         group_length = self._encode([DataElement(0x00020000, "UL", len(meta_tail))])
         parts = [b"\0" * 128, b"DICM", group_length, meta_tail, self.runs[0]]
@@ -215,7 +213,6 @@ def fake_identities(root: str | Path) -> set[str]:
     Each name is returned as written ("Family^Given") and as "Given Family"; each birth date as YYYYMMDD and
     YYYY-MM-DD, so tests can check that no output (tables, notebooks, results) shows them.
     """
-    import pydicom
     found: set[str] = set()
     for pdir in sorted(Path(root).glob("Breast_MRI_*")):
         for f in sorted(pdir.rglob("*.dcm")):

@@ -16,6 +16,7 @@ import pandas as pd
 import tifffile
 
 from ...core.cache import staging_dir
+from ...core.frontend import tqdm
 from .common import (
     check_cohort_args,
     check_replaceable,
@@ -201,7 +202,6 @@ def _write_patient(folder: Path, slices: np.ndarray, mask: np.ndarray, fault: st
 
 
 def _write_cohort(root: Path, params: dict, progress: bool) -> None:
-    from ...core.frontend import tqdm
     seed, effect = params["seed"], params["effect"]
     plan = _plan(params["patients"], seed, params["faults"])
     truth, details = [], {}

@@ -3,6 +3,7 @@ with its DCE signal, each lesion blended in with its kinetics, coil shading and 
 from __future__ import annotations
 
 import numpy as np
+from scipy.ndimage import gaussian_filter
 
 from .common import stream
 from .plan import Lesion, PatientSpec, box_by_number, breast_profile, kinetic, sigmoid
@@ -11,14 +12,15 @@ from .scanners import PHASE_MINUTES
 
 def _smooth_noise(rng: np.random.Generator, shape, sigma) -> np.ndarray:
     """A smooth Gaussian random field with unit standard deviation (sigma in voxels per axis)."""
-    from scipy.ndimage import gaussian_filter
     f = gaussian_filter(rng.standard_normal(shape).astype(np.float32), sigma, mode="reflect")
     return f / max(float(f.std()), 1e-6)
 
 
-def render(spec: PatientSpec, seed: int) -> tuple[np.ndarray, list[tuple[int, ...]]]:
+def render(spec: PatientSpec, seed: int, lesion_mask: np.ndarray | None = None
+           ) -> tuple[np.ndarray, list[tuple[int, ...]]]:
     """The five DCE phases as uint16 (5, Z, Y, X), Z in increasing patient z, and each lesion's 1-based inclusive
-    box (rows, cols, slices), its slices counted by InstanceNumber (`box_by_number`) as in Annotation_Boxes.csv."""
+    box (rows, cols, slices), its slices counted by InstanceNumber (`box_by_number`) as in Annotation_Boxes.csv.
+    `lesion_mask`, a (Z, Y, X) bool array, receives the lesions' true extent (no random draw: same images)."""
     rng = stream(seed, 2, spec.index)
     Z, R, C = spec.shape
     dz, dx = spec.protocol.slice_mm, spec.protocol.pixel_mm
@@ -65,7 +67,7 @@ def render(spec: PatientSpec, seed: int) -> tuple[np.ndarray, list[tuple[int, ..
 
     t = np.asarray(PHASE_MINUTES, np.float32)[:, None, None, None]
     signal = s0[None] * (1 + amp[None] * kinetic(t, k_map[None], w_map[None]))
-    boxes = [_render_lesion(signal, les, spec, rng) for les in spec.lesions]
+    boxes = [_render_lesion(signal, les, spec, rng, lesion_mask) for les in spec.lesions]
 
     coil = a["gain"] * (0.8 + 0.35 * np.exp(-((y - a["chest_y"] + 60) / a["coil_falloff"]) ** 2)) \
         * (1 + a["coil_lr"] * x / (fov / 2))
@@ -76,9 +78,10 @@ def render(spec: PatientSpec, seed: int) -> tuple[np.ndarray, list[tuple[int, ..
     return np.clip(np.rint(signal), 0, 4095).astype(np.uint16), [box_by_number(spec, b) for b in boxes]
 
 
-def _render_lesion(signal: np.ndarray, les: Lesion, spec: PatientSpec, rng: np.random.Generator
-                   ) -> tuple[int, int, int, int, int, int]:
-    """Blend one lesion into the DCE signal (in place) and return its padded bounding box, 1-based inclusive."""
+def _render_lesion(signal: np.ndarray, les: Lesion, spec: PatientSpec, rng: np.random.Generator,
+                   lesion_mask: np.ndarray | None = None) -> tuple[int, int, int, int, int, int]:
+    """Blend one lesion into the DCE signal (in place) and return its padded bounding box, 1-based inclusive; its
+    extent (where it outweighs the tissue, r_eff < 1) is added to `lesion_mask` when given."""
     _, Z, R, C = signal.shape
     spacing = np.array([spec.protocol.slice_mm, spec.protocol.pixel_mm, spec.protocol.pixel_mm])
     centre, radii = np.array(les.centre), np.array(les.radii_mm)
@@ -94,6 +97,8 @@ def _render_lesion(signal: np.ndarray, les: Lesion, spec: PatientSpec, rng: np.r
     weight = np.clip((1.0 - r_eff) / 0.25 + 0.5, 0.0, 1.0)
     mask = r_eff < 1.0
     mask[tuple(np.clip(np.rint(centre).astype(int) - lo, 0, np.array(shape) - 1))] = True
+    if lesion_mask is not None:
+        lesion_mask[sub] |= mask
 
     h1, h2 = _smooth_noise(rng, shape, 0.8), _smooth_noise(rng, shape, 0.8)
     s0 = 250 * (1 + 0.08 * h1)

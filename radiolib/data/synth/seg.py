@@ -11,18 +11,19 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pydicom
+from pydicom.sr.codedict import codes
+from pydicom.uid import generate_uid
 
 AIMI_AI = "AIMI breast-tumor AI segmentation"  # SeriesDescription in IDC's index (805 Duke patients)
+MASK_FOLDER = "AIMI_SEG"  # where `radiolib fetch duke --masks aimi` puts the AIMI SEG objects, beside the patients
 
 
 def write_seg(files, mask: np.ndarray, out: str | Path, description: str = AIMI_AI, series_number: int = 1000) -> Path:
     """Write `mask` (bool, slices x rows x columns, slices ascending along the slice normal) as a SEG of one DCE
     phase, the image `files` (a series folder's, or one phase's share of a series holding every phase); returns the
     file. UIDs are hashes of the source series, its first image and the description."""
-    import highdicom as hd
-    import pydicom
-    from pydicom.sr.codedict import codes
-    from pydicom.uid import generate_uid
+    import highdicom as hd  # lazy: optional package (the fetch extra)
 
     sources = sorted((pydicom.dcmread(f) for f in files), key=_along_normal)
     if mask.shape != (len(sources), sources[0].Rows, sources[0].Columns):
@@ -39,7 +40,7 @@ def write_seg(files, mask: np.ndarray, out: str | Path, description: str = AIMI_
     seg = hd.seg.Segmentation(source_images=sources, pixel_array=mask.astype(np.uint8), segmentation_type="BINARY",
                               segment_descriptions=[segment], series_instance_uid=uid("series"),
                               series_number=series_number, sop_instance_uid=uid("instance"), instance_number=1,
-                              manufacturer="radiolib.data.synth", manufacturer_model_name="synthetic",
+                              manufacturer="radiolib.synth", manufacturer_model_name="synthetic",
                               software_versions="1", device_serial_number="0", series_description=description)
     folder = Path(out) / str(seg.PatientID) / str(seg.StudyInstanceUID) / str(seg.SeriesInstanceUID)
     folder.mkdir(parents=True, exist_ok=True)

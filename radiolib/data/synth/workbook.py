@@ -8,6 +8,8 @@ import zipfile
 from datetime import datetime
 from pathlib import Path
 
+import openpyxl
+
 from .duke_header import CLINICAL_CATEGORIES, CLINICAL_COLUMNS
 from .plan import PatientSpec
 
@@ -17,7 +19,6 @@ _FIXED_DATETIME = datetime(1990, 1, 1, 0, 0, 0)
 def write_clinical(path: Path, specs: list[PatientSpec], creator: str) -> None:
     """The clinical table with the real file's three header rows; bytes fixed for a given content. A row's keys are
     column names (row 2) or, for columns that share a name or have none, their unique code legend (row 3)."""
-    import openpyxl
     wb = openpyxl.Workbook()
     ws = wb.active
     ws.title = "Data"

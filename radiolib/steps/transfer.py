@@ -1,0 +1,55 @@
+"""Notebook 03 as a step: pretrained networks fine-tuned under the patient-level cross-validation, one row per
+network and pretraining source, then the last layer's learning-rate sweep (Table 4, Figure 2 row 2).
+
+    step = TransferLearning(P).fit()
+    step.table(); step.pairwise(); step.save_figures("03_learning_curves"); step.write()
+"""
+from __future__ import annotations
+
+import pandas as pd
+
+from ..run import inputs
+from ..views import report, widgets
+from . import approaches
+
+
+class TransferLearning(approaches.ApproachStep):
+    """03: every network of `P.networks` fine-tuned from each runnable source of `P.sources`, then the sweep of
+    `P.fc_lr_sweep` (`approaches.transfer`).
+
+    After `fit()`: `context_`, `domain_` (the in-domain checkpoint folders: network -> folder, in-cohort
+    network -> {(repeat, fold): folder}) and `result_` (an `approaches.TransferResult`).
+    """
+
+    stem = "03_transfer_learning"
+
+    def _fit(self) -> None:
+        self.domain_ = self.context_.domain_dirs(self.P.networks)  # pretrained once, before the fine-tuning
+        self.result_ = approaches.transfer(self.context_)
+
+    def domain_table(self) -> pd.DataFrame:
+        """What each in-domain checkpoint was trained on, and its held-out accuracy."""
+        self._check_fitted()
+        return inputs.domain_meta_table(self.domain_)
+
+    def pairwise(self) -> pd.DataFrame:
+        """Every pair of run rows compared on the same folds and patients (paired bootstrap, Holm-adjusted p);
+        computed once."""
+        self._check_fitted()
+        if not hasattr(self, "_pairs"):
+            self._pairs = self.result_.pairwise()
+        return self._pairs
+
+    def pairwise_structure(self) -> str:
+        """What the comparison table must be on every machine (`report.comparison_structure`)."""
+        return report.comparison_structure(self.pairwise())
+
+    def sweep_summary(self) -> str:
+        """The network and the source the sweep ran on."""
+        self._check_fitted()
+        return f"sweep on {self.P.sweep_network} from {self.result_.sweep_source}"
+
+    def show_curves(self) -> None:
+        """The curve browser (JupyterLab): pick a network and source, or a swept rate, and a fold."""
+        self._check_fitted()
+        widgets.curve_browser(self.result_.browsable_curves())
