@@ -741,7 +741,8 @@ def phenotypes(feats: ImageFeatures, labels: pd.DataFrame, data_dir: Path | None
 def _baseline(name: str, seed: int):
     """The scikit-learn models beside the network, at settings fixed in advance (scikit-learn's default penalty C=1,
     100 trees): none is tuned, as the network is not."""
-    model = {"L1 logistic": LogisticRegression(**_l1(), C=1.0, solver="liblinear", max_iter=2000),
+    # liblinear shuffles its coordinates: seeded, or the same run gives another L1 fit (numpy's global state)
+    model = {"L1 logistic": LogisticRegression(**_l1(), C=1.0, solver="liblinear", max_iter=2000, random_state=seed),
              "L2 logistic": LogisticRegression(C=1.0, max_iter=2000),
              "random forest": RandomForestClassifier(n_estimators=100, random_state=seed, n_jobs=1),
              "SVM": SVC(kernel="rbf", C=1.0)}[name]
