@@ -3,11 +3,14 @@ command that runs it, and what it wrote. The session fixture `tiny_study` (conft
 once per test session; the tests that need a run of their own (interrupted, kernel killed) start it here."""
 import subprocess
 import sys
+import types
 from pathlib import Path
 
 import yaml
 
-from radiolib.run import params
+from radiolib.data import dataset
+from radiolib.data.synth.lgg import synthesize_lgg
+from radiolib.run import context, params
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = {  # the smallest study that still runs every approach
@@ -55,3 +58,30 @@ def results(run_dir: Path, stems=None) -> dict[str, bytes]:
     """The run's results files, by name (only those of `stems`, when given)."""
     return {p.name: p.read_bytes() for p in sorted((run_dir / "results").glob("*.json"))
             if stems is None or p.stem in stems}
+
+
+# The tiny LGG setting of the in-domain tests (tests/test_in_cohort.py, tests/test_external_source.py): 8 synthetic
+# patients, 2 folds, one short epoch; each test module adds what its source needs.
+TINY_LGG = {"synth_format": "lgg", "patch_sizes": [80], "n_folds": 2, "repeats": 1, "n_boot": 50, "epochs": 1,
+            "patches_per_epoch": 32, "batch_size": 16, "domain_epochs": 1, "domain_patches_per_epoch": 32,
+            "pretrained_input_scale": 0.25}
+
+
+def tiny_lgg_patch_set(root: Path):
+    """8 synthetic LGG patients (kaggle_3m layout, 256 x 256 slices as in the release), patches of 80 px."""
+    cohort = synthesize_lgg(root / "lgg", patients=8, seed=4, faults=False, size=256)
+    return dataset.build_patch_set(cohort, [80], cache_dir=root / "cache", progress=False)
+
+
+def tiny_lgg_params(stem: str, cache_dir: Path, **overrides) -> types.SimpleNamespace:
+    """Notebook `stem`'s parameters at TINY_LGG and `overrides`, checked as a notebook checks them."""
+    values = {**params.defaults(stem), **TINY_LGG, "cache_dir": str(cache_dir),
+              "run_dir": str(Path(cache_dir) / "run"), **overrides}
+    params.validate(stem, {k: v for k, v in values.items() if k in params.defaults(stem)})
+    return types.SimpleNamespace(**values)
+
+
+def tiny_lgg_context(stem: str, patch_set, cache_dir: Path, **overrides):
+    """Notebook `stem`'s loaded RunContext at `tiny_lgg_params`."""
+    P = tiny_lgg_params(stem, cache_dir, **overrides)
+    return context.RunContext(P, stem, progress=False, patch_set=patch_set).load()

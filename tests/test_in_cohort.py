@@ -7,10 +7,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import studies
 
 from radiolib.data import dataset
 from radiolib.learn import features, pretraining, weights
-from radiolib.run import context, inputs, params, results
+from radiolib.run import inputs, params, results
 from radiolib.stats import evaluation
 from radiolib.steps import approaches
 
@@ -19,11 +20,7 @@ REAL_SAMPLE = Path(__file__).resolve().parents[2] / "shared" / "data" / "lgg-sam
 
 @pytest.fixture(scope="module")
 def lgg_set(tmp_path_factory):
-    """8 synthetic LGG patients (kaggle_3m layout, 256 x 256 slices as in the release), patches of 80 px."""
-    from radiolib.data.synth.lgg import synthesize_lgg
-    root = tmp_path_factory.mktemp("in-cohort")
-    cohort = synthesize_lgg(root / "lgg", patients=8, seed=4, faults=False, size=256)
-    return dataset.build_patch_set(cohort, [80], cache_dir=root / "cache", progress=False)
+    return studies.tiny_lgg_patch_set(tmp_path_factory.mktemp("in-cohort"))
 
 
 @pytest.fixture(scope="module")
@@ -33,16 +30,11 @@ def cache(tmp_path_factory):
 
 
 def _params(stem, cache_dir, **overrides):
-    values = {**params.defaults(stem), "synth_format": "lgg", "patch_sizes": [80], "domain_source": "in_cohort",
-              "n_folds": 2, "repeats": 1, "n_boot": 50, "epochs": 1, "patches_per_epoch": 32, "batch_size": 16,
-              "domain_epochs": 1, "domain_patches_per_epoch": 32, "pretrained_input_scale": 0.25,
-              "cache_dir": str(cache_dir), "run_dir": str(Path(cache_dir) / "run"), **overrides}
-    params.validate(stem, {k: v for k, v in values.items() if k in params.defaults(stem)})
-    return types.SimpleNamespace(**values)
+    return studies.tiny_lgg_params(stem, cache_dir, **{"domain_source": "in_cohort", **overrides})
 
 
 def _context(stem, ps, cache_dir, **overrides):
-    return context.RunContext(_params(stem, cache_dir, **overrides), stem, progress=False, patch_set=ps).load()
+    return studies.tiny_lgg_context(stem, ps, cache_dir, **{"domain_source": "in_cohort", **overrides})
 
 
 @pytest.fixture(scope="module")
@@ -79,7 +71,8 @@ def test_modes_follow_the_data_and_the_parameter():
     assert said and "inside each outer fold, on its training patients only" in said[0]
     assert "on a disjoint cohort" in [d for d in protocol.deviations(P, "03_transfer_learning") if "'domain'" in d][0]
     profile_dir = Path(__file__).resolve().parents[1] / "params"
-    assert params.load_profile("lgg", "03_transfer_learning", profile_dir)["domain_source"] == "in_cohort"
+    lgg = params.load_profile("lgg", "03_transfer_learning", profile_dir)
+    assert lgg.get("domain_source", "external") == "external" and "in_cohort" in lgg["sources"]  # both, side by side
     assert "domain_source" not in params.load_profile("smoke", "03_transfer_learning", profile_dir)
     with pytest.raises(ValueError, match="domain_source"):
         params.validate("04_deep_features_svm", {"domain_source": "inside"})

@@ -331,13 +331,14 @@ def test_the_radiogenomic_notebooks_skip_an_lgg_cohort_and_say_why(stem, patch_s
 # study's settings (tests/studies.py) without a kernel per notebook; the session's tiny study shows the runner.
 LGG_STUDY = {"synth_format": "lgg", "synth_patients": 12, "synth_faults": False, "test_patches": "tumour",
              "n_folds": 2, "patches_per_epoch": 32, "domain_patients": 4, "domain_patches_per_epoch": 32,
-             "sources": ["domain", "imagenet"]}
+             "sources": ["domain", "in_cohort", "random", "imagenet"], "domain_task": "tumour_type"}
 
 
 @pytest.fixture(scope="module")
 def lgg_study(tmp_path_factory):
     """Each of notebooks 01 to 05's results document on a 12-patient synthetic LGG cohort (fault-free), in-domain
-    pretraining on a disjoint synthetic source cohort; no ImageNet weights (an empty TORCH_HOME); then notebook 06's
+    pretraining on a synthetic brain-tumour cohort in the Figshare layout (tumour types) beside the in-cohort
+    networks and random weights; no ImageNet weights (an empty TORCH_HOME); then notebook 06's
     report of them. Returns the documents by notebook, the report's page and the cache folder."""
     home = tmp_path_factory.mktemp("lgg-study")
     docs, ps = {}, None
@@ -365,10 +366,15 @@ def test_a_synthetic_lgg_cohort_runs_the_whole_study(lgg_study):
     assert any("lgg-mri-segmentation" in d for d in docs["01_preprocessing"]["deviations"])
     transfer = {r["source"]: r for r in docs["03_transfer_learning"]["rows"] if "sweep" not in r}
     assert transfer["domain"]["skipped"] is None and transfer["imagenet"]["skipped"]
+    assert transfer["in_cohort"]["skipped"] is None and transfer["random"]["skipped"] is None  # beside it, same folds
+    assert "transfer GoogLeNet external: googlenet domain" in lgg_study.page  # the report's external pair
     # no leakage through pretraining: the in-domain network saw other (synthetic) patients, never the study's
     study_patients = {p["patient"] for p in docs["01_preprocessing"]["included"]}
     networks = [domain_meta(d, "googlenet")["meta"] for d in (lgg_study.cache / "domain").iterdir()]
-    assert networks and all(m["patients"] and not set(m["patients"]) & study_patients for m in networks)
+    external = [m for m in networks if m.get("task_name") == "tumour_type"]
+    assert len(external) == 1 and external[0]["input_channels"] == 1  # the Figshare-layout source, once
+    assert all(not set(m["patients"]) & study_patients for m in external)
+    assert len(networks) == 1 + LGG_STUDY["n_folds"]  # and one in-cohort network per fold
     for doc in docs.values():
         check_no_leakage(doc)
     # scored from every tumour slice, said in each approach's deviations; the handcrafted baseline: FLAIR in the mask

@@ -252,7 +252,7 @@ def test_the_code_accepts_exactly_the_names_the_checks_allow():
     from radiolib.learn import models, weights
     assert set(params.SCRATCH_NETWORKS) == set(models.NETWORKS)
     assert set(params.PRETRAINED_NETWORKS) == set(weights.PRETRAINED)
-    assert set(params.SOURCES) == set(weights.SOURCES)
+    assert set(params.SOURCES) == set(weights.SOURCES) | {"in_cohort"}  # in_cohort rows load in-domain weights
 
 
 @pytest.mark.parametrize("profile", PROFILES)
@@ -274,7 +274,7 @@ def test_check_study_gives_one_line_per_problem_naming_notebook_key_or_file(tmp_
     text = "\n".join(problems)
     assert "04_deep_features_svm.yaml: line" in text and "not valid YAML" in text
     assert "03_transfer_learning.yaml: unknown parameter 'batchsize' (did you mean 'batch_size'?)" in text
-    assert "sources = ['imagenet', 'web']: has 'web', which must be one of imagenet, domain, random " \
+    assert "sources = ['imagenet', 'web']: has 'web', which must be one of imagenet, domain, in_cohort, random " \
            "(03_transfer_learning)" in problems
     assert "n_folds = 1: must be an integer >= 2 (01_preprocessing, 02_training_from_scratch, " \
            "03_transfer_learning, 05_layerwise_analysis, 07_receptors, 09_gene_masking)" in problems  # 04: unreadable

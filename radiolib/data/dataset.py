@@ -18,6 +18,8 @@ from ..core import cache
 from ..core.frontend import tqdm
 from .cohort import load_cohort
 from .descriptor import Descriptor, label_revision
+from .figshare import is_figshare_layout
+from .figshare import load_cohort as load_figshare
 from .imaging import UnreadableSeries, unreadable_reason
 from .lgg import is_lgg_layout
 from .lgg import load_cohort as load_lgg
@@ -44,7 +46,8 @@ class PatchSet:
     meta: dict
 
     def patches(self, patch_size: int) -> np.ndarray:
-        """(N, 3, px, px) float16, memory-mapped; row i belongs to index row i."""
+        """(N, C, px, px) float16, memory-mapped, C the source's channels (3 for Duke and LGG, 1 for Figshare); row i
+        belongs to index row i."""
         return np.load(self.path / f"patches_{patch_size}.npy", mmap_mode="r")
 
     @property
@@ -104,11 +107,14 @@ def data_identity(entries: list[tuple]) -> str:
 
 
 def open_cohort(data_dir: Path, target: str | None = None, progress: bool = True) -> DataSource:
-    """The data source of a folder, by its layout: lgg-mri-segmentation or Duke-Breast-Cancer-MRI; `target` as
-    descriptor.py describes (None: luminal_like for Duke, COCCluster==2 for LGG). Its `descriptor` names the classes.
-    The patch set is built from the `DataSource` members alone (source.py)."""
+    """The data source of a folder, by its layout: lgg-mri-segmentation, the Figshare brain tumour cohort or
+    Duke-Breast-Cancer-MRI; `target` as descriptor.py describes (None: luminal_like for Duke, COCCluster==2 for LGG,
+    tumour_type==glioma for Figshare). Its `descriptor` names the classes. The patch set is built from the
+    `DataSource` members alone (source.py)."""
     if is_lgg_layout(data_dir):
         return load_lgg(data_dir, **({"target": target} if target else {}), progress=progress)
+    if is_figshare_layout(data_dir):
+        return load_figshare(data_dir, target=target, progress=progress)
     return load_cohort(data_dir, progress=progress, target=target)
 
 

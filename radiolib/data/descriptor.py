@@ -11,6 +11,7 @@ Duke-Breast-Cancer-MRI targets (`target` parameter):
 - `<column>==<value>`: any column of Clinical_and_Other_Features.xlsx (row-2 names), label 1 where equal, as for
   LGG's data.csv (e.g. `Mol Subtype==3` for triple negative).
 TCGA-LGG (lgg-mri-segmentation): `<data.csv column>==<value>`, default `COCCluster==2` (Buda et al. 2020).
+Figshare brain tumours (Cheng et al.): `tumour_type==<glioma|meningioma|pituitary>`, default glioma.
 """
 from __future__ import annotations
 
@@ -307,3 +308,53 @@ def lgg_descriptor(column: str, value: str) -> Descriptor:
                           positive="COC 2", negative="other clusters", tables=BUDA_TABLES, **common)
     return Descriptor(definition=f"data.csv column {column!r} equal to {value}", positive=f"{column} {value}",
                       negative=f"{column} other than {value}", **common)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The Figshare brain tumour cohort (Cheng et al.), an external source for the glioma study's pretraining
+
+FIGSHARE_CHANNELS = ("post-contrast T1",)
+CHENG = "Cheng et al. 2015/2017 (Figshare brain tumour dataset, doi 10.6084/m9.figshare.1512427)"
+CHENG_TASK = ("tumour type of 3,064 contrast-enhanced T1 slices of 233 patients: 1,426 glioma, 708 meningioma, "
+              "930 pituitary tumour slices")
+TUMOUR_TYPES = ("glioma", "meningioma", "pituitary")
+FIGSHARE_DEFAULT = "tumour_type==glioma"
+
+
+def figshare_target(target: str | None) -> str:
+    """The tumour type of a Figshare target "tumour_type==<glioma|meningioma|pituitary>" (None: glioma); any other
+    target is refused, named, with the choices."""
+    text = FIGSHARE_DEFAULT if target is None else str(target)
+    column, value = split_target(text, "the Figshare cohort's table", FIGSHARE_DEFAULT)
+    if column != "tumour_type" or value not in TUMOUR_TYPES:
+        raise ValueError(f"target {text!r}: the Figshare cohort accepts tumour_type==<type>, type one of "
+                         f"{', '.join(TUMOUR_TYPES)} (e.g. {FIGSHARE_DEFAULT!r})")
+    return value
+
+
+def figshare_descriptor(target: str | None = None) -> Descriptor:
+    """The descriptor of a Figshare target (label 1: the named tumour type, 0: the two others); no paper tables
+    stand beside it (the cohort is a pretraining source, not a study of its own)."""
+    kind = figshare_target(target)
+    others = " or ".join(t for t in TUMOUR_TYPES if t != kind)
+    return Descriptor(dataset="figshare", target=f"tumour_type=={kind}", definition=f"tumour type {kind}",
+                      positive=kind, negative=others, channels=FIGSHARE_CHANNELS, reference=CHENG,
+                      reference_task=CHENG_TASK)
+
+
+# The post-contrast channel of each study's channels, by name. Duke has no plain post-contrast image: its first
+# subtraction (post1 - pre, the early enhancement) is the chosen one, the one closest to a post-contrast T1.
+CONTRAST_CHANNELS = {"post-contrast": "lgg", "post-contrast T1": "figshare", "post1 - pre": "duke"}
+
+
+def contrast_channel(descriptor_or_channels: Descriptor | tuple[str, ...] | list[str]) -> int:
+    """The index of the post-contrast channel among a study's channels (a `Descriptor` or its channel names): LGG 2
+    ("post-contrast"), Duke 0 ("post1 - pre", the first post-contrast subtraction: the early enhancement; a choice,
+    Duke has no plain post-contrast channel), Figshare 0. For adapting a one-channel network's first layer."""
+    channels = getattr(descriptor_or_channels, "channels", descriptor_or_channels)
+    channels = [str(c) for c in channels]
+    found = [i for i, c in enumerate(channels) if c in CONTRAST_CHANNELS]
+    if len(found) != 1:
+        raise ValueError(f"channels {channels}: expected exactly one post-contrast channel, one of "
+                         f"{list(CONTRAST_CHANNELS)}")
+    return found[0]

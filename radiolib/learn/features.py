@@ -23,6 +23,7 @@ from torchvision.models.feature_extraction import create_feature_extractor
 
 from ..core import cache
 from ..core.frontend import tqdm
+from ..data.descriptor import contrast_channel
 from ..data.patches import scoring_role
 from ..stats.evaluation import VERSION, FoldOutput, cross_validate, patient_scores
 from . import models, weights
@@ -74,6 +75,23 @@ def weights_tag(net: str, source: str, domain_dir) -> str:
     return hashlib.sha256(f"{path.name}:{st.st_size}:{st.st_mtime_ns}".encode()).hexdigest()[:16]
 
 
+def pass_layers(net: str, layers: tuple[str, ...]) -> tuple[str, ...]:
+    """The layers one forward pass keeps when `layers` are asked for: for GoogLeNet every layer the study reads
+    (05's twelve and the in-domain network's penultimate) with them, so notebook 04's pass at a patch size serves
+    05 too (the pass costs the same; keeping a layer only averages it); for other networks `layers` alone."""
+    if net != "googlenet":
+        return tuple(layers)
+    return tuple(dict.fromkeys((*weights.GOOGLENET_LAYERS, PENULTIMATE[net], *layers)))
+
+
+def _contrast_channel(patch_set, net: str, source: str, domain_dir) -> int | None:
+    """The study's post-contrast channel when `net`'s in-domain checkpoint was pretrained on one channel (its first
+    layer is moved there, `weights.adapt_first_conv`), else None."""
+    if source != "domain" or weights.domain_input_channels(domain_dir, net) != 1:
+        return None
+    return contrast_channel(patch_set.descriptor)
+
+
 def cached_features(patch_set, patch_size: int, net: str, source: str, layers: tuple[str, ...], size: int,
                     domain_dir=None, cache_dir=None, bf16: bool = False, progress: bool = True,
                     roles=("train", "augmented", "test"), device=None) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
@@ -83,15 +101,17 @@ def cached_features(patch_set, patch_size: int, net: str, source: str, layers: t
     patches); the cache entry is written atomically.
     """
     rows = np.flatnonzero(patch_set.index.role.isin(list(roles)).to_numpy())
+    computed = pass_layers(net, layers)
+    contrast = _contrast_channel(patch_set, net, source, domain_dir)
     key = cache.key_of(patches=patch_set.path.name, patch_size=patch_size, net=net, source=source,
-                       layers=list(layers), size=size, weights=weights_tag(net, source, domain_dir), bf16=bf16,
-                       roles=sorted(roles))
+                       layers=list(computed), size=size, weights=weights_tag(net, source, domain_dir), bf16=bf16,
+                       roles=sorted(roles), **({} if contrast is None else {"contrast_channel": contrast}))
     final = cache.cache_root(cache_dir) / "features" / key
     if not cache.usable(final, "feature cache"):  # absent, incomplete or damaged (named, removed)
-        model = weights.load_pretrained(net, source, domain_dir=domain_dir)
-        feats = extract(model, patch_set.patches(patch_size)[rows], net, layers, size, bf16=bf16, progress=progress,
-                        desc=f"{net}/{source} features, patch {patch_size}", device=device)
-        with cache.building(final, {"net": net, "source": source, "layers": list(layers), "size": size}) as tmp:
+        model = weights.load_pretrained(net, source, domain_dir=domain_dir, contrast_channel=contrast)
+        feats = extract(model, patch_set.patches(patch_size)[rows], net, computed, size, bf16=bf16,
+                        progress=progress, desc=f"{net}/{source} features, patch {patch_size}", device=device)
+        with cache.building(final, {"net": net, "source": source, "layers": list(computed), "size": size}) as tmp:
             for name, arr in feats.items():
                 np.save(tmp / f"{name}.npy", arr)
     index = patch_set.index.iloc[rows].reset_index(drop=True)

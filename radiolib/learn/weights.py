@@ -128,12 +128,16 @@ def _missing_domain_message(domain_dir, net: str) -> str:
 
 def load_pretrained(net: str, source: str = "imagenet", allow_download: bool = False,
                     domain_dir: str | os.PathLike | None = None, num_classes: int | None = None,
-                    seed: int = 0) -> nn.Module:
+                    seed: int = 0, contrast_channel: int | None = None) -> nn.Module:
     """`net` with weights from `source`: "imagenet" (torchvision cache), "domain" (our checkpoint) or "random".
 
     GoogLeNet is built as torchvision's pretrained one (transform_input=True: it takes ImageNet-normalised input,
     see `imagenet_normalize`; no auxiliary heads; their keys in the file are dropped). With num_classes the last
     layer is replaced by a fresh one (`models.replace_head`, seeded). Returned in train mode, on the CPU.
+
+    A domain checkpoint pretrained on a one-channel source (meta `input_channels` 1) has its first layer adapted to
+    the study's channels (`adapt_first_conv`): `contrast_channel` (the study's post-contrast channel) is then
+    required. Other checkpoints and sources ignore it.
     """
     if source not in SOURCES:
         raise ValueError(f"unknown weights source {source!r}; expected one of {SOURCES}")
@@ -162,11 +166,84 @@ def load_pretrained(net: str, source: str = "imagenet", allow_download: bool = F
                              **record.get("architecture", {}))
         _load_strict(model, _read_state_dict(path, net), path, f"an in-domain {net} checkpoint",
                      "re-run the domain pretraining for this network")
+        if int(record.get("meta", {}).get("input_channels", 3)) == 1:
+            if contrast_channel is None:
+                raise ValueError(f"{path} was pretrained on a one-channel source (post-contrast slices): "
+                                 f"load_pretrained({net!r}, 'domain', ...) needs contrast_channel= (the index of the "
+                                 f"study's post-contrast channel) to adapt its first layer")
+            adapt_first_conv(model, contrast_channel)
     else:
         model = architecture(net, num_classes=1000 if net in PRETRAINED else 2, seed=seed)
     if num_classes is not None:
         models.replace_head(model, num_classes, seed=seed)
     return model
+
+
+def first_conv(model: nn.Module) -> nn.Conv2d:
+    """The convolution that reads the network's input: the first one registered (torchvision GoogLeNet's
+    `conv1.conv`, also in GoogLeNet_R whose conv1 replaces it in place; VGG16's `features[0]`; the first of VGG_R's
+    and CIFAR's `features`)."""
+    conv = next((m for m in model.modules() if isinstance(m, nn.Conv2d)), None)
+    if conv is None or conv.in_channels != 3:
+        raise ValueError(f"{type(model).__name__}: no first convolution reading 3 input channels")
+    return conv
+
+
+def first_conv_input_map(model: nn.Module) -> tuple[torch.Tensor, torch.Tensor]:
+    """(a, b) per input channel, float64: the first convolution reads a[c] * v + b[c] where the patch value v in
+    [0, 1] is fed as every pretrained network's input is (`imagenet_normalize`, by transfer's scorer and the feature
+    extractor alike), followed by GoogLeNet's own `transform_input` when set (read off torchvision's function)."""
+    mean, std = (torch.tensor(v, dtype=torch.float64) for v in imagenet_stats("googlenet"))
+    a, b = 1 / std, -mean / std
+    if isinstance(model, GoogLeNet) and model.transform_input:
+        probe = torch.stack([torch.zeros(3), torch.ones(3)]).view(2, 3, 1, 1).to(torch.float64)
+        zero, one = model._transform_input(probe).view(2, 3)
+        a, b = a * (one - zero), b * (one - zero) + zero
+    return a, b
+
+
+@torch.no_grad()
+def adapt_first_conv(model: nn.Module, contrast_channel: int) -> nn.Module:
+    """Adapt a network pretrained on one channel replicated three times to a study whose channel `contrast_channel`
+    is that same contrast (post-contrast T1), in place: that channel gets the filters, the others zero weights.
+
+    Pretraining fed v on all three channels, so conv1 read z[c] = a[c] v + b[c] (`first_conv_input_map`) and gave
+    sum_c W[:, c] (a[c] v + b[c]). The study's channel k = contrast_channel gives W'[:, k] (a[k] v + b[k]) with
+    W'[:, k] = sum_c (a[c] / a[k]) W[:, c] and W'[:, other] = 0: the same response to v. The constants then match
+    when b[c] / a[c] is the same on every channel, as for GoogLeNet with transform_input (a = 2, b = -1 on every
+    channel: ImageNet normalisation and the transform cancel), exactly, borders included; otherwise (VGG16, nets
+    without the transform) the constant left over, per filter, goes into the convolution's bias, or into the running
+    mean of the batch norm that follows a bias-free one: exact away from the zero-padded border. Fine-tuning (03)
+    grows weights for the other channels from zero; frozen features (04/05) see the post-contrast channel only.
+    """
+    conv = first_conv(model)
+    if not 0 <= contrast_channel < conv.in_channels:
+        raise ValueError(f"contrast_channel {contrast_channel} is not one of the {conv.in_channels} input channels")
+    a, b = first_conv_input_map(model)
+    k = contrast_channel
+    w = conv.weight.detach().to(torch.float64)
+    summed = (w * (a / a[k]).view(1, -1, 1, 1)).sum(1)
+    offset = (w.sum((2, 3)) * (b - a * b[k] / a[k]).view(1, -1)).sum(1)  # pretrained constant minus the new one
+    adapted = torch.zeros_like(w)
+    adapted[:, k] = summed
+    conv.weight.copy_(adapted.to(conv.weight.dtype))
+    norm = getattr(_parent_of(model, conv), "bn", None)  # torchvision's BasicConv2d: conv, batch norm, ReLU
+    if conv.bias is not None:
+        conv.bias.add_(offset.to(conv.bias.dtype))
+    elif isinstance(norm, nn.BatchNorm2d):
+        norm.running_mean.sub_(offset.to(norm.running_mean.dtype))
+    elif offset.abs().max() > 1e-6:
+        raise ValueError(f"{type(model).__name__}: nowhere to put the first layer's constant offset")
+    return model
+
+
+def _parent_of(model: nn.Module, child: nn.Module) -> nn.Module | None:
+    return next((m for m in model.modules() if any(c is child for c in m.children())), None)
+
+
+def domain_input_channels(domain_dir: str | os.PathLike, net: str) -> int:
+    """The channels of the source the domain checkpoint of `net` was pretrained on (1: adapt with contrast_channel)."""
+    return int(domain_meta(domain_dir, net).get("meta", {}).get("input_channels", 3))
 
 
 def available_sources(net: str, domain_dir: str | os.PathLike | None = None) -> dict[str, str | None]:

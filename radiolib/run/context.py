@@ -94,11 +94,12 @@ class RunContext:
         """Networks x sources: `available`, or the reason the rows of that source are skipped."""
         return pd.DataFrame({net: self.source_status(net) for net in networks}).T.fillna("available")
 
-    def domain_dirs(self, networks) -> dict:
-        """The in-domain checkpoint folder of each network whose `domain` source can run (pretrained once); in-cohort
-        (`inputs.domain_mode`), its {(repeat, fold): folder} of every outer fold (each on its training patients)."""
-        runnable = [net for net in networks if self.source_status(net).get("domain", "") is None]
-        if inputs.domain_mode(self.P) == "in_cohort":
+    def domain_dirs(self, networks, source: str = "domain") -> dict:
+        """The in-domain checkpoint folder of each network whose `source` (domain or in_cohort) can run (pretrained
+        once); in-cohort (`inputs.per_fold`), its {(repeat, fold): folder} of every outer fold (each on its training
+        patients)."""
+        runnable = [net for net in networks if self.source_status(net).get(source, "") is None]
+        if inputs.per_fold(source, self.P):
             return {net: inputs.fold_domain_dirs(net, self.P, self.patch_set_, self.folds_, self.progress)
                     for net in runnable}
         return {net: inputs.domain_dir(net, self.P, self.progress) for net in runnable}

@@ -15,8 +15,12 @@ import torch
 
 from ..core import cache
 from ..data.dataset import build_patch_set
+from ..data.descriptor import contrast_channel
+from ..data.figshare import is_figshare_layout
 from ..data.synth import FAULTS, synthesize
 from ..data.synth import VERSION as SYNTH_VERSION
+from ..data.synth.figshare import VERSION as FIGSHARE_VERSION
+from ..data.synth.figshare import synthesize_figshare
 from ..data.synth.lgg import VERSION as LGG_VERSION
 from ..data.synth.lgg import synthesize_lgg
 from ..learn import weights
@@ -36,6 +40,11 @@ def synthetic_cohort(P: SimpleNamespace, progress: bool = True) -> Path:
         out = cache.cache_root(P.cache_dir) / "cohorts" / f"synthetic-lgg-{key}"
         return synthesize_lgg(out, patients=P.synth_patients, seed=P.synth_seed, effect=P.synth_effect,
                               faults=P.synth_faults, progress=progress)
+    if P.synth_format == "figshare":  # only as the glioma study's external source (`external_format`)
+        key = cache.key_of(patients=P.synth_patients, seed=P.synth_seed, version=FIGSHARE_VERSION)
+        out = cache.cache_root(P.cache_dir) / "cohorts" / f"synthetic-figshare-{key}"
+        return synthesize_figshare(out, patients=P.synth_patients, seed=P.synth_seed, signal=True,
+                                   progress=progress)
     if P.synth_format != "duke":
         raise ValueError(f"synth_format {P.synth_format!r}: expected 'duke' or 'lgg'")
     faults = list(FAULTS) if P.synth_faults is True else list(P.synth_faults or [])
@@ -79,13 +88,21 @@ def pretrained_input(P: SimpleNamespace) -> int:
     return max(32, int(round(224 * P.pretrained_input_scale)))
 
 
+def external_format(P: SimpleNamespace) -> str:
+    """The layout of the synthetic external source cohort: for the glioma study (lgg) another brain-tumour cohort,
+    Cheng et al.'s Figshare release (`synth.figshare`), as Buda et al. pretrained on other patients' brain MRI;
+    for the Duke study another synthetic Duke cohort."""
+    return "figshare" if P.synth_format == "lgg" else P.synth_format
+
+
 def domain_source_set(P: SimpleNamespace, progress: bool = True):
-    """The external pretraining data: `domain_data_dir` (other patients), else a synthetic cohort of another seed.
+    """The external pretraining data: `domain_data_dir` (other patients: the study's layout or the Figshare
+    brain-tumour release), else a synthetic cohort of another seed (`external_format`).
 
     A `domain_data_dir` sharing any patient with the study cohort (`data_dir`) is refused (ValueError naming them).
     """
     src = SimpleNamespace(**{**vars(P), "data_dir": P.domain_data_dir, "target": None,
-                             "synth_patients": P.domain_patients,
+                             "synth_patients": P.domain_patients, "synth_format": external_format(P),
                              "synth_seed": P.synth_seed + 1000, "synth_faults": False})
     source = patch_set(src, progress)
     if P.domain_data_dir and P.data_dir:
@@ -113,11 +130,29 @@ def source_status(net: str, P: SimpleNamespace) -> dict[str, str | None]:
             status[source] = None if (reason is None or P.allow_download) else portable(reason)
         elif source == "domain":
             status[source] = None  # external, or in-cohort inside each fold (`domain_mode`)
+        elif source == IN_COHORT:
+            same = domain_mode(P) == "in_cohort" and "domain" in P.sources
+            status[source] = ("the domain rows are pretrained in-cohort already (domain_source: in_cohort, no "
+                              "domain_data_dir): in_cohort would repeat them") if same else None
         elif source == "random":
             status[source] = None
         else:
             raise ValueError(f"unknown pretraining source {source!r}; expected imagenet, domain or random")
     return status
+
+
+IN_COHORT = "in_cohort"  # the source of the networks pretrained inside each outer fold, beside an external domain
+
+
+def weights_source(source: str) -> str:
+    """The weights a row source loads (`weights.SOURCES`): the in-cohort networks are in-domain checkpoints."""
+    return "domain" if source == IN_COHORT else source
+
+
+def per_fold(source: str, P: SimpleNamespace) -> bool:
+    """Whether `source`'s network is pretrained inside each outer fold (one checkpoint per fold): the `in_cohort`
+    source always, the `domain` source when `domain_mode` is in-cohort."""
+    return source == IN_COHORT or (source == "domain" and domain_mode(P) == "in_cohort")
 
 
 def domain_mode(P: SimpleNamespace) -> str:
@@ -185,10 +220,12 @@ def domain_dir(net: str, P: SimpleNamespace, progress: bool = True) -> Path:
 
 def _resolve_domain_dir(net: str, P: SimpleNamespace, progress: bool) -> Path:
     cfg = domain_config(P)
-    name = ("a user folder of other patients" if P.domain_data_dir else
-            f"synthetic source cohort ({P.domain_patients} patients, seed {P.synth_seed + 1000})")
+    name = (("Cheng et al.'s Figshare brain-tumour cohort (domain_data_dir)" if is_figshare_layout(P.domain_data_dir)
+             else "a user folder of other patients") if P.domain_data_dir else
+            f"synthetic source cohort ({P.domain_patients} patients, seed {P.synth_seed + 1000}"
+            + (", Figshare layout)" if external_format(P) == "figshare" else ")"))
     return domain_checkpoint(net, domain_source_set(P, progress), min(P.patch_sizes), cfg, P.cache_dir, progress,
-                             name)
+                             name, task=P.domain_task)
 
 
 def pretrained_model(net: str, source: str, P: SimpleNamespace, num_classes: int | None = None, progress=True,
@@ -198,14 +235,24 @@ def pretrained_model(net: str, source: str, P: SimpleNamespace, num_classes: int
     In-cohort (`domain_mode`), the in-domain checkpoint is that of `fold`, pretrained on `patch_set`'s patients.
     """
     ddir = None
-    if source == "domain" and domain_mode(P) == "in_cohort" and (fold is None or patch_set is None):
+    if per_fold(source, P) and (fold is None or patch_set is None):
         raise ValueError(f"the in-domain {net} is pretrained per fold here (in-cohort): give the fold and the patch "
                          "set whose training patients it is pretrained on")
-    if source == "domain":
-        ddir = (fold_domain_dir(net, P, patch_set, fold, progress) if domain_mode(P) == "in_cohort"
-                else domain_dir(net, P, progress))
-    return weights.load_pretrained(net, source, allow_download=P.allow_download, domain_dir=ddir,
-                                   num_classes=num_classes, seed=P.seed)
+    if per_fold(source, P):
+        ddir = fold_domain_dir(net, P, patch_set, fold, progress)
+    elif source == "domain":
+        ddir = domain_dir(net, P, progress)
+    contrast = None
+    if ddir is not None and weights.domain_input_channels(ddir, net) == 1:  # its first layer goes to this channel
+        contrast = study_contrast_channel(P, patch_set, progress)
+    return weights.load_pretrained(net, weights_source(source), allow_download=P.allow_download, domain_dir=ddir,
+                                   num_classes=num_classes, seed=P.seed, contrast_channel=contrast)
+
+
+def study_contrast_channel(P: SimpleNamespace, study_set=None, progress: bool = False) -> int:
+    """The post-contrast channel of the study's patches (`descriptor.contrast_channel`), where a network pretrained
+    on a one-channel cohort puts its first layer."""
+    return contrast_channel((study_set if study_set is not None else patch_set(P, progress)).descriptor)
 
 
 def fold_pretrained_model(net: str, P: SimpleNamespace, patch_set, fold: dict, num_classes: int | None = None):
@@ -223,8 +270,8 @@ def weights_id(net: str, source: str, P: SimpleNamespace) -> str:
     In-cohort, the identity is the pretraining recipe (each fold's checkpoint follows from it and the fold, which
     the result caches key on already), so a cached result is read back without pretraining again.
     """
-    if source == "domain" and domain_mode(P) == "in_cohort":
-        return f"{net}/{source}/in-cohort-{cache.key_of(**recipe(net, min(P.patch_sizes), domain_config(P)))}"
+    if per_fold(source, P):  # the in_cohort source and an in-cohort domain: the same networks, one cache entry
+        return f"{net}/domain/in-cohort-{cache.key_of(**recipe(net, min(P.patch_sizes), domain_config(P)))}"
     ddir = domain_dir(net, P, progress=False) if source == "domain" else None
     return f"{net}/{source}/{weights_tag(net, source, ddir)}"
 

@@ -99,7 +99,8 @@ def _optional_folder(v) -> str | None:
 # Names the code accepts (tests/test_params.py checks they match radiolib.learn.models, .weights and .synth).
 SCRATCH_NETWORKS = ("cifar", "vgg_r", "googlenet_r", "googlenet")
 PRETRAINED_NETWORKS = ("googlenet", "vgg16")
-SOURCES = ("imagenet", "domain", "random")
+SOURCES = ("imagenet", "domain", "in_cohort", "random")
+DOMAIN_TASKS = ("lesion", "tumour_type")
 KERNELS = ("poly", "rbf", "linear", "sigmoid")
 
 # --- The notebooks, in the order the study runs them. ---------------------------------------------------------
@@ -190,14 +191,19 @@ PARAMETERS: tuple[Parameter, ...] = (
     _P("channels_last", True, _bool, "NHWC memory format (faster convolutions)", APPROACHES),
     _P("device", "auto", _device, "auto: CUDA when present, else CPU; cpu, cuda, cuda:N (CUDA: mixed precision)",
        APPROACHES),
-    # The label-free in-domain pretraining (lesion vs normal tissue): one recipe shared by every notebook that uses
-    # the `domain` source, so they all reuse the same cached checkpoints. "external" pretrains once on a disjoint
-    # cohort (`domain_data_dir`, else a synthetic cohort of another seed); "in_cohort" inside each outer fold on that
-    # fold's training patients only (what real data without `domain_data_dir` always does).
+    # The in-domain pretraining, never on the study's labels: one recipe shared by every notebook that uses the
+    # `domain` source, so they all reuse the same cached checkpoints. "external" pretrains once on a disjoint cohort
+    # (`domain_data_dir`: the study's own layout or the Figshare brain-tumour cohort; else a synthetic cohort of
+    # another seed, for the lgg study one in the Figshare layout); "in_cohort" inside each outer fold on that fold's
+    # training patients only (what real data without `domain_data_dir` always does). The source `in_cohort` puts
+    # the in-cohort networks beside an external `domain`.
     _P("domain_source", "external", _choice("external", "in_cohort"),
        "external: a disjoint cohort; in_cohort: each fold's training patients", PRETRAINING),
     _P("domain_data_dir", None, _optional_folder,
        "other patients to pretrain on (same layout); None: see domain_source", PRETRAINING),
+    _P("domain_task", "lesion", _choice(*DOMAIN_TASKS),
+       "the external domain network learns: lesion (vs normal tissue), tumour_type",
+       PRETRAINING, paper="lesion"),
     _P("domain_patients", 12, _int(4), "size of the disjoint synthetic source cohort of the domain pretraining",
        PRETRAINING),
     _P("domain_epochs", 2, _int(1), "epochs of the lesion-vs-normal pretraining", PRETRAINING),
@@ -212,7 +218,7 @@ PARAMETERS: tuple[Parameter, ...] = (
        per_notebook={SCRATCH: {"default": list(SCRATCH_NETWORKS), "check": _list(_choice(*SCRATCH_NETWORKS)),
                                "paper": list(SCRATCH_NETWORKS)}}),
     _P("sources", ["imagenet", "domain", "random"], _list(_choice(*SOURCES)),
-       "pretraining: imagenet, domain, random (a control)", PRETRAINING, paper=["imagenet"],
+       "imagenet, domain, in_cohort, random (a control)", PRETRAINING, paper=["imagenet"],
        per_notebook={FEATURES: {"default": ["imagenet", "domain"]}}),
     _P("train_patch_size", 80, _int(8, 512), "patch size (paper px) the networks are trained on", (SCRATCH, TRANSFER)),
     _P("input_scale", 0.25, _positive_number, "input side / the paper's input side (Table 2); paper: 1.0", (SCRATCH,),

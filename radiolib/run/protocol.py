@@ -13,12 +13,13 @@ from types import SimpleNamespace
 from typing import Any, Callable, Mapping
 
 from ..data.dicom_seg import mask_sentence, mask_source
+from ..data.figshare import is_figshare_layout
 from ..learn.features import LAYERWISE_SETTING
 from ..learn.models import INPUT_SIZE, NAMES, inception_sides
 from ..learn.training import BN_PATCHES, CRF_BIN_WIDTH, INTENSITY_CAP, scaled_input
 from . import params
-from .inputs import domain_mode
-from .params import ASSOCIATIONS, FEATURES, LAYERWISE, MASKING, NO_PAPER, RECEPTORS, SCRATCH, TRANSFER
+from .inputs import IN_COHORT, domain_mode, external_format
+from .params import ASSOCIATIONS, FEATURES, LAYERWISE, MASKING, NO_PAPER, PRETRAINING, RECEPTORS, SCRATCH, TRANSFER
 
 ZHU = params.ZHU_NOTEBOOKS  # Zhu et al. 2019's notebooks
 RADIOGENOMIC = (RECEPTORS, ASSOCIATIONS, MASKING)  # Liu & Hu; Smedley et al.
@@ -115,9 +116,32 @@ def _scratch_sides(P: SimpleNamespace) -> dict:
 
 
 def _domain_cohort(P: SimpleNamespace) -> dict:
-    """Where the in-domain network was pretrained (`inputs.domain_mode`), in words."""
-    return {"pretrained_on": "inside each outer fold, on its training patients only"
-            if domain_mode(P) == "in_cohort" else "on a disjoint cohort"}
+    """What the in-domain network learned and where (`inputs.domain_mode`), in words, and its head's width."""
+    if domain_mode(P) == "in_cohort":
+        return {"learned": "lesion vs normal tissue inside each outer fold, on its training patients only", "k": 2}
+    if getattr(P, "domain_task", "lesion") == "tumour_type":
+        return {"learned": "tumour type: glioma, meningioma or pituitary tumour, from tumour-centred patches of an "
+                           "external brain-tumour cohort", "k": 3}
+    return {"learned": "lesion vs normal tissue on a disjoint cohort", "k": 2}
+
+
+def external_single_channel(P: SimpleNamespace) -> bool:
+    """Whether the `domain` source is pretrained on the Figshare brain-tumour cohort (post-contrast T1 only): the
+    user's copy in `domain_data_dir`, or the synthetic one of the glioma study."""
+    if "domain" not in getattr(P, "sources", ()) or domain_mode(P) != "external":
+        return False
+    return is_figshare_layout(P.domain_data_dir) if P.domain_data_dir else external_format(P) == "figshare"
+
+
+def _synthetic_figshare(P: SimpleNamespace) -> bool:
+    return external_single_channel(P) and not P.domain_data_dir
+
+
+ONE_CHANNEL = ("the external cohort has post-contrast T1 only: its network is pretrained on that channel replicated "
+               "into the three inputs, and its first convolution is then moved onto the study's post-contrast "
+               "channel (the filters summed over the three inputs, zero on the other channels), so that channel "
+               "passes exactly the filters learned on the source; fine-tuning (03) grows the other channels' filters "
+               "from zero, frozen features (04, 05) see the post-contrast channel only")
 
 
 _BATCH_NORM = ("GoogLeNet's batch-norm layers (torchvision's; the paper's Caffe GoogLeNet had none) evaluated with "
@@ -206,14 +230,25 @@ PROTOCOL: tuple[Setting | Note, ...] = (
             notebooks=(FEATURES,),
             sentence="VGG16 features not in this profile: its 4096-long in-domain features make each SVM fit "
                      "minutes long on 2 CPU cores (see the paper profile)"),
-    Note("GoogLeNet 'fc' of the in-domain network is its own 2-way head (length 2, not 1000)", (LAYERWISE,)),
+    Note("GoogLeNet 'fc' of the in-domain network is its own 2-way head (length 2, not 1000)", (LAYERWISE,),
+         when=lambda P: _domain_cohort(P)["k"] == 2),
+    Note("GoogLeNet 'fc' of the in-domain network is its own 3-way tumour-type head (length 3, not 1000)",
+         (LAYERWISE,), when=lambda P: _domain_cohort(P)["k"] == 3),
     Setting("sweep_network", "learning-rate sweep on {sweep_network} (paper: reduced VGGNet)",
             notebooks=(SCRATCH,)),
     Setting("pretrained_input_scale", "pretrained networks fed {side} px inputs (paper: {paper_side}; "
             "transfer: resize to {resize} and random {side} crops){maps}", extra=_pretrained_sides),
     Setting("sources", paper="domain" in params.paper_value("sources"), of=lambda P: "domain" in P.sources,
-            sentence="extra pretraining source 'domain' (lesion vs normal tissue {pretrained_on}), not in the "
-                     "paper; its SVM features come from the layer below its 2-way head", extra=_domain_cohort),
+            sentence="extra pretraining source 'domain' ({learned}), not in the paper; its SVM features come from "
+                     "the layer below its {k}-way head", extra=_domain_cohort, also=("domain_task",)),
+    Setting("sources", paper=False, of=lambda P: IN_COHORT in P.sources and domain_mode(P) == "external",
+            sentence="extra pretraining source 'in_cohort' (lesion vs normal tissue inside each outer fold, on its "
+                     "training patients only) beside the external 'domain' source, on the same folds"),
+    Note(ONE_CHANNEL, PRETRAINING, when=external_single_channel),
+    Note("the external source cohort is synthetic, in the layout of Cheng et al.'s Figshare release (MATLAB v7.3 "
+         "files, post-contrast T1, glioma / meningioma / pituitary tumour): its gliomas enhance in a rim like the "
+         "synthetic cluster-2 tumours (a planted link; give domain_data_dir for the real release)", PRETRAINING,
+         when=_synthetic_figshare),
     Setting("svm_max_train", "SVM trained on at most {svm_max_train} class-balanced patches per fold "
             "(roles: {roles}; paper: all)", extra=lambda P: {"roles": ", ".join(P.svm_train_roles)}),
 )

@@ -22,7 +22,7 @@ from . import params
 ROW_KEYS = ("approach", "network", "source", "patch_size", "kernel", "layer", "train_auc", "test_auc",
             "ci95", "repeat_aucs", "folds", "skipped")
 APPROACHES = ("scratch", "transfer", "features", "layerwise", "handcrafted", "receptors")
-SOURCES = ("imagenet", "domain", "random", "none")
+SOURCES = ("imagenet", "domain", "in_cohort", "random", "none")
 FOLD_KEYS = ("repeat", "fold", "train_patients", "test_patients", "auc")
 FOLD_EXTRA_KEYS = ("pretraining_patients",)  # in-cohort pretraining: the patients the fold's network was pretrained on
 SIGNIFICANT_DIGITS = 6  # generic float rounding at write time; AUCs are already rounded to 4 decimals

@@ -55,7 +55,7 @@ def cross_validate_transfer(net: str, source: str, patch_set, folds: list[dict],
                             fc_lr: float | None = None):
     """Fine-tune `net` pretrained on `source` on every fold (03): a CVResult, cached under the weights' identity."""
     cfg = transfer_config(P, fc_lr)
-    per_fold = source == "domain" and inputs.domain_mode(P) == "in_cohort"  # each fold its own pretrained network
+    per_fold = inputs.per_fold(source, P)  # each fold its own pretrained network
     make_model = None if per_fold else partial(inputs.pretrained_model, net, source, P, num_classes=2,
                                                progress=False)
     fold_model = partial(inputs.fold_pretrained_model, net, P, patch_set, num_classes=2) if per_fold else None
@@ -246,7 +246,7 @@ class DeepFeatures:
 
     def table(self) -> pd.DataFrame:
         """04: network, source, patch size, layer, number of patches and feature length of each matrix."""
-        return pd.DataFrame([{"network": n, "source": s, "patch": p, "layer": features.feature_layer(n, s),
+        return pd.DataFrame([{"network": n, "source": s, "patch": p, "layer": _feature_layer(n, s),
                               "patches": f.shape[0], "length": f.shape[1]}
                              for (n, s, p), (_, f) in self.features.items()])
 
@@ -261,26 +261,36 @@ class DeepFeatures:
         return lengths.T
 
 
+def _feature_layer(net: str, source: str) -> str:
+    """The layer whose output a (network, source) pair's SVM reads (`features.feature_layer` of its weights)."""
+    return features.feature_layer(net, inputs.weights_source(source))
+
+
 def _roles(P) -> list[str]:
     """The patches features are extracted from: the SVM's training roles and the patches that score a patient."""
     return list(dict.fromkeys([*P.svm_train_roles, scoring_role(P.test_patches)]))
 
 
 def _source_features(ctx, patch_size: int, net: str, source: str, layers: tuple[str, ...], domain):
-    """(patch index, {layer: features}, {layer: feature id}) of `net` from `source`, cached on disk; in-cohort
-    (`domain` a {fold: folder}), the in-domain features are a `features.PerFold`."""
+    """(patch index, {layer: features}, {layer: feature id}) of `net` from `source`, cached on disk; `domain` is
+    the source's checkpoint folder, or for a source pretrained per fold (`inputs.per_fold`) its {fold: folder},
+    whose features are a `features.PerFold`."""
     P, ps, size, roles = ctx.P, ctx.patch_set_, ctx.pretrained_input, _roles(ctx.P)
-    if isinstance(domain, dict):
-        if source == "domain":
-            index, f = features.cached_fold_features(ps, patch_size, net, layers, size, domain, P.cache_dir,
-                                                     P.bf16, roles=roles, device=inputs.device(P))
-            return index, f, {layer: features.fold_feature_id(ps, patch_size, net, layer, size, domain, roles)
-                              for layer in layers}
-        domain = None  # the other sources' weights do not depend on the folds
+    if inputs.per_fold(source, P):
+        index, f = features.cached_fold_features(ps, patch_size, net, layers, size, domain, P.cache_dir,
+                                                 P.bf16, roles=roles, device=inputs.device(P))
+        return index, f, {layer: features.fold_feature_id(ps, patch_size, net, layer, size, domain, roles)
+                          for layer in layers}
+    source = inputs.weights_source(source)
     index, f = features.cached_features(ps, patch_size, net, source, layers, size, domain, P.cache_dir, P.bf16,
                                         roles=roles, device=inputs.device(P))
     return index, f, {layer: features.feature_id(ps, patch_size, net, source, layer, size, domain, roles)
                       for layer in layers}
+
+
+def _domain_dirs(ctx, networks) -> dict:
+    """{source: {network: checkpoint folder(s)}} of the in-domain sources (domain, in_cohort) of `P.sources`."""
+    return {s: ctx.domain_dirs(networks, s) for s in ("domain", inputs.IN_COHORT) if s in ctx.P.sources}
 
 
 def deep_features(ctx) -> DeepFeatures:
@@ -288,12 +298,12 @@ def deep_features(ctx) -> DeepFeatures:
     in-cohort in-domain source: one matrix per fold, from the fold's own network)."""
     P = ctx.P
     status = {net: ctx.source_status(net) for net in P.networks}
-    domain = ctx.domain_dirs(P.networks)
+    domain = _domain_dirs(ctx, P.networks)
     feats, ids = {}, {}
     for n, s in [(n, s) for n in P.networks for s in P.sources if status[n][s] is None]:
-        layer = features.feature_layer(n, s)
+        layer = _feature_layer(n, s)
         for p in P.patch_sizes:
-            index, f, names = _source_features(ctx, p, n, s, (layer,), domain.get(n))
+            index, f, names = _source_features(ctx, p, n, s, (layer,), domain.get(s, {}).get(n))
             feats[n, s, p] = (index, f[layer])
             ids[n, s, p] = names[layer]
     return DeepFeatures(feats, ids)
@@ -309,7 +319,7 @@ def features_svm(ctx, feats: DeepFeatures | None = None) -> ApproachResult:
     settings = {(n, s, p, k): svm_setting(f, index, ctx.folds_, k, P, feats.ids[n, s, p])
                 for (n, s, p), (index, f) in feats.features.items() for k in P.kernels}
     cv = features.cross_validate_svms(settings, P.n_jobs)
-    rows = [results.make_row("features", n, s, p, kernel=k, layer=features.feature_layer(n, s), cv=c,
+    rows = [results.make_row("features", n, s, p, kernel=k, layer=_feature_layer(n, s), cv=c,
                              input_size=size) for (n, s, p, k), c in cv.items()]
     rows += [results.make_row("features", n, s, p, kernel=k, layer=features.LAST_FC[n], skipped=status[n][s])
              for n in P.networks for s in P.sources if status[n][s] for p in P.patch_sizes for k in P.kernels]
@@ -328,9 +338,9 @@ def layer_features(ctx) -> DeepFeatures:
     patch_size, _, _ = features.layerwise_setting(P.layer_patch_size, P.kernel, P.patch_sizes)
     status = ctx.source_status("googlenet")
     sources = [s for s in P.sources if status[s] is None]
-    domain = ctx.domain_dirs(["googlenet"]).get("googlenet") if "domain" in sources else None
-    found = {s: _source_features(ctx, patch_size, "googlenet", s, weights.GOOGLENET_LAYERS, domain)
-             for s in sources}
+    domain = _domain_dirs(ctx, ["googlenet"])
+    found = {s: _source_features(ctx, patch_size, "googlenet", s, weights.GOOGLENET_LAYERS,
+                                 domain.get(s, {}).get("googlenet")) for s in sources}
     feats = {s: (index, f) for s, (index, f, _) in found.items()}
     ids = {(s, layer): names[layer] for s, (_, _, names) in found.items() for layer in weights.GOOGLENET_LAYERS}
     return DeepFeatures(feats, ids, patch_size)

@@ -18,19 +18,30 @@ class TransferLearning(approaches.ApproachStep):
     `P.fc_lr_sweep` (`approaches.transfer`).
 
     After `fit()`: `context_`, `domain_` (the in-domain checkpoint folders: network -> folder, in-cohort
-    network -> {(repeat, fold): folder}) and `result_` (an `approaches.TransferResult`).
+    network -> {(repeat, fold): folder}), `in_cohort_` (those of the `in_cohort` source, when it runs) and
+    `result_` (an `approaches.TransferResult`).
     """
 
     stem = "03_transfer_learning"
 
     def _fit(self) -> None:
         self.domain_ = self.context_.domain_dirs(self.P.networks)  # pretrained once, before the fine-tuning
+        self.in_cohort_ = (self.context_.domain_dirs(self.P.networks, inputs.IN_COHORT)
+                           if inputs.IN_COHORT in self.P.sources else {})
         self.result_ = approaches.transfer(self.context_)
 
     def domain_table(self) -> pd.DataFrame:
-        """What each in-domain checkpoint was trained on, and its held-out accuracy."""
+        """What each in-domain checkpoint was trained on, and its held-out accuracy (with the `in_cohort` source's
+        networks beside them, one row per fold, when that source runs)."""
         self._check_fitted()
-        return inputs.domain_meta_table(self.domain_)
+        table = inputs.domain_meta_table(self.domain_)
+        if not self.in_cohort_:
+            return table
+        def by_fold(t: pd.DataFrame) -> pd.DataFrame:  # one network for every fold: "all" folds
+            return t if t.index.nlevels == 3 else t.set_axis(pd.MultiIndex.from_tuples(
+                [(net, "all", "all") for net in t.index]))
+        return pd.concat({"domain": by_fold(table), inputs.IN_COHORT: by_fold(inputs.domain_meta_table(
+            self.in_cohort_))}, names=["source", "network", "repeat", "fold"])
 
     def pairwise(self) -> pd.DataFrame:
         """Every pair of run rows compared on the same folds and patients (paired bootstrap, Holm-adjusted p);

@@ -10,6 +10,7 @@ import json
 import platform
 from itertools import combinations
 from pathlib import Path
+from types import SimpleNamespace
 
 import matplotlib.pyplot as plt
 import pandas as pd
@@ -17,9 +18,10 @@ import torch
 
 from .. import __version__
 from ..core.cache import atomic_write_text
-from ..data.descriptor import Descriptor, duke_descriptor, lgg_descriptor
+from ..data.descriptor import BUDA, Descriptor, duke_descriptor, lgg_descriptor
 from ..learn import handcrafted
 from ..run import paper
+from ..run.inputs import domain_mode
 from ..run.results import check_same_run, results_table, tied_fold_warnings
 from ..run.results import provenance as provenance_of
 from ..run.results import structure as results_structure
@@ -160,6 +162,15 @@ PRESPECIFIED_PAIRS = (  # (A, B): the paper's ranking deep features > transfer >
     ("transfer GoogLeNet", "scratch CIFAR"),
     ("layer-wise GoogLeNet fc", "layer-wise GoogLeNet conv3"),
 )
+# Buda et al. 2020's claim, for its study (the reference BUDA): a network pretrained on another brain-tumour cohort
+# beats one trained from random weights. When the `domain` source was pretrained on an external cohort, its rows are
+# compared with the `random` rows on the same folds, under the same Holm as the pairs above.
+EXTERNAL_PAIRS = {
+    "transfer GoogLeNet": {"approach": "transfer", "network": "googlenet"},
+    "features GoogLeNet 120 px poly": {"approach": "features", "network": "googlenet", "patch_size": 120,
+                                       "kernel": "poly"},
+    "layer-wise GoogLeNet fc": {"approach": "layerwise", "network": "googlenet", "layer": "fc"},
+}
 SELECTION_NOTE = (
     "Rows compared are pre-specified (radiolib.views.report.PRESPECIFIED), not the best of this run: "
     "the paper's own best "
@@ -167,7 +178,9 @@ SELECTION_NOTE = (
     "availability (ImageNet weights, else the in-domain network), never by AUC; the layer-wise SVMs use the paper's "
     "Table 6 setting (120 px, poly) unless the parameters set another. Test: paired bootstrap of the difference of "
     "the fold-mean AUCs (the statistic of the tables; the same patient resamples for both rows), two-sided p, "
-    "Holm-adjusted over the comparisons shown.")
+    "Holm-adjusted over the comparisons shown. In the glioma study, when the `domain` source was "
+    "pretrained on an external cohort, its rows are also compared with random weights "
+    "(radiolib.views.report.EXTERNAL_PAIRS), under the same Holm.")
 
 
 def _usable(row: dict) -> bool:
@@ -284,12 +297,42 @@ def _run_setting(docs: dict, key: str, default: int) -> int:
     return next((int(v) for v in values if v is not None), default)
 
 
+def external_pairs(docs: dict) -> list[tuple[str, dict, str, dict]]:
+    """(name, row, name, row) of each EXTERNAL_PAIRS entry whose `domain` row (pretrained on an external cohort,
+    `inputs.domain_mode` of its notebook's parameters) and `random` row both ran."""
+    out = []
+    if descriptor(docs).reference != BUDA:
+        return out
+    for name, want in EXTERNAL_PAIRS.items():
+        stem = APPROACH_NOTEBOOKS[want["approach"]]
+        doc = docs.get(stem, {})
+        if not doc or domain_mode(_parameters(doc)) != "external":
+            continue
+        found = {}
+        for row in main_rows(doc):
+            if _usable(row) and row.get("source") in ("domain", "random") and all(
+                    row.get(k) == v for k, v in want.items()):
+                found.setdefault(row["source"], row)
+        if len(found) == 2:
+            out.append((f"{name} external: {describe(found['domain'])}", found["domain"],
+                        f"{name} random: {describe(found['random'])}", found["random"]))
+    return out
+
+
+def _parameters(doc: dict):
+    """A results file's parameters as attributes (those `inputs.domain_mode` reads, None when absent)."""
+    params = doc.get("parameters", {})
+    return SimpleNamespace(**{k: params.get(k) for k in ("domain_data_dir", "data_dir")},
+                           domain_source=params.get("domain_source", "external"))
+
+
 def comparisons(docs: dict) -> pd.DataFrame:
-    """The pre-specified pairs (PRESPECIFIED_PAIRS) of rows that ran: paired bootstrap of the fold-mean AUC
-    difference, Holm-adjusted; the rows used are named in A and B (see SELECTION_NOTE)."""
+    """The pre-specified pairs (PRESPECIFIED_PAIRS) of rows that ran, and an external in-domain source against
+    random weights (`external_pairs`): paired bootstrap of the fold-mean AUC difference, Holm-adjusted over all; the
+    rows used are named in A and B (see SELECTION_NOTE)."""
     rows = prespecified_rows(docs)
     pairs = [(f"{na}: {describe(rows[na])}", rows[na], f"{nb}: {describe(rows[nb])}", rows[nb])
-             for na, nb in PRESPECIFIED_PAIRS if na in rows and nb in rows]
+             for na, nb in PRESPECIFIED_PAIRS if na in rows and nb in rows] + external_pairs(docs)
     return comparison_table(pairs, labels(docs), _run_setting(docs, "n_boot", 1000), _run_setting(docs, "seed", 0))
 
 
