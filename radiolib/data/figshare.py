@@ -34,7 +34,8 @@ from scipy import ndimage
 
 from ..core.frontend import tqdm
 from .descriptor import FIGSHARE_DEFAULT, Descriptor, figshare_descriptor, figshare_target
-from .imaging import UnreadableSeries, Volume
+from .imaging import Volume
+from .series import IMAGE_UNREADABLE, UnreadableImage, short_error
 from .source import SourceTables, labels_of
 
 # Cheng et al. 2015 (PLoS ONE 10:e0140381), the dataset's description: 512x512 pixels of 0.49 x 0.49 mm.
@@ -58,7 +59,7 @@ _NUMBERED = re.compile(r"^(\d+)\.(mat|jpg|jpeg|txt)$", re.I)
 
 # Stable exclusion reasons (the QC table's `reason` begins with one of these, then names the file).
 REASONS = {
-    "unreadable": "unreadable image",
+    "unreadable": IMAGE_UNREADABLE,
     "no_box_file": "missing box file",
     "bad_box_file": "malformed box file",
     "unknown_label": "unknown tumour label",
@@ -67,14 +68,6 @@ REASONS = {
     "mixed_types": "tumour type differs between slices",
     "duplicate": "duplicate slice number",
 }
-
-
-class UnreadableImage(UnreadableSeries):
-    """A slice file that cannot be read while preprocessing; `reason` is its QC text ("unreadable image: ...")."""
-
-    def __init__(self, detail: str):
-        super().__init__(detail)
-        self.reason = f"{REASONS['unreadable']}: {detail}"
 
 
 class SliceError(ValueError):
@@ -178,11 +171,6 @@ def spacing_of(columns: int) -> float:
     return NOMINAL_SPACING_MM * NOMINAL_SIDE / columns
 
 
-def _short(err: Exception) -> str:
-    text = str(err).strip().splitlines()
-    return (text[-1] if text else type(err).__name__)[:120]
-
-
 def _name(path: Path, root: Path) -> str:
     """The file as a QC reason names it: its path below the data root."""
     try:
@@ -223,7 +211,7 @@ def read_mat(path: Path, pixels: bool = True) -> dict | None:
             if label.size != 1:
                 raise ValueError(f"label has {label.size} values")
         except Exception as err:  # noqa: BLE001 - h5py raises several types for damaged data
-            raise DamagedSlice(pid, _short(err)) from None
+            raise DamagedSlice(pid, short_error(err)) from None
     if not pid:
         raise ValueError("empty PID")
     return {"pid": pid, "label": float(label[0]), "image": image, "shape": shape, "mask": mask}
@@ -323,7 +311,7 @@ def read_volume(files: list[Path], boxes: pd.DataFrame, patient: str, target_spa
         try:
             image, mask = _read_pixels(path)
         except Exception as err:  # noqa: BLE001 - h5py and PIL raise several types for a damaged file
-            raise UnreadableImage(f"{path.parent.name}/{path.name}: {_short(err)}") from None
+            raise UnreadableImage(f"{path.parent.name}/{path.name}: {short_error(err)}") from None
         factor = spacing_of(image.shape[1]) / target_spacing
         images.append(_resample(image, factor, order=1))
         masks.append(_resample(mask.astype(np.uint8), factor, order=0) > 0 if mask is not None else None)
@@ -368,7 +356,7 @@ def _scan_mat(root: Path, progress: bool) -> tuple[list[dict], list[dict], dict,
             raise
         except Exception as err:  # noqa: BLE001 - any failure to open is the same QC outcome
             if _NUMBERED.match(path.name):  # a slice file of no known patient: its own QC row
-                qc.append({"patient": f"file {name}", "reason": f"{REASONS['unreadable']}: {name}: {_short(err)}"})
+                qc.append({"patient": f"file {name}", "reason": f"{REASONS['unreadable']}: {name}: {short_error(err)}"})
             continue  # an unnumbered file that is not HDF5 is no slice of the release (e.g. a v5 cvind.mat)
         if s is None:
             continue  # no cjdata: not a slice (cvind.mat)
@@ -427,7 +415,7 @@ def _scan_jpeg(root: Path, progress: bool) -> tuple[list[dict], list[dict], dict
             qc.append({"patient": unit, "reason": err.reason})
             continue
         except Exception as err:  # noqa: BLE001 - PIL raises several types for a damaged file
-            qc.append({"patient": unit, "reason": f"{REASONS['unreadable']}: {name}: {_short(err)}"})
+            qc.append({"patient": unit, "reason": f"{REASONS['unreadable']}: {name}: {short_error(err)}"})
             continue
         r0, r1, c0, c1 = box
         rows.append({"patient": unit, "tumour_type": FOLDER_LABELS[folder], "unit": "slice", "layout": LAYOUT_JPEG,

@@ -20,7 +20,8 @@ from scipy import ndimage
 from ..core.frontend import tqdm
 from . import descriptor
 from .descriptor import LGG_CHANNELS, LGG_DEFAULT, Descriptor, lgg_descriptor, target_labels
-from .imaging import UnreadableSeries, Volume
+from .imaging import Volume
+from .series import IMAGE_UNREADABLE, UnreadableImage, short_error
 from .source import SourceTables, labels_of
 
 DEFAULT_TARGET = LGG_DEFAULT  # Buda et al. 2020: cluster-of-clusters 2 vs the others
@@ -35,19 +36,11 @@ BOX_COLUMNS = ["patient", "Start Row", "End Row", "Start Column", "End Column", 
 REASONS = {
     "no_label": "missing label",
     "not_in_table": "not in data.csv",
-    "unreadable": "unreadable image",
+    "unreadable": IMAGE_UNREADABLE,
     "mismatch": "slice/mask mismatch",
     "no_tumour": "no tumour in the masks",
     "duplicate": "duplicate patient folder",
 }
-
-
-class UnreadableImage(UnreadableSeries):
-    """A TIFF slice that cannot be read while preprocessing; `reason` is its QC text ("unreadable image: ...")."""
-
-    def __init__(self, detail: str):
-        super().__init__(detail)
-        self.reason = f"{REASONS['unreadable']}: {detail}"
 
 
 @dataclass
@@ -181,11 +174,6 @@ def _read_mask(path: Path) -> np.ndarray:
     return (m.any(axis=-1) if m.ndim == 3 else m) > 0
 
 
-def _short(err: Exception) -> str:
-    text = str(err).strip().splitlines()
-    return (text[-1] if text else type(err).__name__)[:120]
-
-
 def _ranges(ks: list[int]) -> str:
     return ", ".join(map(str, ks[:5])) + (f" (+{len(ks) - 5} more)" if len(ks) > 5 else "")
 
@@ -209,7 +197,7 @@ def scan_patient(folder: Path) -> tuple[str | None, dict]:
         try:
             s, _ = _header(images[k])
         except Exception as err:  # noqa: BLE001 - any failure to read is the same QC outcome
-            return f"{REASONS['unreadable']}: {images[k].name}: {_short(err)}", {}
+            return f"{REASONS['unreadable']}: {images[k].name}: {short_error(err)}", {}
         if len(s) != 3 or s[-1] != len(CHANNELS) or (shape and s != shape):
             expected = shape or f"(rows, columns, {len(CHANNELS)})"
             return f"{REASONS['unreadable']}: {images[k].name} has shape {s}, expected {expected}", {}
@@ -219,7 +207,7 @@ def scan_patient(folder: Path) -> tuple[str | None, dict]:
         try:
             m = _read_mask(masks[k])
         except Exception as err:  # noqa: BLE001
-            return f"{REASONS['unreadable']}: {masks[k].name}: {_short(err)}", {}
+            return f"{REASONS['unreadable']}: {masks[k].name}: {short_error(err)}", {}
         if m.shape != shape[:2]:
             return f"{REASONS['mismatch']}: mask {k} is {m.shape[0]}x{m.shape[1]}, slice is {shape[0]}x{shape[1]}", {}
         mask[i] = m
@@ -241,7 +229,7 @@ def read_volume(folder: Path, patient: str | None = None) -> Volume:
         stack = np.stack([tifffile.imread(images[k]) for k in ks])  # (Z, Y, X, C)
         mask = np.stack([_read_mask(masks[k]) for k in ks])
     except Exception as err:  # noqa: BLE001 - tifffile raises several types for a damaged file
-        raise UnreadableImage(f"{folder.name}: {_short(err)}") from None
+        raise UnreadableImage(f"{folder.name}: {short_error(err)}") from None
     if stack.ndim != 4 or stack.shape[-1] != len(CHANNELS) or mask.shape != stack.shape[:3]:
         raise UnreadableImage(f"{folder.name}: slices {stack.shape} and masks {mask.shape} do not match")
     channels = np.moveaxis(stack, -1, 0).astype(np.float32)

@@ -47,6 +47,24 @@ class UnreadableSeries(RuntimeError):
         self.reason = f"{REASONS[key]}: {message}" if key else None
 
 
+IMAGE_UNREADABLE = "unreadable image"  # the QC reason of a slice file of a non-DICOM source (TIFF, JPEG, MATLAB)
+
+
+class UnreadableImage(UnreadableSeries):
+    """A slice file of a non-DICOM source that cannot be read while preprocessing (the LGG release's TIFFs, the
+    Figshare cohort's JPEG or MATLAB files); `reason` is its QC text ("unreadable image: ...")."""
+
+    def __init__(self, detail: str):
+        super().__init__(detail)
+        self.reason = f"{IMAGE_UNREADABLE}: {detail}"
+
+
+def short_error(err: Exception) -> str:
+    """The last line of an exception's message (at most 120 characters), for a QC reason."""
+    text = str(err).strip().splitlines()
+    return (text[-1] if text else type(err).__name__)[:120]
+
+
 @dataclass(frozen=True)
 class PhaseSeries:
     """Where one DCE phase lies: a whole series folder, or (`files` given, in slice-position order) its share of a

@@ -45,6 +45,15 @@ LESION_CLASSES = ("normal", "lesion")
 NETWORK_CHANNELS = 3  # every network takes three input channels (ImageNet RGB; the study's three MRI channels)
 
 
+def _task_rows(patch_set, roles, patients=None) -> np.ndarray:
+    """The index rows of the patches of `roles` (of `patients` only, when given)."""
+    idx = patch_set.index
+    keep = idx.role.isin(roles)
+    if patients is not None:
+        keep &= idx.patient.astype(str).isin([str(p) for p in patients])
+    return idx.index[keep].to_numpy()
+
+
 def auxiliary_task(patch_set, patch_size: int, patients=None) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """(patch rows, labels 1 = lesion / 0 = normal tissue, patients): never the subtype label.
 
@@ -52,10 +61,7 @@ def auxiliary_task(patch_set, patch_size: int, patients=None) -> tuple[np.ndarra
     returned are those whose patches are in the task; else every patient of the patch set.
     """
     idx = patch_set.index
-    keep = idx.role.isin(LESION_ROLES + ("normal",))
-    if patients is not None:
-        keep &= idx.patient.astype(str).isin([str(p) for p in patients])
-    rows = idx.index[keep].to_numpy()
+    rows = _task_rows(patch_set, LESION_ROLES + ("normal",), patients)
     y = idx.role.to_numpy()[rows] != "normal"
     used = sorted(idx.patient.unique()) if patients is None else sorted(idx.patient.astype(str)[rows].unique())
     return rows, y.astype(np.int64), used
@@ -73,10 +79,7 @@ def tumour_type_task(patch_set, patch_size: int, patients=None) -> tuple[np.ndar
                          f"table; {Path(patch_set.path).name} has only {list(table.columns)}: pretrain it with "
                          f"task 'lesion'")
     idx = patch_set.index
-    keep = idx.role.isin(LESION_ROLES)
-    if patients is not None:
-        keep &= idx.patient.astype(str).isin([str(p) for p in patients])
-    rows = idx.index[keep].to_numpy()
+    rows = _task_rows(patch_set, LESION_ROLES, patients)
     types = {str(p): t for p, t in zip(table.patient, table.tumour_type) if not pd.isna(t)}
     row_patients = idx.patient.astype(str).to_numpy()[rows]
     untyped = sorted(set(row_patients) - set(types))
