@@ -31,7 +31,7 @@ study: setup
 
 test: setup
 	$(VENV)/bin/ruff check radiolib tests benchmarks
-	$(PY) -m pytest tests notebooks --nbval --nbval-current-env --nbval-sanitize-with notebooks/nbval_sanitize.cfg -p no:cacheprovider --durations=15
+	$(PY) -m pytest tests notebooks --nbval --nbval-current-env --nbval-sanitize-with notebooks/nbval_sanitize.cfg -p no:cacheprovider --durations=15 -n auto
 
 # The developer's loop: the unit tests without those marked slow (the end-to-end runs, the planted and null cohorts
 # trained in full: pyproject's pytest markers), no nbval. `make test` still runs everything.

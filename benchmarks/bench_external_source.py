@@ -5,11 +5,16 @@ synthetic LGG cohort (patient-level folds, the study's own code: `approaches.lay
 same folds. Prints the held-out tumour-type accuracy of each source and each layer's test AUC for the source and for
 random weights.
 
-What it measured on 2026-12-06 (110 LGG patients, effect 1.5, 40 source patients, 6 x 768 patches, input 112 px, seed
-1): both sources beat random weights on the early layers (conv1 0.95 signal, 0.86 null, 0.76 random), so it does not
-yet separate a source that carries the signal from one that does not: the first-layer adaptation makes every external
-network read the post-contrast channel only, where the synthetic subtype signal lives, while random weights read all
-three; and the synthetic types are told apart by brightness and place (held-out accuracy 1.0) before any rim.
+What it shows (2026-12-06 and 2026-12-07): no separation yet. At this scale (110 LGG patients, effect 1.5, 40 source
+patients, 6 x 768 patches, 112 px) one run gave conv1 0.95 signal, 0.86 null, 0.76 random; a second, fresh run of the
+same settings gave 0.856 signal, 0.892 null. Over 4 seeds and 5 generator variants (2026-12-07, smaller settings),
+the two sources stayed within about 0.05 of each other on every layer, and of an untrained control: the same initial
+weights through the same first-layer adaptation, with batch-norm statistics recomputed on the source's patches
+(conv1 0.83-0.87). What an external network gains over random weights in frozen features here therefore comes from
+two things the comparison does not hold equal, not from what pretraining learned: it reads the post-contrast channel
+only (where the synthetic subtype signal lives; random weights read all three), and its batch-norm statistics are
+recomputed on image patches (random weights keep mean 0, variance 1; recomputing them alone took random conv1 from
+0.70 to 0.84 on one seed). The held-out tumour-type accuracy was 0.65-1.0 for both sources.
 Run: `python benchmarks/bench_external_source.py [--patients 110] [--source-patients 40] [--effect 1.5] [--seed 1]`.
 """
 from __future__ import annotations

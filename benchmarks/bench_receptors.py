@@ -4,7 +4,13 @@ a synthetic slice table of the demo's shape (about 4,000 slices x 4,096 features
 2,048 of 132) with a planted signal in 5 features. Prints CPU and wall seconds and the largest differences of the
 per-C AUCs and non-zero counts. `--saga` also times scikit-learn's warm-started saga path (its only other L1 solver)
 on the same split, for comparison (not used by radiolib). The demo's own DRFs are harder than this table: about
-67 s CPU per target on 1 thread (3,767 x 4,096), 62 s of it at C >= 1.
+67 s CPU per target on 1 thread (3,767 x 4,096), 62 s of it at C >= 1; on 2026-12-07, 20-25 s per target or
+permuted null (T, ER, a null: 7 C values, 2,636 training slices; 17-20 s of it at C >= 1). Other L1 solvers with warm
+starts were slower on the demo's own T split, with liblinear's objective (the intercept a penalised feature): glum
+3.4 (IRLS with coordinate descent) 31-34 s per C up to C = 0.1 and 106 s at 0.316; celer 0.7.4 (working sets)
+0.6-5 s up to 0.1 and 112 s at 0.316 (liblinear: 0.6-1 s each). A sequential strong rule keeps every feature on this
+grid (ratio 3.16 between Cs), and liblinear's own solution leaves the KKT conditions violated by up to 14% at C = 10,
+so an exact screen could not reproduce its numbers either.
 
 BLAS runs on 1 thread (threadpoolctl), so that the figures do not depend on what else runs on the machine's cores.
 Run: `python benchmarks/bench_receptors.py [--half] [--saga] [--seed 0]`.

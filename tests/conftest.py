@@ -23,6 +23,26 @@ os.environ["RADIOLIB_CACHE"] = str(_SCRATCH / "cache")
 os.environ["RADIOLIB_RUN_DIR"] = str(_SCRATCH / "runs")
 atexit.register(shutil.rmtree, _SCRATCH, ignore_errors=True)
 
+# Under pytest-xdist (`make test` runs one worker per core) each worker, and the notebook kernels it starts, takes
+# its share of the cores: workers x threads no more than the machine has (oversubscribed OpenMP threads spin).
+_WORKERS = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+if _WORKERS > 1:
+    _threads = str(max(1, (os.cpu_count() or 1) // _WORKERS))
+    os.environ["OMP_NUM_THREADS"] = os.environ["MKL_NUM_THREADS"] = _threads
+    import torch
+    torch.set_num_threads(int(_threads))
+
+
+def pytest_xdist_make_scheduler(config, log):
+    """`make test` under pytest-xdist: a test module's tests on one worker (its module fixtures made once), the
+    notebooks all on one worker, in order, as nbval runs them without xdist (06 reads what 01-05 wrote)."""
+    from xdist.scheduler import LoadScopeScheduling
+
+    class ModulesAndNotebooks(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return "notebooks" if nodeid.startswith("notebooks/") else super()._split_scope(nodeid)
+    return ModulesAndNotebooks(config, log)
+
 
 def _files(root: Path):
     """Files under root (root itself if a file), skipping NOT_OURS folders."""
@@ -90,8 +110,16 @@ def tiny_study(tmp_path_factory):
     """The tiny profile's whole study (01 to 06) on the synthetic Duke cohort, run once through the CLI.
     A namespace: home (the folder), run (its output folder), cache, params (the profile folder), output (printed)."""
     import studies
-    home = tmp_path_factory.mktemp("tiny")
-    profiles = studies.tiny_profile(home / "params")
-    output = studies.run(home / "run", home / "cache", profiles)
-    return SimpleNamespace(home=home, run=home / "run", cache=home / "cache", params=profiles, output=output)
+    from filelock import FileLock
+    if _WORKERS == 1:
+        home = tmp_path_factory.mktemp("tiny")
+    else:  # one study for all workers: the first to get here runs it, the others wait for it and read it
+        home = tmp_path_factory.getbasetemp().parent / "tiny"
+    with FileLock(str(home) + ".lock"):
+        done = home / "output.txt"
+        if not done.exists():
+            profiles = studies.tiny_profile(home / "params")
+            done.write_text(studies.run(home / "run", home / "cache", profiles))
+    profiles = home / "params"
+    return SimpleNamespace(home=home, run=home / "run", cache=home / "cache", params=profiles, output=done.read_text())
 

@@ -172,3 +172,17 @@ def test_a_one_channel_checkpoint_needs_the_contrast_channel_and_a_three_channel
         loaded = weights.load_pretrained("googlenet_r", "domain", domain_dir=tmp_path / "three",
                                          contrast_channel=channel)
         assert all(torch.equal(a, b) for a, b in zip(loaded.state_dict().values(), model.state_dict().values()))
+
+
+def test_pretraining_gives_the_same_network_whatever_the_process_drew_before(tmp_path):
+    """Dropout draws from torch's global generator: pretraining seeds it, so the checkpoint does not depend on what
+    ran before it in the process (another notebook's networks, another test)."""
+    src = _source(tmp_path / "src", channels=1)
+    states = []
+    for i, draws in enumerate((0, 5)):
+        torch.rand(draws)  # what ran before: nothing, or a few draws from the global generator
+        out = pretraining.pretrain("googlenet", src, PX, tmp_path / f"ckpt{i}", _cfg(), progress=False,
+                                   task="tumour_type")
+        states.append(torch.load(weights.domain_checkpoint_path(out, "googlenet"), weights_only=True))
+    assert states[0].keys() == states[1].keys()
+    assert all(torch.equal(states[0][k], states[1][k]) for k in states[0])

@@ -197,7 +197,8 @@ def test_in_domain_transfer_beats_random_initialisation_on_a_planted_cohort_and_
                                                                                                     tmp_path):
     """Issue 11: on a synthetic LGG cohort whose subtypes differ in their enhancement pattern, the network pretrained
     inside each fold (tumour vs non-tumour, no label) transfers better than random weights on the same folds, and
-    above chance; with the link removed (effect 0) neither row's CI excludes 0.5."""
+    above chance; with the link removed (effect 0) its CI includes 0.5. (The claim is the in-domain row's: asking
+    the random row's CI too would make a null check that fails by chance about twice as often as its 5%.)"""
     from radiolib.data.synth.lgg import synthesize_lgg
     cohort = synthesize_lgg(tmp_path / "lgg", patients=30, seed=1, effect=effect, faults=False, size=256)
     ps = dataset.build_patch_set(cohort, [80], cache_dir=tmp_path / "cache", progress=False)
@@ -209,6 +210,5 @@ def test_in_domain_transfer_beats_random_initialisation_on_a_planted_cohort_and_
     if effect:
         assert domain > random and rows["domain"]["ci95"][0] > 0.5, (domain, random, rows["domain"]["ci95"])
     else:
-        for source in ("domain", "random"):
-            low, high = rows[source]["ci95"]
-            assert low <= 0.5 <= high, (source, low, high)
+        low, high = rows["domain"]["ci95"]
+        assert low <= 0.5 <= high, (low, high, random)

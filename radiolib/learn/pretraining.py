@@ -181,6 +181,7 @@ def pretrain(net: str, source_set, patch_size: int, out_dir: Path, cfg: TrainCon
     x, input_channels = three_channels(np.asarray(source_set.patches(patch_size)[rows], np.float32))
     rng = np.random.default_rng([cfg.seed, 7])
     model = weights.architecture(net, num_classes=len(classes), seed=cfg.seed)
+    torch.manual_seed(cfg.seed)  # dropout's draws: the same network whatever ran before in this process
     device = torch.device(cfg.device)
     model = models.to_device(model, device, cfg.channels_last)
     scorer = PatchScorer(model, cfg, None, None)
