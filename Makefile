@@ -37,7 +37,7 @@ test: setup
 # trained in full: pyproject's pytest markers), no nbval. `make test` still runs everything.
 test-unit: setup
 	$(VENV)/bin/ruff check radiolib tests benchmarks
-	$(PY) -m pytest tests -m "not slow" -p no:cacheprovider --durations=10
+	$(PY) -m pytest tests -m "not slow" -p no:cacheprovider --durations=10 -n auto
 
 # The browser test: JupyterLab + headless Chromium (Playwright) run notebook 01 and move its explorer's controls.
 # Installs Debian's chromium (apt-get, as root) and the playwright Python package when missing; see docs/testing.md.
