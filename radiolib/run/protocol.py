@@ -141,7 +141,11 @@ ONE_CHANNEL = ("the external cohort has post-contrast T1 only: its network is pr
                "into the three inputs, and its first convolution is then moved onto the study's post-contrast "
                "channel (the filters summed over the three inputs, zero on the other channels), so that channel "
                "passes exactly the filters learned on the source; fine-tuning (03) grows the other channels' filters "
-               "from zero, frozen features (04, 05) see the post-contrast channel only")
+               "from zero, frozen features (04, 05) see the post-contrast channel only. Their comparison with random "
+               "weights (all three channels, batch-norm statistics at their initial mean 0 and variance 1) is "
+               "therefore not of what pretraining learned alone: on synthetic cohorts an untrained network with the "
+               "same first layer and statistics recomputed on the source came within 0.05 of the pretrained one "
+               "(benchmarks/bench_external_source.py)")
 
 
 _BATCH_NORM = ("GoogLeNet's batch-norm layers (torchvision's; the paper's Caffe GoogLeNet had none) evaluated with "
