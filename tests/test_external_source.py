@@ -80,6 +80,11 @@ def test_the_deviations_say_what_the_external_source_is(transfer):
     assert any(d.startswith("extra pretraining source 'in_cohort'") for d in said)
     assert protocol.ONE_CHANNEL in said
     assert any("synthetic, in the layout of Cheng et al.'s Figshare release" in d for d in said)
+    source = next(d for d in said if d.startswith("extra pretraining source 'domain'"))
+    assert protocol.BUDA_SOURCE in source and "not in the paper" not in source  # Buda's design, not an addition
+    in_cohort = types.SimpleNamespace(**{**vars(ctx.P), "domain_source": "in_cohort", "sources": ["domain"]})
+    assert any(d.startswith("extra pretraining source 'domain'") and "not in the paper" in d
+               for d in protocol.deviations(in_cohort, "03_transfer_learning"))
     lesion = types.SimpleNamespace(**{**vars(ctx.P), "domain_task": "lesion", "sources": ["domain", "random"]})
     told = protocol.deviations(lesion, "03_transfer_learning")
     assert not any("in_cohort" in d for d in told) and any("lesion vs normal tissue on a disjoint" in d for d in told)

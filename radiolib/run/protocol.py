@@ -116,13 +116,20 @@ def _scratch_sides(P: SimpleNamespace) -> dict:
 
 
 def _domain_cohort(P: SimpleNamespace) -> dict:
-    """What the in-domain network learned and where (`inputs.domain_mode`), in words, and its head's width."""
+    """What the in-domain network learned and where (`inputs.domain_mode`), in words, its head's width, and whose
+    protocol it follows: none of the paper's, but for the glioma study's external brain-tumour cohort (Buda's)."""
+    origin = {"origin": BUDA_SOURCE if external_single_channel(P) else "not in the paper"}
     if domain_mode(P) == "in_cohort":
-        return {"learned": "lesion vs normal tissue inside each outer fold, on its training patients only", "k": 2}
+        return {"learned": "lesion vs normal tissue inside each outer fold, on its training patients only", "k": 2,
+                **origin}
     if getattr(P, "domain_task", "lesion") == "tumour_type":
         return {"learned": "tumour type: glioma, meningioma or pituitary tumour, from tumour-centred patches of an "
-                           "external brain-tumour cohort", "k": 3}
-    return {"learned": "lesion vs normal tissue on a disjoint cohort", "k": 2}
+                           "external brain-tumour cohort", "k": 3, **origin}
+    return {"learned": "lesion vs normal tissue on a disjoint cohort", "k": 2, **origin}
+
+
+BUDA_SOURCE = ("as Buda et al. 2020 pretrained on brain-tumour MRI of other patients (their glioblastoma cohort; "
+               "not in Zhu et al.)")
 
 
 def external_single_channel(P: SimpleNamespace) -> bool:
@@ -243,7 +250,7 @@ PROTOCOL: tuple[Setting | Note, ...] = (
     Setting("pretrained_input_scale", "pretrained networks fed {side} px inputs (paper: {paper_side}; "
             "transfer: resize to {resize} and random {side} crops){maps}", extra=_pretrained_sides),
     Setting("sources", paper="domain" in params.paper_value("sources"), of=lambda P: "domain" in P.sources,
-            sentence="extra pretraining source 'domain' ({learned}), not in the paper; its SVM features come from "
+            sentence="extra pretraining source 'domain' ({learned}), {origin}; its SVM features come from "
                      "the layer below its {k}-way head", extra=_domain_cohort, also=("domain_task",)),
     Setting("sources", paper=False, of=lambda P: IN_COHORT in P.sources and domain_mode(P) == "external",
             sentence="extra pretraining source 'in_cohort' (lesion vs normal tissue inside each outer fold, on its "
