@@ -219,13 +219,17 @@ def domain_dir(net: str, P: SimpleNamespace, progress: bool = True) -> Path:
 
 
 def _resolve_domain_dir(net: str, P: SimpleNamespace, progress: bool) -> Path:
-    cfg = domain_config(P)
-    name = (("Cheng et al.'s Figshare brain-tumour cohort (domain_data_dir)" if is_figshare_layout(P.domain_data_dir)
-             else "a user folder of other patients") if P.domain_data_dir else
-            f"synthetic source cohort ({P.domain_patients} patients, seed {P.synth_seed + 1000}"
-            + (", Figshare layout)" if external_format(P) == "figshare" else ")"))
-    return domain_checkpoint(net, domain_source_set(P, progress), min(P.patch_sizes), cfg, P.cache_dir, progress,
-                             name, task=P.domain_task)
+    return domain_checkpoint(net, domain_source_set(P, progress), min(P.patch_sizes), domain_config(P), P.cache_dir,
+                             progress, _source_name(P), task=P.domain_task)
+
+
+def _source_name(P: SimpleNamespace) -> str:
+    """The external source cohort in words, as the checkpoint's provenance records it."""
+    if P.domain_data_dir:
+        return ("Cheng et al.'s Figshare brain-tumour cohort (domain_data_dir)" if is_figshare_layout(P.domain_data_dir)
+                else "a user folder of other patients")
+    layout = ", Figshare layout" if external_format(P) == "figshare" else ""
+    return f"synthetic source cohort ({P.domain_patients} patients, seed {P.synth_seed + 1000}{layout})"
 
 
 def pretrained_model(net: str, source: str, P: SimpleNamespace, num_classes: int | None = None, progress=True,
