@@ -1,20 +1,24 @@
-"""The planted check of the glioma study's external source, as it stands: GoogLeNet pretrained on the tumour type of a
-synthetic Figshare-layout cohort whose gliomas enhance in a rim (`signal=True`, the rim that marks COCCluster 2 in
-the synthetic LGG cohort) or do not (`signal=False`), then frozen features of every layer + a linear SVM on a
-synthetic LGG cohort (patient-level folds, the study's own code: `approaches.layerwise`), beside random weights on the
-same folds. Prints the held-out tumour-type accuracy of each source and each layer's test AUC for the source and for
-random weights.
+"""The glioma study's external source against random weights, in its layer-wise rows: GoogLeNet pretrained on the
+tumour type of a synthetic Figshare-layout cohort whose gliomas enhance in a rim (`signal=True`, the rim that marks
+COCCluster 2 in the synthetic LGG cohort) or do not (`signal=False`), then frozen features of every layer + a linear
+SVM on a synthetic LGG cohort (patient-level folds, the study's own code: `approaches.layerwise`), beside random
+weights on the same folds. Prints the held-out tumour-type accuracy of each source and each layer's test AUC for the
+source and for random weights.
 
-What it shows (2026-12-06 and 2026-12-07): no separation yet. At this scale (110 LGG patients, effect 1.5, 40 source
-patients, 6 x 768 patches, 112 px) one run gave conv1 0.95 signal, 0.86 null, 0.76 random; a second, fresh run of the
-same settings gave 0.856 signal, 0.892 null. Over 4 seeds and 5 generator variants (2026-12-07, smaller settings),
-the two sources stayed within about 0.05 of each other on every layer, and of an untrained control: the same initial
-weights through the same first-layer adaptation, with batch-norm statistics recomputed on the source's patches
-(conv1 0.83-0.87). What an external network gains over random weights in frozen features here therefore comes from
-two things the comparison does not hold equal, not from what pretraining learned: it reads the post-contrast channel
-only (where the synthetic subtype signal lives; random weights read all three), and its batch-norm statistics are
-recomputed on image patches (random weights keep mean 0, variance 1; recomputing them alone took random conv1 from
-0.70 to 0.84 on one seed). The held-out tumour-type accuracy was 0.65-1.0 for both sources.
+What it shows (2026-12-06 and 2026-12-07): no separation with these release-look sources. At this scale (110 LGG
+patients, effect 1.5, 40 source patients, 6 x 768 patches, 112 px) one run gave conv1 0.95 signal, 0.86 null, 0.76
+random; a second, fresh run of the same settings gave 0.856 signal, 0.892 null. Over 4 seeds and 5 generator variants
+(smaller settings), the two sources stayed within about 0.05 of each other on every layer, and of an untrained
+control: the same initial weights through the same first-layer adaptation, with batch-norm statistics recomputed on
+the source's patches (conv1 0.83-0.87). Two reasons. First, the release-look types differ by place, size and
+brightness, so the source task is learned without the rim, and 4-6 epochs at lr 1e-4 barely move the features.
+Second, what an external network gains over random weights in frozen features here comes from two things this
+comparison does not hold equal: it reads the post-contrast channel only (where the synthetic subtype signal lives;
+random weights read all three), and its batch-norm statistics are recomputed on image patches (random weights keep
+mean 0, variance 1; recomputing them alone took random conv1 from 0.70 to 0.84 on one seed).
+The planted check that does separate them is tests/test_external_planted.py: sources written with `planted=True`
+(types told apart only by the LGG subtypes' patterns, or only by size), pretrained at lr 1e-3, scored against the
+untrained control; its figures are in its printout and in the closing note of issue 28.
 Run: `python benchmarks/bench_external_source.py [--patients 110] [--source-patients 40] [--effect 1.5] [--seed 1]`.
 """
 from __future__ import annotations

@@ -3,6 +3,8 @@ import json
 import os
 import re
 import stat
+import subprocess
+import sys
 
 import pytest
 
@@ -35,6 +37,21 @@ def test_killed_build_leftover_is_ignored_and_cleaned(tmp_path):
     assert cache.is_complete(parent / "k1") and cache.manifest(parent / "k1") == {"v": 2}
     assert (parent / "k1" / "data.txt").read_text() == "ok"
 
+
+
+def test_cleaning_spares_a_build_still_running_in_another_process(tmp_path):
+    parent = tmp_path / "patches"
+    ended = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    dead_pid = int(ended.stdout)
+    with cache.building(parent / "k1") as mine:  # a live build (this process), named with its owner
+        (mine / "index.csv").write_text("patient\n")
+        dead = parent / mine.name.replace(f"pid{os.getpid()}.", f"pid{dead_pid}.")  # a killed run's leftover
+        dead.mkdir()
+        foreign = parent / f".tmp-k3-pid{os.getpid()}.{'0' * 8}-abcdef01"  # another machine's build, fresh
+        foreign.mkdir()
+        assert cache.clean_stale(parent) == 1  # what two runs sharing a cache did to each other: now only the dead
+        assert mine.is_dir() and foreign.is_dir() and not dead.exists()
+    assert cache.is_complete(parent / "k1")
 
 def test_atomic_write_keeps_old_content_on_failure(tmp_path, monkeypatch):
     path = tmp_path / "r.json"

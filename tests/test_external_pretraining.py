@@ -1,5 +1,7 @@
 """The learn layer of an external in-domain source (issue 28): pretraining tasks, one-channel sources, the first
 layer adapted to the study's post-contrast channel, the held-out unit."""
+from types import SimpleNamespace
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -8,6 +10,7 @@ import torch
 from radiolib.core import cache
 from radiolib.data.dataset import PatchSet
 from radiolib.learn import pretraining, training, weights
+from radiolib.run import inputs, params
 
 TYPES = ("glioma", "meningioma", "pituitary")
 PX = 16
@@ -186,3 +189,15 @@ def test_pretraining_gives_the_same_network_whatever_the_process_drew_before(tmp
         states.append(torch.load(weights.domain_checkpoint_path(out, "googlenet"), weights_only=True))
     assert states[0].keys() == states[1].keys()
     assert all(torch.equal(states[0][k], states[1][k]) for k in states[0])
+
+
+def test_the_pretraining_learning_rate_is_a_parameter_whose_default_keeps_the_cached_checkpoints():
+    P = SimpleNamespace(**params.defaults("03_transfer_learning"))
+    default = inputs.domain_config(P)
+    assert default.lr == training.TrainConfig(input_size=default.input_size).lr  # so recipe() and its keys unchanged
+    P.domain_lr = 1e-3
+    faster = inputs.domain_config(P)
+    assert faster.lr == 1e-3 and pretraining.recipe("googlenet", 80, faster) != pretraining.recipe("googlenet", 80,
+                                                                                                    default)
+    with pytest.raises(ValueError, match="domain_lr"):
+        params.validate("03_transfer_learning", {**params.defaults("03_transfer_learning"), "domain_lr": 0})

@@ -2,6 +2,7 @@
 .mat files in the official release's structure written here with h5py (not by the generator, so that generator and
 loader share no assumption), the synthetic cohort in both layouts, and the patch set of a one-channel source."""
 import hashlib
+import json
 import shutil
 from pathlib import Path
 
@@ -316,3 +317,19 @@ def test_the_generator_refuses_to_replace_a_folder_it_did_not_write(tmp_path):
         synthesize_figshare(tmp_path / "ok", patients=4, layout="jpeg", size=64)
     (root / "2" / "mine.csv").unlink()
     assert synthesize_figshare(tmp_path / "ok", patients=4, layout="jpeg", size=64) == root
+
+
+def test_a_planted_cohort_tells_its_types_apart_by_the_lgg_patterns_or_by_size_only(tmp_path):
+    cohorts = {signal: synthesize_figshare(tmp_path / str(signal), patients=9, seed=3, signal=signal, size=256,
+                                           planted=True) for signal in (True, False)}
+    c = figshare.load_cohort(cohorts[True], progress=False)
+    contrast = {t: [_rim_contrast(c.volume(p)) for p in c.table[c.table.tumour_type == t].patient]
+                for t in ("glioma", "meningioma", "pituitary")}
+    assert min(contrast["glioma"]) > 0.05 and max(map(abs, contrast["meningioma"])) < 0.03  # the cluster-2 rim
+    truth = {s: pd.read_csv(root / "synthetic_truth.csv") for s, root in cohorts.items()}
+    assert (truth[True].rim > 0).tolist() == (truth[True].tumour_type == "glioma").tolist()
+    assert (truth[False].rim == 0).all()  # without signal no rim, and the types differ by size only
+    size = truth[False].groupby("tumour_type").radius_mm
+    assert size.max()["pituitary"] < size.min()["meningioma"] <= size.max()["meningioma"] < size.min()["glioma"]
+    release_look = synthesize_figshare(tmp_path / "look", patients=9, seed=3, size=256)
+    assert "planted" not in json.loads((release_look / "cohort.json").read_text())["parameters"]

@@ -15,8 +15,11 @@ import hashlib
 import json
 import os
 import pickle
+import re
 import secrets
 import shutil
+import socket
+import time
 import warnings
 from pathlib import Path
 from typing import Any, BinaryIO, Callable, Iterator
@@ -58,7 +61,7 @@ def building(final: Path, meta: dict | None = None) -> Iterator[Path]:
     """
     final = Path(final)
     final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = _fresh_dir(final.parent, f".tmp-{final.name}-")
+    tmp = _fresh_dir(final.parent, f".tmp-{final.name}-{_owner()}-")
     try:
         yield tmp
         atomic_write_text(tmp / CHECKSUMS, json.dumps(_checksums(tmp), indent=1, sort_keys=True))
@@ -80,7 +83,7 @@ def staging_dir(final: Path) -> Iterator[Path]:
     """
     final = Path(final)
     final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = _fresh_dir(final.parent, f".tmp-{final.name}-")
+    tmp = _fresh_dir(final.parent, f".tmp-{final.name}-{_owner()}-")
     try:
         yield tmp
         replace_dir(tmp, final)
@@ -101,12 +104,52 @@ def replace_dir(tmp: Path, final: Path) -> None:
     shutil.rmtree(trash, ignore_errors=True)
 
 
+_OWNED = re.compile(r"-pid(\d+)\.([0-9a-f]{8})-[0-9a-f]{8}$")  # a build folder's owner, as `_owner` names it
+FOREIGN_STALE_S = 7 * 24 * 3600  # another machine's build folder counts as left behind after a week
+
+
+def _host() -> str:
+    return hashlib.sha256(socket.gethostname().encode()).hexdigest()[:8]
+
+
+def _owner() -> str:
+    """The process building a folder, in the folder's name (pid and host), so that cleaning spares live builds."""
+    return f"pid{os.getpid()}.{_host()}"
+
+
+def _alive(pid: int) -> bool:
+    if os.name == "nt":  # os.kill(pid, 0) would end the process there: count it as alive (the folder stays)
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
+
+
+def _left_behind(p: Path) -> bool:
+    """Whether a `.tmp-` folder is no build in progress: its owner (named in it) has ended, or it names none."""
+    owned = _OWNED.search(p.name)
+    if owned is None:  # a discarded entry, or a build folder of older code
+        return True
+    if owned.group(2) != _host():  # another machine sharing the cache: its process cannot be asked
+        try:
+            return time.time() - p.stat().st_mtime > FOREIGN_STALE_S
+        except FileNotFoundError:
+            return False
+    return not _alive(int(owned.group(1)))
+
+
 def clean_stale(parent: Path) -> int:
-    """Remove temporary folders left by interrupted builds; return how many."""
+    """Remove temporary folders left by interrupted builds (never those of a build still running, in this process or
+    another sharing the cache); return how many."""
     n = 0
     for p in Path(parent).glob(".tmp-*"):
-        shutil.rmtree(p, ignore_errors=True)
-        n += 1
+        if _left_behind(p):
+            shutil.rmtree(p, ignore_errors=True)
+            n += 1
     return n
 
 

@@ -209,6 +209,8 @@ PARAMETERS: tuple[Parameter, ...] = (
     _P("domain_epochs", 2, _int(1), "epochs of the lesion-vs-normal pretraining", PRETRAINING),
     _P("domain_patches_per_epoch", 512, _optional(_int(2)), "class-balanced patches per pretraining epoch",
        PRETRAINING),
+    _P("domain_lr", 1e-4, _positive_number, "learning rate of the domain pretraining (Adam)",
+       PRETRAINING),
     _P("pretrained_input_scale", 0.25, _positive_number, "input side / 224 for GoogLeNet and VGG16 (paper: 1.0)",
        PRETRAINING, paper=1.0),
     _P("allow_download", False, _bool, "fetch ImageNet weights when missing (needs a network)", PRETRAINING),

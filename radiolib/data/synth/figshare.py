@@ -17,6 +17,12 @@ a darker centre, drawn as the synthetic LGG cohort draws COCCluster 2's rim (`sy
 units of the tumour radius and the same amplitude at its default effect), so that a network pretrained to tell the
 tumour types apart learns the pattern that marks COCCluster 2 there; `signal=False`: no type has a rim (they differ
 by place, size and homogeneous brightness). Same arguments, same bytes.
+
+`planted=True` is a test device, not the release's look: every type drawn with one place and size law and told
+apart only as the synthetic LGG cohort tells its subtypes apart (`signal=True`: glioma the COCCluster 2 rim,
+pituitary the COCCluster 3 patches, meningioma diffuse enhancement only, at PLANTED_GAIN times the LGG cohort's
+default amplitudes, so that the source task is learned), or only by size (`signal=False`: one diffuse enhancement
+for all). A network pretrained on the first has learned what marks the LGG subtypes; on the second, nothing of it.
 """
 from __future__ import annotations
 
@@ -52,21 +58,27 @@ SPACING_MM = 0.49  # at 512 x 512 (Cheng et al. 2015); a smaller `size` keeps th
 SLICE_GAP_MM = 7.0  # 6 mm slices, 1 mm gap
 FILES_PER_FOLDER = 766  # brainTumorDataPublic_1-766, 767-1532, ...
 LGG_RIM_AMPLITUDE = 0.15  # synth.lgg's COCCluster 2 rim at its default effect 1.5 (1.5 x 0.10), times U(0.4, 1.6)
+LGG_PATCH_AMPLITUDE = 0.12  # synth.lgg's COCCluster 3 patches at its default effect (1.5 x 0.08), times U(0.4, 1.6)
+PLANTED_GAIN = 2.0  # planted=True: the LGG patterns at twice their default amplitude in the source
+PLANTED_RADIUS_MM = {"glioma": (22, 30), "meningioma": (14, 20), "pituitary": (6, 12)}  # planted, signal=False
 # Post-contrast T1 levels by tissue: air, scalp and fat, skull, brain, CSF
 LEVELS = np.array([0.0, 0.80, 0.10, 0.45, 0.15], np.float32)
 MATLAB_HEADER = b"MATLAB 7.3 MAT-file, Platform: GLNXA64, Created on: synthetic (radiolib) HDF5 schema 1.00 ."
 
 
 def synthesize_figshare(out: str | Path, patients: int = 12, seed: int = 0, signal: bool = True,
-                        layout: str = "mat", size: int = 512, progress: bool = False) -> Path:
+                        layout: str = "mat", size: int = 512, progress: bool = False, planted: bool = False) -> Path:
     """Write the cohort into `out/figshare-<layout>` (atomically; reused when already complete) and return that
-    folder. `size` is the image side (512 as in the release; smaller for quick tests, same field of view)."""
+    folder. `size` is the image side (512 as in the release; smaller for quick tests, same field of view);
+    `planted`: the types differ only by the LGG subtypes' patterns (or only by size), see the module."""
     check_cohort_args(patients, seed, 0.0)
     if layout not in LAYOUTS:
         raise ValueError(f"layout must be one of {LAYOUTS}, got {layout!r}")
     if not isinstance(size, (int, np.integer)) or not 64 <= size <= 512:
         raise ValueError(f"size must be an integer between 64 and 512 pixels, got {size!r}")
     params = {"patients": patients, "seed": seed, "signal": bool(signal), "layout": layout, "size": int(size)}
+    if planted:  # only then, so that the release-look cohorts keep their manifests (and the caches built on them)
+        params["planted"] = True
     root = Path(out) / f"figshare-{layout}"
     manifest = read_manifest(root)
     if manifest.get("parameters") == params and manifest.get("version") == VERSION:
@@ -109,8 +121,8 @@ def _plan(patients: int, seed: int) -> pd.DataFrame:
 # Rendering
 
 
-def _render(kind: str, n: int, signal: bool, rng: np.random.Generator, size: int) -> tuple[np.ndarray, np.ndarray,
-                                                                                                 dict]:
+def _render(kind: str, n: int, signal: bool, rng: np.random.Generator, size: int,
+            planted: bool = False) -> tuple[np.ndarray, np.ndarray, dict]:
     """(n, S, S) float32 post-contrast T1 slices in [0, 1], (n, S, S) bool tumour masks, the drawn parameters."""
     mm = SPACING_MM * 512 / size  # millimetres per pixel
     yy = np.arange(size, dtype=np.float32)[None, :, None]
@@ -129,7 +141,10 @@ def _render(kind: str, n: int, signal: bool, rng: np.random.Generator, size: int
 
     # tumour: an ellipsoid cut by the slices (all of them pass through it), its place and size by type
     angle = rng.uniform(0, 2 * np.pi)
-    if kind == "meningioma":  # against the inner skull, pressing on the brain
+    if planted:  # inside the brain, one law for every type (without signal, a size by type)
+        radius = rng.uniform(*PLANTED_RADIUS_MM[kind]) if not signal else rng.uniform(12, 30)
+        place = rng.uniform(0.15, 0.5)
+    elif kind == "meningioma":  # against the inner skull, pressing on the brain
         radius, place = rng.uniform(12, 25), 0.86
     elif kind == "pituitary":  # the sella: central, anterior
         radius, place, angle = rng.uniform(6, 12), 0.3, -np.pi / 2 + rng.normal(0, 0.05)
@@ -146,7 +161,9 @@ def _render(kind: str, n: int, signal: bool, rng: np.random.Generator, size: int
 
     # enhancement: homogeneous for meningioma and pituitary; glioma a rim around a darker centre (signal) or not
     rim_amp = 0.0
-    if kind == "meningioma":
+    if planted:
+        change, rim_amp = _planted_enhancement(kind, signal, d, rng)
+    elif kind == "meningioma":
         change = np.full(d.shape, rng.uniform(0.30, 0.45), np.float32)
     elif kind == "pituitary":
         change = np.full(d.shape, rng.uniform(0.20, 0.35), np.float32)
@@ -160,6 +177,18 @@ def _render(kind: str, n: int, signal: bool, rng: np.random.Generator, size: int
     truth = {"radius_mm": round(float(radius), 2), "rim": round(float(rim_amp), 4),
              "tumour_pixels": int(inside.sum())}
     return image, inside, truth
+
+
+def _planted_enhancement(kind: str, signal: bool, d: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray,
+                                                                                                     float]:
+    """planted=True: the LGG cohort's subtype patterns by type (signal) or one diffuse enhancement; and the rim."""
+    diffuse = rng.uniform(0.0, 0.15)
+    rim_amp = PLANTED_GAIN * LGG_RIM_AMPLITUDE * rng.uniform(0.4, 1.6) * (signal and kind == "glioma")
+    patch_amp = PLANTED_GAIN * LGG_PATCH_AMPLITUDE * rng.uniform(0.4, 1.6) * (signal and kind == "pituitary")
+    rim = np.exp(-(((d - 0.8) / 0.12) ** 2))
+    cell = max(2, round(6 * d.shape[-1] / 256))  # synth.lgg's patches: 6 pixels at 256, the same field of view
+    patchy = np.clip(_smooth_noise(rng, d.shape, cell), 0, None) if patch_amp else 0.0
+    return (diffuse + rim_amp * rim + patch_amp * patchy).astype(np.float32), float(rim_amp)
 
 
 def _border(mask: np.ndarray, points: int = 40) -> np.ndarray:
@@ -238,7 +267,8 @@ def _write_cohort(root: Path, params: dict, progress: bool) -> None:
     total = int(plan.slices.sum())
     truth = []
     for i, p in enumerate(tqdm(list(plan.itertuples()), desc="synthesising Figshare patients", disable=not progress)):
-        images, masks, t = _render(p.tumour_type, int(p.slices), params["signal"], stream(seed, 1, i), size)
+        images, masks, t = _render(p.tumour_type, int(p.slices), params["signal"], stream(seed, 1, i), size,
+                                   params.get("planted", False))
         for k in range(int(p.slices)):
             number = int(p.first) + k
             if layout == "mat":
