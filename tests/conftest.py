@@ -33,14 +33,26 @@ if _WORKERS > 1:
     torch.set_num_threads(int(_threads))
 
 
+# Modules of few but long tests: handed out first (xdist orders scopes by their number of tests, which put a
+# single four-minute test last, alone, on one worker while the other sat idle)
+LONG_FIRST = ("tests/test_external_planted.py", "tests/test_in_cohort.py")
+
+
 def pytest_xdist_make_scheduler(config, log):
     """`make test` under pytest-xdist: a test module's tests on one worker (its module fixtures made once), the
-    notebooks all on one worker, in order, as nbval runs them without xdist (06 reads what 01-05 wrote)."""
+    notebooks all on one worker, in order, as nbval runs them without xdist (06 reads what 01-05 wrote); the
+    LONG_FIRST modules before the rest."""
     from xdist.scheduler import LoadScopeScheduling
 
     class ModulesAndNotebooks(LoadScopeScheduling):
         def _split_scope(self, nodeid: str) -> str:
             return "notebooks" if nodeid.startswith("notebooks/") else super()._split_scope(nodeid)
+
+        def _assign_work_unit(self, node) -> None:
+            for scope in reversed(LONG_FIRST):
+                if scope in self.workqueue:
+                    self.workqueue.move_to_end(scope, last=False)
+            super()._assign_work_unit(node)
     return ModulesAndNotebooks(config, log)
 
 
