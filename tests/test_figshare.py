@@ -319,6 +319,7 @@ def test_the_generator_refuses_to_replace_a_folder_it_did_not_write(tmp_path):
     assert synthesize_figshare(tmp_path / "ok", patients=4, layout="jpeg", size=64) == root
 
 
+@pytest.mark.slow
 def test_a_planted_cohort_tells_its_types_apart_by_the_lgg_patterns_or_by_size_only(tmp_path):
     cohorts = {signal: synthesize_figshare(tmp_path / str(signal), patients=9, seed=3, signal=signal, size=256,
                                            planted=True) for signal in (True, False)}
