@@ -171,7 +171,7 @@ def device(P: SimpleNamespace) -> str:
 
 
 def domain_config(P: SimpleNamespace):
-    """The training recipe of the lesion-vs-normal pretraining (ImageNet-style input of the pretrained side)."""
+    """The training recipe of the domain pretraining, either task (ImageNet-style input of the pretrained side)."""
     return TrainConfig(input_size=pretrained_input(P), epochs=P.domain_epochs, lr=P.domain_lr,
                        patches_per_epoch=P.domain_patches_per_epoch, normalize="imagenet", bf16=P.bf16,
                        channels_last=P.channels_last, seed=P.seed, device=device(P))
